@@ -1,0 +1,130 @@
+"""Ingest: turn stored raw messages into archive entries (parsed, threaded, indexed).
+
+Called by the Celery task after intake, by `import-mbox` in bulk and by `reindex`.
+Idempotent: a message already `archived` is skipped, so a task that runs twice, or a
+sweep that races a late task, does no harm.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session, undefer
+
+from archive import search
+from archive.models import Message, MessageStatus, Thread, ThreadNode
+from archive.parse import ParsedMessage, parse_message
+from archive.thread_store import SqlNodeStore
+from archive.threading import thread_message
+
+
+def ingest_messages(session: Session, message_pks: Iterable[int]) -> int:
+    """Parse, thread and index the given messages that are not archived yet; returns how
+    many were ingested. The caller commits."""
+    pks = sorted(set(message_pks))
+    if not pks:
+        return 0
+    _lock_threading(session)
+    done = 0
+    for i in range(0, len(pks), 500):
+        messages = session.scalars(
+            select(Message)
+            .where(Message.id.in_(pks[i : i + 500]), Message.status == MessageStatus.received)
+            .options(undefer(Message.raw))
+            .order_by(Message.id)
+        ).all()
+        batch = IngestBatch(session)
+        for message in messages:
+            batch.ingest(message)
+            done += 1
+        batch.finish()
+    return done
+
+
+class IngestBatch:
+    """Ingests many messages in one transaction, refreshing each touched thread's
+    summary once at the end rather than after every message (bulk import speed)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.stores: dict[int, SqlNodeStore] = {}
+
+    def ingest(self, message: Message, parsed: ParsedMessage | None = None) -> None:
+        """Derive every column of `message` from its raw bytes, thread it in each of its
+        lists and index it for search."""
+        parsed = parsed or parse_message(message.raw)
+        apply_parsed(message, parsed)
+        nodes = self.session.scalars(
+            select(ThreadNode).where(ThreadNode.message_pk == message.id)
+        ).all()
+        for node in nodes:
+            node.sort_date = message.sort_date
+            store = self.stores.get(node.list_id)
+            if store is None:
+                store = self.stores[node.list_id] = SqlNodeStore(self.session, node.list_id)
+            store.remember(node)
+            thread_message(
+                store, node.message_id, parsed.references, parsed.in_reply_to, parsed.subject
+            )
+            store.thread_of(node)
+        search.index_message(self.session, message)
+        message.status = MessageStatus.archived
+
+    def finish(self) -> None:
+        for store in self.stores.values():
+            store.refresh_threads()
+
+
+def ingest_message(session: Session, message: Message, parsed: ParsedMessage | None = None) -> None:
+    """Ingest one message (see IngestBatch.ingest)."""
+    batch = IngestBatch(session)
+    batch.ingest(message, parsed)
+    batch.finish()
+
+
+def apply_parsed(message: Message, parsed: ParsedMessage) -> None:
+    message.subject = parsed.subject
+    message.from_name = parsed.from_.name if parsed.from_ else ""
+    message.from_addr = parsed.from_.addr if parsed.from_ else ""
+    message.to_text = format_addresses(parsed.to)
+    message.cc_text = format_addresses(parsed.cc)
+    message.date = parsed.date
+    message.in_reply_to = parsed.in_reply_to
+    message.references = parsed.references
+    message.body = parsed.body
+    message.parse_problems = parsed.problems
+
+
+def format_addresses(addresses) -> str:
+    return ", ".join(email.utils.formataddr((a.name, a.addr)) if a.name else a.addr
+                     for a in addresses)
+
+
+def pending_message_pks(session: Session, older_than: datetime | None = None) -> list[int]:
+    """Messages stored but not ingested (their task was lost or has not run yet)."""
+    query = select(Message.id).where(Message.status == MessageStatus.received)
+    if older_than is not None:
+        query = query.where(Message.received_at < older_than)
+    return list(session.scalars(query.order_by(Message.id)))
+
+
+def reset_derived(session: Session) -> None:
+    """Forget everything derived from raw messages, so that ingest can rebuild it."""
+    session.execute(update(ThreadNode).values(parent_id=None, thread_id=None, sort_date=None))
+    session.execute(delete(ThreadNode).where(ThreadNode.message_pk.is_(None)))
+    session.execute(delete(Thread))
+    search.clear_index(session)
+    session.execute(update(Message).values(status=MessageStatus.received))
+
+
+def _lock_threading(session: Session) -> None:
+    """Serialise threading across workers on PostgreSQL (SQLite has one writer anyway):
+    two messages of one thread linked at once could otherwise split it."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(THREADING_LOCK)))
+
+
+THREADING_LOCK = 0x6D61696C  # 'mail', an arbitrary advisory lock key

@@ -1,0 +1,63 @@
+"""Mailing lists: creation and lookup, shared by the CLI, intake and the web."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from archive.models import MailingList, Thread
+
+# Lower case so that the posting address is case-insensitive; '+' is reserved for
+# sub-addresses (NAME+subscribe@...), '.' '-' '_' as in SourceHut list names.
+LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class ListError(ValueError):
+    """A list operation cannot be done; the message says why, for a person."""
+
+
+def create_list(session: Session, name: str, owner_email: str, description: str = "") -> MailingList:
+    """Create a list; the name becomes its posting address NAME@DOMAIN and its URL /NAME/."""
+    from email_validator import EmailNotValidError, validate_email
+
+    name = name.strip().lower()
+    if not LIST_NAME.match(name) or name in RESERVED_NAMES:
+        raise ListError(
+            f"invalid list name {name!r}: use 1-64 of a-z 0-9 . _ - (not starting with"
+            f" . _ -), and none of {', '.join(sorted(RESERVED_NAMES))}"
+        )
+    try:
+        owner = validate_email(owner_email, check_deliverability=False).normalized
+    except EmailNotValidError as e:
+        raise ListError(f"invalid owner address {owner_email!r}: {e}") from None
+    if get_list(session, name) is not None:
+        raise ListError(f"list {name!r} already exists")
+    mlist = MailingList(name=name, owner_email=owner, description=description.strip())
+    session.add(mlist)
+    session.flush()
+    return mlist
+
+
+# Names that would shadow web routes or special addresses.
+RESERVED_NAMES = frozenset({"all", "static", "api", "new.atom", "postmaster", "abuse"})
+
+
+def get_list(session: Session, name: str) -> MailingList | None:
+    return session.scalar(select(MailingList).where(MailingList.name == name.lower()))
+
+
+def all_lists(session: Session) -> list[MailingList]:
+    return list(session.scalars(select(MailingList).order_by(MailingList.name)))
+
+
+def list_summaries(session: Session) -> list[tuple[MailingList, int, object]]:
+    """Every list with its thread count and last activity, for the front page and `list ls`."""
+    rows = session.execute(
+        select(MailingList, func.count(Thread.id), func.max(Thread.last_activity))
+        .outerjoin(Thread, Thread.list_id == MailingList.id)
+        .group_by(MailingList.id)
+        .order_by(MailingList.name)
+    )
+    return [(m, n, last) for m, n, last in rows]

@@ -1,0 +1,46 @@
+"""Background work of the archive: ingesting stored messages, and the sweep behind it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from archive.ingest import ingest_messages, pending_message_pks
+from archive.models import utcnow
+from mailyard.celery_app import app
+from mailyard.db import session_scope
+
+log = logging.getLogger(__name__)
+
+# A message still `received` this long after intake lost its task (broker down, worker
+# killed): the sweep enqueues it again. Ingest is idempotent, so a late task is harmless.
+SWEEP_AFTER = timedelta(seconds=20)
+
+
+@app.task(name="archive.ingest")
+def ingest_task(message_pks: list[int]) -> int:
+    with session_scope() as session:
+        return ingest_messages(session, message_pks)
+
+
+@app.task(name="archive.sweep_pending")
+def sweep_pending() -> int:
+    with session_scope() as session:
+        pks = pending_message_pks(session, older_than=utcnow() - SWEEP_AFTER)
+    for i in range(0, len(pks), 100):
+        enqueue_ingest(pks[i : i + 100])
+    return len(pks)
+
+
+def enqueue_ingest(message_pks: list[int]) -> None:
+    """Ask a worker to ingest these messages; never fails the caller.
+
+    The messages are already committed, so a broker outage only delays them until the
+    sweep finds them.
+    """
+    if not message_pks:
+        return
+    try:
+        ingest_task.delay(list(message_pks))
+    except Exception:  # noqa: BLE001  the broker is optional for durability
+        log.exception("could not enqueue ingest of %d messages; the sweep will", len(message_pks))

@@ -1,0 +1,177 @@
+"""The database side of threading: `archive.threading` links nodes, this keeps them.
+
+`SqlNodeStore` implements the NodeStore protocol for one list and keeps each node's
+`thread_id` pointing at the Thread row of its tree: attaching a root merges its thread
+into the parent's, moving a subtree moves its nodes. Thread summaries (subject, counts,
+dates) of the threads touched are refreshed once per ingested message.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from archive.models import Message, Thread, ThreadNode
+
+
+class SqlNodeStore:
+    def __init__(self, session: Session, list_id: int) -> None:
+        self.session = session
+        self.list_id = list_id
+        self._cache: dict[str, ThreadNode] = {}
+        self.touched_threads: set[int] = set()
+
+    def remember(self, node: ThreadNode) -> None:
+        """Cache a node loaded elsewhere, so lookups by Message-ID find this object."""
+        self._cache[node.message_id] = node
+
+    # -- NodeStore protocol -------------------------------------------------------
+
+    def get(self, msgid: str) -> ThreadNode | None:
+        node = self._cache.get(msgid)
+        if node is None:
+            node = self.session.scalar(
+                select(ThreadNode).where(
+                    ThreadNode.list_id == self.list_id, ThreadNode.message_id == msgid
+                )
+            )
+            if node is not None:
+                self._cache[msgid] = node
+        return node
+
+    def get_or_create(self, msgid: str) -> ThreadNode:
+        node = self.get(msgid)
+        if node is None:
+            node = ThreadNode(list_id=self.list_id, message_id=msgid)
+            self.session.add(node)
+            self.session.flush()
+            self._cache[msgid] = node
+        return node
+
+    def parent(self, node: ThreadNode) -> ThreadNode | None:
+        if node.parent_id is None:
+            return None
+        return self.session.get(ThreadNode, node.parent_id)
+
+    def is_placeholder(self, node: ThreadNode) -> bool:
+        return node.message_pk is None
+
+    def find_subject_root(self, subject_key: str) -> ThreadNode | None:
+        if not subject_key:
+            return None
+        thread = self.session.scalar(
+            select(Thread)
+            .where(Thread.list_id == self.list_id, Thread.subject_key == subject_key[:255])
+            .order_by(Thread.last_activity.desc())
+            .limit(1)
+        )
+        if thread is None or thread.root_node_id is None:
+            return None
+        return self.session.get(ThreadNode, thread.root_node_id)
+
+    def set_parent(self, child: ThreadNode, parent: ThreadNode | None) -> None:
+        was_root = child.parent_id is None
+        old_thread = child.thread_id
+        if parent is None:
+            child.parent_id = None
+            if old_thread is not None and not was_root:
+                self._move_subtree(child, self._new_thread(child))
+            return
+        new_thread = self.thread_of(parent)
+        child.parent_id = parent.id
+        if old_thread is None:
+            child.thread_id = new_thread
+        elif old_thread != new_thread:
+            if was_root:
+                self._merge_thread(old_thread, new_thread)
+            else:
+                self._move_subtree(child, new_thread)
+                self.touched_threads.add(old_thread)
+        self.touched_threads.add(new_thread)
+
+    # -- thread bookkeeping --------------------------------------------------------
+
+    def thread_of(self, node: ThreadNode) -> int:
+        """The thread id of `node`'s tree, creating the thread when `node` is a new root."""
+        if node.thread_id is None:
+            root = node
+            seen = {node.id}
+            while root.parent_id is not None and root.parent_id not in seen:
+                root = self.session.get(ThreadNode, root.parent_id)
+                seen.add(root.id)
+                if root.thread_id is not None:
+                    break
+            node.thread_id = root.thread_id or self._new_thread(root)
+        self.touched_threads.add(node.thread_id)
+        return node.thread_id
+
+    def _new_thread(self, root: ThreadNode) -> int:
+        thread = Thread(list_id=self.list_id, root_node_id=root.id)
+        self.session.add(thread)
+        self.session.flush()
+        root.thread_id = thread.id
+        self.touched_threads.add(thread.id)
+        return thread.id
+
+    def _merge_thread(self, old: int, new: int) -> None:
+        self.session.flush()
+        self.session.execute(
+            update(ThreadNode)
+            .where(ThreadNode.thread_id == old)
+            .values(thread_id=new)
+            .execution_options(synchronize_session="fetch")
+        )
+        self.session.execute(
+            Thread.__table__.delete().where(Thread.id == old)
+        )
+        self.touched_threads.discard(old)
+
+    def _move_subtree(self, top: ThreadNode, thread_id: int) -> None:
+        self.session.flush()
+        frontier = [top.id]
+        top.thread_id = thread_id
+        while frontier:
+            children = list(
+                self.session.scalars(select(ThreadNode).where(ThreadNode.parent_id.in_(frontier)))
+            )
+            for c in children:
+                c.thread_id = thread_id
+            frontier = [c.id for c in children]
+
+    def refresh_threads(self) -> None:
+        """Recompute subject, dates, root and message count of every thread touched."""
+        from archive.threading import subject_key
+
+        self.session.flush()
+        for thread_id in sorted(self.touched_threads):
+            thread = self.session.get(Thread, thread_id)
+            if thread is None:
+                continue
+            count, first, last = self.session.execute(
+                select(
+                    func.count(ThreadNode.message_pk),
+                    func.min(ThreadNode.sort_date),
+                    func.max(ThreadNode.sort_date),
+                ).where(ThreadNode.thread_id == thread_id)
+            ).one()
+            thread.message_count = count
+            thread.started_at = first
+            thread.last_activity = last
+            root = self.session.scalar(
+                select(ThreadNode)
+                .where(ThreadNode.thread_id == thread_id, ThreadNode.parent_id.is_(None))
+                .limit(1)
+            )
+            if root is not None:
+                thread.root_node_id = root.id
+            # The subject of the root message, else of the earliest message we have.
+            subject = self.session.scalar(
+                select(Message.subject)
+                .join(ThreadNode, ThreadNode.message_pk == Message.id)
+                .where(ThreadNode.thread_id == thread_id)
+                .order_by((ThreadNode.parent_id.is_(None)).desc(), ThreadNode.sort_date)
+                .limit(1)
+            )
+            thread.subject = subject or ""
+            thread.subject_key = subject_key(thread.subject)[:255]
+        self.touched_threads.clear()

@@ -1,0 +1,41 @@
+"""The Celery application. Its broker comes from the settings when it is first used.
+
+Embedded mode uses the SQLAlchemy transport on a SQLite file (`sqla+sqlite://`); scale-out
+uses Redis or RabbitMQ. Tasks live in their domains (`archive/tasks.py`, ...) and are
+registered by importing those modules here.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from mailyard.settings import get_settings
+
+TASK_MODULES = ["archive.tasks"]
+
+app = Celery("mailyard")
+
+
+@app.on_configure.connect
+def _configure(sender: Celery, **_kwargs) -> None:
+    settings = get_settings()
+    sender.conf.update(
+        broker_url=settings.broker_url,
+        broker_connection_retry_on_startup=True,
+        # The SQLite transport polls; a short interval keeps ingest latency low.
+        broker_transport_options={"polling_interval": 0.2},
+        task_always_eager=settings.tasks_eager,
+        task_eager_propagates=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        result_backend=None,
+        beat_schedule={
+            "sweep-pending": {"task": "archive.sweep_pending", "schedule": 30.0},
+        },
+        timezone="UTC",
+    )
+
+
+app.conf.imports = TASK_MODULES

@@ -1,0 +1,205 @@
+"""The `mailyard` command. Errors a user can cause end as one line and exit code 1."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from mailyard.settings import SettingsError, get_settings, load_settings, use_settings
+
+
+class MailyardGroup(click.Group):
+    """Turns the errors a user can cause into one-line messages (the CLI's single place)."""
+
+    def invoke(self, ctx: click.Context):
+        from archive.lists import ListError
+        from archive.search_query import SearchQueryError
+
+        try:
+            return super().invoke(ctx)
+        except (SettingsError, ListError, SearchQueryError) as e:
+            raise click.ClickException(str(e)) from None
+        except OperationalError as e:
+            raise click.ClickException(f"database error: {e.orig}") from None
+        except FileNotFoundError as e:
+            raise click.ClickException(f"{e.filename}: no such file") from None
+
+
+@click.group(cls=MailyardGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", envvar="MAILYARD_DATA_DIR", type=click.Path(file_okay=False),
+              help="Where the embedded mode keeps everything (env MAILYARD_DATA_DIR).")
+def cli(data_dir: str | None) -> None:
+    """Mailyard: mailing lists, archives and patch review driven by email."""
+    env = dict(os.environ)
+    if data_dir:
+        env["MAILYARD_DATA_DIR"] = data_dir
+    try:
+        use_settings(load_settings(env))
+    except SettingsError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _ready_database() -> None:
+    from mailyard.migrate import upgrade_database
+
+    upgrade_database(get_settings())
+
+
+@cli.command()
+def init() -> None:
+    """Create the data directory and bring the database schema up to date."""
+    _ready_database()
+    settings = get_settings()
+    click.echo(f"data in {settings.data_dir}, database {_safe_url(settings.database_url)}")
+
+
+@cli.command()
+def serve() -> None:
+    """Run everything in the foreground: SMTP/LMTP intake, the web UI and a worker.
+
+    Ctrl-C stops all three cleanly.
+    """
+    from mailyard.serve import serve_all
+
+    _ready_database()
+    sys.exit(serve_all(get_settings()))
+
+
+@cli.command()
+def intake() -> None:
+    """Run only the SMTP/LMTP intake (for scale-out deployments)."""
+    from mta.server import run_intake
+
+    _ready_database()
+    run_intake(get_settings())
+
+
+@cli.command()
+def web() -> None:
+    """Run only the web UI and API under gunicorn."""
+    from web.server import run_web
+
+    run_web(get_settings())
+
+
+@cli.command()
+@click.option("--beat/--no-beat", default=True, help="Also run the periodic sweep.")
+@click.option("--queues", default="celery", show_default=True, help="Queues to consume.")
+def worker(beat: bool, queues: str) -> None:
+    """Run a Celery worker (ingest, and later delivery and builds)."""
+    from mailyard.worker import run_worker
+
+    run_worker(get_settings(), beat=beat, queues=queues)
+
+
+@cli.group(name="list")
+def list_group() -> None:
+    """Create and show mailing lists."""
+
+
+@list_group.command(name="create")
+@click.argument("name")
+@click.option("--owner", required=True, help="The list owner's email address.")
+@click.option("--description", default="", help="One line shown on the web.")
+def list_create(name: str, owner: str, description: str) -> None:
+    """Create list NAME, reachable at NAME@DOMAIN and /NAME/ on the web."""
+    from archive.lists import create_list
+    from mailyard.db import session_scope
+
+    _ready_database()
+    with session_scope() as session:
+        mlist = create_list(session, name, owner, description)
+        click.echo(f"created {mlist.name}: post to {mlist.name}@{get_settings().domain}")
+
+
+@list_group.command(name="ls")
+def list_ls() -> None:
+    """Show every list with its thread count and last activity."""
+    from archive.lists import list_summaries
+    from mailyard.db import session_scope
+
+    _ready_database()
+    domain = get_settings().domain
+    with session_scope() as session:
+        rows = list_summaries(session)
+        if not rows:
+            click.echo("no lists yet: create one with `mailyard list create NAME --owner EMAIL`")
+        for mlist, threads, last in rows:
+            when = last.strftime("%Y-%m-%d %H:%M") if last else "-"
+            click.echo(f"{mlist.name}@{domain}\t{threads} threads\tlast {when}\t"
+                       f"{mlist.description}")
+
+
+@cli.command(name="import-mbox")
+@click.argument("list_name", metavar="LIST")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["mboxrd", "mboxo"]), default="mboxrd",
+              show_default=True, help="How '>From ' lines are escaped in the files.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=min(2, os.cpu_count() or 1),
+              show_default=True, help="Processes parsing mail beside the database writer.")
+def import_mbox(list_name: str, files: tuple[str, ...], fmt: str, jobs: int) -> None:
+    """Import mbox FILES (.gz, .xz and .bz2 too) into LIST, skipping duplicates."""
+    from archive.importer import import_mbox_files
+    from archive.lists import ListError, get_list
+    from mailyard.db import new_session
+
+    _ready_database()
+    session = new_session()
+    try:
+        mlist = get_list(session, list_name)
+        if mlist is None:
+            raise ListError(f"no list named {list_name!r}; see `mailyard list ls`")
+        started = time.perf_counter()
+        with click.progressbar(length=0, label="importing", show_pos=True,
+                               file=sys.stderr) as bar:
+            report = import_mbox_files(session, mlist, list(files), fmt,
+                                       on_progress=bar.update, workers=jobs)
+        elapsed = time.perf_counter() - started
+    finally:
+        session.close()
+    rate = report.messages / elapsed if elapsed else 0.0
+    click.echo(
+        f"{report.messages} messages read: {report.imported} imported, "
+        f"{report.duplicates} duplicates skipped, {report.problems} with parse problems; "
+        f"{elapsed:.1f} s, {rate:.0f} messages/s"
+    )
+
+
+@cli.command()
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=min(2, os.cpu_count() or 1),
+              show_default=True, help="Processes parsing mail beside the database writer.")
+def reindex(jobs: int) -> None:
+    """Rebuild everything derived from the raw messages (threads, fields, search)."""
+    from archive.importer import count_messages
+    from archive.importer import reindex as rebuild
+    from mailyard.db import new_session
+
+    _ready_database()
+    session = new_session()
+    started = time.perf_counter()
+    try:
+        with click.progressbar(length=count_messages(session), label="reindexing",
+                               show_pos=True, file=sys.stderr) as bar:
+            n = rebuild(session, on_progress=bar.update, workers=jobs)
+    finally:
+        session.close()
+    elapsed = time.perf_counter() - started
+    click.echo(f"reindexed {n} messages in {elapsed:.1f} s")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    cli(prog_name="mailyard")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Alembic environment: the URL comes from Mailyard's settings, not from alembic.ini."""
+
+from alembic import context
+
+import archive.models  # noqa: F401  (registers the tables)
+from mailyard.db import Base, get_engine
+
+config = context.config
+
+
+def run_migrations() -> None:
+    connectable = config.attributes.get("connection")
+    if connectable is None:
+        with get_engine().connect() as connection:
+            _run(connection)
+            connection.commit()
+    else:
+        _run(connectable)
+
+
+def _run(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations()

@@ -1,0 +1,95 @@
+"""`mailyard serve`: intake, web and worker as child processes of one foreground command.
+
+Separate processes keep each part as it runs at scale (and keep gunicorn's and Celery's
+own signal handling intact). The parent only starts them, waits, and on Ctrl-C or
+SIGTERM stops them all; if one dies, the others are stopped too.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+from mailyard.settings import Settings
+
+STOP_TIMEOUT = 15.0
+
+
+def child_commands(settings: Settings) -> dict[str, list[str]]:
+    base = [sys.executable, "-m", "mailyard.cli", "--data-dir", str(settings.data_dir)]
+    commands = {"worker": base + ["worker"]}
+    if settings.smtp_listen or settings.lmtp_listen:
+        commands["intake"] = base + ["intake"]
+    if settings.http_listen:
+        commands["web"] = base + ["web"]
+    return commands
+
+
+def serve_all(settings: Settings) -> int:
+    """Run until interrupted; returns the exit status for the command."""
+    from archive.tasks import sweep_pending
+
+    stopping = False
+
+    def request_stop(signum, _frame) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    children: dict[str, subprocess.Popen] = {}
+    for name, argv in child_commands(settings).items():
+        children[name] = subprocess.Popen(argv, preexec_fn=_die_with_parent)
+    _announce(settings)
+    try:
+        sweep_pending.delay()  # messages stored before a crash are ingested now
+    except Exception:  # noqa: BLE001
+        pass
+    status = 0
+    while not stopping:
+        for name, proc in children.items():
+            if proc.poll() is not None:
+                print(f"mailyard: {name} exited with status {proc.returncode}; stopping",
+                      file=sys.stderr)
+                stopping, status = True, 1
+                break
+        time.sleep(0.2)
+    _stop_children(children)
+    return status
+
+
+def _die_with_parent() -> None:
+    """Linux: a child gets SIGTERM if `serve` itself is killed, so nothing is orphaned."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _stop_children(children: dict[str, subprocess.Popen]) -> None:
+    for proc in children.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for proc in children.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _announce(settings: Settings) -> None:
+    parts = []
+    if settings.smtp_listen:
+        parts.append(f"SMTP on {settings.smtp_listen}")
+    if settings.lmtp_listen:
+        parts.append(f"LMTP on {settings.lmtp_listen}")
+    if settings.http_listen:
+        parts.append(f"web on http://{settings.http_listen}/")
+    print(f"mailyard: {', '.join(parts)}; data in {settings.data_dir}. Ctrl-C stops.",
+          file=sys.stderr, flush=True)

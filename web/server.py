@@ -1,0 +1,35 @@
+"""Serve the Flask app with gunicorn (pre-fork workers, each with its own DB pool)."""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+from mailyard.settings import Settings, SettingsError, parse_listen
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        listen = parse_listen(self.settings.http_listen)
+        if listen is None:
+            raise SettingsError("MAILYARD_HTTP_LISTEN is empty: nothing to serve on")
+        bind = f"unix:{listen}" if isinstance(listen, str) else f"{listen[0]}:{listen[1]}"
+        self.cfg.set("bind", [bind])
+        self.cfg.set("workers", self.settings.web_workers)
+        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("threads", 4)
+        self.cfg.set("accesslog", None)
+        self.cfg.set("graceful_timeout", 5)
+        self.cfg.set("proc_name", "mailyard-web")
+
+    def load(self):
+        from web.app import create_app
+
+        return create_app(self.settings)
+
+
+def run_web(settings: Settings) -> None:
+    _Gunicorn(settings).run()

@@ -92,8 +92,14 @@ def _import_batch(session, mlist, raws, parse_all, report: ImportReport) -> None
     session.commit()
 
 
-def import_mbox_files(session: Session, mlist: MailingList, paths: list[str], fmt: str,
-                      on_progress: Callable[[int], None], workers: int) -> ImportReport:
+def import_mbox_files(
+    session: Session,
+    mlist: MailingList,
+    paths: list[str],
+    fmt: str,
+    on_progress: Callable[[int], None],
+    workers: int,
+) -> ImportReport:
     from archive.mbox import iter_mbox, open_mbox
 
     def raws() -> Iterator[bytes]:
@@ -104,8 +110,9 @@ def import_mbox_files(session: Session, mlist: MailingList, paths: list[str], fm
     return import_messages(session, mlist, raws(), on_progress, workers)
 
 
-def reindex(session: Session, on_progress: Callable[[int], None] = lambda n: None,
-            workers: int = 1) -> int:
+def reindex(
+    session: Session, on_progress: Callable[[int], None] = lambda n: None, workers: int = 1
+) -> int:
     """Rebuild every derived table and column from the raw messages, in arrival order."""
     reset_derived(session)
     session.commit()

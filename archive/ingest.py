@@ -99,8 +99,9 @@ def apply_parsed(message: Message, parsed: ParsedMessage) -> None:
 
 
 def format_addresses(addresses) -> str:
-    return ", ".join(email.utils.formataddr((a.name, a.addr)) if a.name else a.addr
-                     for a in addresses)
+    return ", ".join(
+        email.utils.formataddr((a.name, a.addr)) if a.name else a.addr for a in addresses
+    )
 
 
 def pending_message_pks(session: Session, older_than: datetime | None = None) -> list[int]:

@@ -18,7 +18,9 @@ class ListError(ValueError):
     """A list operation cannot be done; the message says why, for a person."""
 
 
-def create_list(session: Session, name: str, owner_email: str, description: str = "") -> MailingList:
+def create_list(
+    session: Session, name: str, owner_email: str, description: str = ""
+) -> MailingList:
     """Create a list; the name becomes its posting address NAME@DOMAIN and its URL /NAME/."""
     from email_validator import EmailNotValidError, validate_email
 

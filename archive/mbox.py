@@ -117,6 +117,8 @@ def _asctime(date: datetime | None) -> bytes:
     when = _EPOCH if date is None else date
     if when.tzinfo is not None:
         when = when.astimezone(UTC)
-    text = (f"{_DAYS[when.weekday()]} {_MONTHS[when.month - 1]} {when.day:2d} "
-            f"{when:%H:%M:%S} {when.year}")
+    text = (
+        f"{_DAYS[when.weekday()]} {_MONTHS[when.month - 1]} {when.day:2d} "
+        f"{when:%H:%M:%S} {when.year}"
+    )
     return text.encode("ascii")

@@ -62,9 +62,18 @@ class ParsedMessage:
 
 # Headers read from the message, with the names problems use for them; a duplicate of
 # one of the first four is worth a problem (which one counts is ambiguous).
-_LABELS = {"message-id": "Message-ID", "subject": "Subject", "from": "From", "date": "Date",
-           "to": "To", "cc": "Cc", "in-reply-to": "In-Reply-To", "references": "References",
-           "list-id": "List-Id", "auto-submitted": "Auto-Submitted"}
+_LABELS = {
+    "message-id": "Message-ID",
+    "subject": "Subject",
+    "from": "From",
+    "date": "Date",
+    "to": "To",
+    "cc": "Cc",
+    "in-reply-to": "In-Reply-To",
+    "references": "References",
+    "list-id": "List-Id",
+    "auto-submitted": "Auto-Submitted",
+}
 _SINGLE = ("message-id", "subject", "from", "date")
 
 _FOLD = re.compile(r"[\r\n]+[ \t]*")
@@ -75,18 +84,37 @@ _REPLY_PREFIXES = re.compile(
     r"(?:\s*(?:re|fwd?|aw|sv|antw)\s*(?:\[\d+\]|\(\d+\))?\s*:)+\s*", re.IGNORECASE
 )
 _BAD_QP = re.compile(r"=(?![0-9A-Fa-f]{2})(?![ \t]*(?:\r?\n|\Z))")
-_KNOWN_CTE = {"", "7bit", "8bit", "binary", "quoted-printable", "base64",
-              "x-uuencode", "uuencode", "uue", "x-uue"}
-_BASE64_DEFECTS = (email.errors.InvalidBase64PaddingDefect,
-                   email.errors.InvalidBase64CharactersDefect,
-                   email.errors.InvalidBase64LengthDefect)
+_KNOWN_CTE = {
+    "",
+    "7bit",
+    "8bit",
+    "binary",
+    "quoted-printable",
+    "base64",
+    "x-uuencode",
+    "uuencode",
+    "uue",
+    "x-uue",
+}
+_BASE64_DEFECTS = (
+    email.errors.InvalidBase64PaddingDefect,
+    email.errors.InvalidBase64CharactersDefect,
+    email.errors.InvalidBase64LengthDefect,
+)
 _PATCH_TYPES = {"text/x-patch", "text/x-diff", "text/x-patch-file"}
 # Charsets that browsers and mail readers read as windows-1252 (WHATWG Encoding), which
 # recovers the curly quotes mislabelled Windows mail carries.
 _AS_CP1252 = {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "iso_8859-1", "cp819"}
 _UNDECLARED = {"", "us-ascii", "ascii", "ansi_x3.4-1968", "us"}
-_NOT_ASCII_SUPERSETS = {"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le",
-                        "utf-32-be", "utf-7"}
+_NOT_ASCII_SUPERSETS = {
+    "utf-16",
+    "utf-16-le",
+    "utf-16-be",
+    "utf-32",
+    "utf-32-le",
+    "utf-32-be",
+    "utf-7",
+}
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -193,8 +221,10 @@ def _read_headers(result: ParsedMessage, msg: Message | None) -> None:
         if len(found.get(key, ())) > 1:
             problems.append(f"duplicate {_LABELS[key]} header")
 
-    texts = {key: [_header_text(v, _LABELS[key], problems) for v in values]
-             for key, values in found.items()}
+    texts = {
+        key: [_header_text(v, _LABELS[key], problems) for v in values]
+        for key, values in found.items()
+    }
     _read_message_id(result, texts.get("message-id"))
     if "subject" in texts:
         result.subject = _decode_words(texts["subject"][0], "Subject", problems).strip()
@@ -260,8 +290,11 @@ def _addresses(values: list[str], label: str, problems: list[str]) -> list[Addre
     except Exception:
         problems.append(f"unparseable {label} header")
         return []
-    return [Address(_decode_words(name, label, problems).strip(), addr.strip())
-            for name, addr in pairs if name or addr]
+    return [
+        Address(_decode_words(name, label, problems).strip(), addr.strip())
+        for name, addr in pairs
+        if name or addr
+    ]
 
 
 def _addresses_leniently(value: str) -> list[tuple[str, str]]:

@@ -19,7 +19,9 @@ PG_MAX_INDEXED = 200_000
 
 
 def _fields(message: Message) -> dict[str, str]:
-    sender = f"{message.from_name} <{message.from_addr}>" if message.from_name else message.from_addr
+    sender = (
+        f"{message.from_name} <{message.from_addr}>" if message.from_name else message.from_addr
+    )
     return {
         "subject": message.subject,
         "from_text": sender,
@@ -65,7 +67,10 @@ def clear_index(session: Session) -> None:
 
 
 def search_messages(
-    session: Session, list_ids: list[int], query: str | SearchQuery, offset: int = 0,
+    session: Session,
+    list_ids: list[int],
+    query: str | SearchQuery,
+    offset: int = 0,
     limit: int = 50,
 ) -> list[int]:
     """Message pks in `list_ids` matching `query`, newest first."""

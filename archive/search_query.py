@@ -80,8 +80,10 @@ def parse_query(text: str) -> SearchQuery:
         else:
             query.terms.append(Term(token, ALL_FIELDS, negate, joiner))
         joiner, negate = "AND", False
-    if query.terms and all(t.negated for t in query.terms) and not (
-        query.message_ids or query.date_from or query.date_to
+    if (
+        query.terms
+        and all(t.negated for t in query.terms)
+        and not (query.message_ids or query.date_from or query.date_to)
     ):
         raise SearchQueryError("a search needs at least one term that is not excluded")
     return query

@@ -121,9 +121,7 @@ class SqlNodeStore:
             .values(thread_id=new)
             .execution_options(synchronize_session="fetch")
         )
-        self.session.execute(
-            Thread.__table__.delete().where(Thread.id == old)
-        )
+        self.session.execute(Thread.__table__.delete().where(Thread.id == old))
         self.touched_threads.discard(old)
 
     def _move_subtree(self, top: ThreadNode, thread_id: int) -> None:

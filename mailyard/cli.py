@@ -30,8 +30,12 @@ class MailyardGroup(click.Group):
 
 
 @click.group(cls=MailyardGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--data-dir", envvar="MAILYARD_DATA_DIR", type=click.Path(file_okay=False),
-              help="Where the embedded mode keeps everything (env MAILYARD_DATA_DIR).")
+@click.option(
+    "--data-dir",
+    envvar="MAILYARD_DATA_DIR",
+    type=click.Path(file_okay=False),
+    help="Where the embedded mode keeps everything (env MAILYARD_DATA_DIR).",
+)
 def cli(data_dir: str | None) -> None:
     """Mailyard: mailing lists, archives and patch review driven by email."""
     env = dict(os.environ)
@@ -130,17 +134,30 @@ def list_ls() -> None:
             click.echo("no lists yet: create one with `mailyard list create NAME --owner EMAIL`")
         for mlist, threads, last in rows:
             when = last.strftime("%Y-%m-%d %H:%M") if last else "-"
-            click.echo(f"{mlist.name}@{domain}\t{threads} threads\tlast {when}\t"
-                       f"{mlist.description}")
+            click.echo(
+                f"{mlist.name}@{domain}\t{threads} threads\tlast {when}\t{mlist.description}"
+            )
 
 
 @cli.command(name="import-mbox")
 @click.argument("list_name", metavar="LIST")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["mboxrd", "mboxo"]), default="mboxrd",
-              show_default=True, help="How '>From ' lines are escaped in the files.")
-@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=min(2, os.cpu_count() or 1),
-              show_default=True, help="Processes parsing mail beside the database writer.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mboxrd", "mboxo"]),
+    default="mboxrd",
+    show_default=True,
+    help="How '>From ' lines are escaped in the files.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=min(2, os.cpu_count() or 1),
+    show_default=True,
+    help="Processes parsing mail beside the database writer.",
+)
 def import_mbox(list_name: str, files: tuple[str, ...], fmt: str, jobs: int) -> None:
     """Import mbox FILES (.gz, .xz and .bz2 too) into LIST, skipping duplicates."""
     from archive.importer import import_mbox_files
@@ -154,10 +171,10 @@ def import_mbox(list_name: str, files: tuple[str, ...], fmt: str, jobs: int) -> 
         if mlist is None:
             raise ListError(f"no list named {list_name!r}; see `mailyard list ls`")
         started = time.perf_counter()
-        with click.progressbar(length=0, label="importing", show_pos=True,
-                               file=sys.stderr) as bar:
-            report = import_mbox_files(session, mlist, list(files), fmt,
-                                       on_progress=bar.update, workers=jobs)
+        with click.progressbar(length=0, label="importing", show_pos=True, file=sys.stderr) as bar:
+            report = import_mbox_files(
+                session, mlist, list(files), fmt, on_progress=bar.update, workers=jobs
+            )
         elapsed = time.perf_counter() - started
     finally:
         session.close()
@@ -170,8 +187,14 @@ def import_mbox(list_name: str, files: tuple[str, ...], fmt: str, jobs: int) -> 
 
 
 @cli.command()
-@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=min(2, os.cpu_count() or 1),
-              show_default=True, help="Processes parsing mail beside the database writer.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=min(2, os.cpu_count() or 1),
+    show_default=True,
+    help="Processes parsing mail beside the database writer.",
+)
 def reindex(jobs: int) -> None:
     """Rebuild everything derived from the raw messages (threads, fields, search)."""
     from archive.importer import count_messages
@@ -182,8 +205,9 @@ def reindex(jobs: int) -> None:
     session = new_session()
     started = time.perf_counter()
     try:
-        with click.progressbar(length=count_messages(session), label="reindexing",
-                               show_pos=True, file=sys.stderr) as bar:
+        with click.progressbar(
+            length=count_messages(session), label="reindexing", show_pos=True, file=sys.stderr
+        ) as bar:
             n = rebuild(session, on_progress=bar.update, workers=jobs)
     finally:
         session.close()

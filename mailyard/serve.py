@@ -51,8 +51,10 @@ def serve_all(settings: Settings) -> int:
     while not stopping:
         for name, proc in children.items():
             if proc.poll() is not None:
-                print(f"mailyard: {name} exited with status {proc.returncode}; stopping",
-                      file=sys.stderr)
+                print(
+                    f"mailyard: {name} exited with status {proc.returncode}; stopping",
+                    file=sys.stderr,
+                )
                 stopping, status = True, 1
                 break
         time.sleep(0.2)
@@ -91,5 +93,8 @@ def _announce(settings: Settings) -> None:
         parts.append(f"LMTP on {settings.lmtp_listen}")
     if settings.http_listen:
         parts.append(f"web on http://{settings.http_listen}/")
-    print(f"mailyard: {', '.join(parts)}; data in {settings.data_dir}. Ctrl-C stops.",
-          file=sys.stderr, flush=True)
+    print(
+        f"mailyard: {', '.join(parts)}; data in {settings.data_dir}. Ctrl-C stops.",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -18,7 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("MAILYARD_CORPUS", ROOT.parent / "shared" / "corpus"))
-CACHE = Path(os.environ.get("MAILYARD_CORPUS_CACHE", Path(tempfile.gettempdir()) / "mailyard-corpus"))
+CACHE = Path(
+    os.environ.get("MAILYARD_CORPUS_CACHE", Path(tempfile.gettempdir()) / "mailyard-corpus")
+)
 
 
 def require_corpus() -> Path:

@@ -66,16 +66,23 @@ class ServedMailyard:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "mailyard.cli", *args], env=self.env, capture_output=True,
-            text=True, check=check, timeout=120,
+            [sys.executable, "-m", "mailyard.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
         )
 
     def start(self) -> ServedMailyard:
         self.log_path = self.settings.data_dir / "serve.log"
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mailyard.cli", "serve"], env=self.env, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "mailyard.cli", "serve"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         try:

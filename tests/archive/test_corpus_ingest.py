@@ -51,7 +51,5 @@ def test_medium_corpus_parses_and_threads_without_exception():
     raws = corpus.generated_messages("medium")
     parsed = [parse_message(raw) for raw in raws]
     assert all(p.message_id for p in parsed)
-    store = thread_messages(
-        (p.message_id, p.references, p.in_reply_to, p.subject) for p in parsed
-    )
+    store = thread_messages((p.message_id, p.references, p.in_reply_to, p.subject) for p in parsed)
     assert store is not None

@@ -88,9 +88,12 @@ def test_small_corpus_threads_match_ground_truth_and_reindex_rebuilds_them(sessi
     )
     counts = sorted(session.scalars(select(Thread.message_count)))
     assert counts == sorted(expected_threads.values())
-    assert session.scalar(
-        select(func.count(Message.id)).where(Message.status != MessageStatus.archived)
-    ) == 0
+    assert (
+        session.scalar(
+            select(func.count(Message.id)).where(Message.status != MessageStatus.archived)
+        )
+        == 0
+    )
 
     before = thread_ids(session, mlist)
     reindex(session)

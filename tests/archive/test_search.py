@@ -30,7 +30,10 @@ def test_open_date_ranges_and_operators():
     q = parse_query("d:2026-01-05.. foo OR bar -baz")
     assert q.date_from == datetime(2026, 1, 5, tzinfo=UTC) and q.date_to is None
     assert [(t.text, t.joiner, t.negated) for t in q.terms] == [
-        ("foo", "AND", False), ("bar", "OR", False), ("baz", "AND", True)]
+        ("foo", "AND", False),
+        ("bar", "OR", False),
+        ("baz", "AND", True),
+    ]
 
 
 @pytest.mark.parametrize("bad", ['s:"unbalanced', "d:2026-13-01", "d:yesterday", "-only"])
@@ -52,11 +55,27 @@ def archive(session):
     other = create_list(session, "other", "o@example.org")
     mails = [
         (dev, mail(1, "Fix the fixture teardown", "Ada <ada@example.com>", "tmp_path leaks")),
-        (dev, mail(2, "Re: Fix the fixture teardown", "Bob <bob@example.net>",
-                   "Looks good.\nReviewed-by: Bob", "Tue, 03 Mar 2026 10:00:00 +0000",
-                   cc="Carol <carol@example.org>")),
-        (dev, mail(3, "Release notes", "Carol <carol@example.org>", "nothing about it",
-                   "Wed, 01 Apr 2026 10:00:00 +0000")),
+        (
+            dev,
+            mail(
+                2,
+                "Re: Fix the fixture teardown",
+                "Bob <bob@example.net>",
+                "Looks good.\nReviewed-by: Bob",
+                "Tue, 03 Mar 2026 10:00:00 +0000",
+                cc="Carol <carol@example.org>",
+            ),
+        ),
+        (
+            dev,
+            mail(
+                3,
+                "Release notes",
+                "Carol <carol@example.org>",
+                "nothing about it",
+                "Wed, 01 Apr 2026 10:00:00 +0000",
+            ),
+        ),
         (other, mail(4, "fixture elsewhere", "Ada <ada@example.com>", "other list")),
     ]
     pks = []

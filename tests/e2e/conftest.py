@@ -14,8 +14,15 @@ def served(settings, broker_url):
 
         redis.Redis.from_url(broker_url).flushdb()
     server = ServedMailyard(settings)
-    server.cli("list", "create", "dev", "--owner", "owner@example.org",
-               "--description", "Development of the thing")
+    server.cli(
+        "list",
+        "create",
+        "dev",
+        "--owner",
+        "owner@example.org",
+        "--description",
+        "Development of the thing",
+    )
     server.start()
     yield server
     server.stop()

@@ -35,21 +35,41 @@ def archived(settings, msgid: str) -> Message | None:
 
 def plain_mail(msgid: str, subject: str = "hello", body: str = "Hello, list.\n") -> bytes:
     return (
-        f"From: Ada Lovelace <ada@example.com>\r\nTo: {LIST}\r\nSubject: {subject}\r\n"
-        f"Date: Mon, 02 Mar 2026 10:00:00 +0000\r\nMessage-ID: <{msgid}>\r\n"
-        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}"
-    ).replace("\r\n", "\n").replace("\n", "\r\n").encode()
+        (
+            f"From: Ada Lovelace <ada@example.com>\r\nTo: {LIST}\r\nSubject: {subject}\r\n"
+            f"Date: Mon, 02 Mar 2026 10:00:00 +0000\r\nMessage-ID: <{msgid}>\r\n"
+            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}"
+        )
+        .replace("\r\n", "\n")
+        .replace("\n", "\r\n")
+        .encode()
+    )
 
 
-@pytest.mark.skipif(not shutil.which("swaks"), reason="swaks is not installed (apt-get install swaks)")
+@pytest.mark.skipif(
+    not shutil.which("swaks"), reason="swaks is not installed (apt-get install swaks)"
+)
 def test_swaks_message_is_archived_and_raw_returns_the_exact_bytes(served, settings, tmp_path):
     raw = plain_mail("swaks-1@example.com", "first post", "Hi all,\r\n\r\n> quoted\r\nbye\r\n")
     data = tmp_path / "mail.eml"
     data.write_bytes(raw)
     result = subprocess.run(
-        ["swaks", "--server", f"127.0.0.1:{served.smtp_port}", "--to", LIST,
-         "--from", "ada@example.com", "--data", f"@{data}", "--timeout", "20"],
-        capture_output=True, text=True, timeout=60,
+        [
+            "swaks",
+            "--server",
+            f"127.0.0.1:{served.smtp_port}",
+            "--to",
+            LIST,
+            "--from",
+            "ada@example.com",
+            "--data",
+            f"@{data}",
+            "--timeout",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "250" in result.stdout
@@ -66,11 +86,23 @@ def test_swaks_message_is_archived_and_raw_returns_the_exact_bytes(served, setti
 
 
 def git(repo: Path, *args: str) -> str:
-    env = dict(os.environ, GIT_AUTHOR_NAME="Ada Lovelace", GIT_AUTHOR_EMAIL="ada@example.com",
-               GIT_COMMITTER_NAME="Ada Lovelace", GIT_COMMITTER_EMAIL="ada@example.com",
-               HOME=str(repo.parent), GIT_CONFIG_NOSYSTEM="1")
-    return subprocess.run(["git", "-C", str(repo), *args], env=env, check=True,
-                          capture_output=True, text=True, timeout=60).stdout
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="Ada Lovelace",
+        GIT_AUTHOR_EMAIL="ada@example.com",
+        GIT_COMMITTER_NAME="Ada Lovelace",
+        GIT_COMMITTER_EMAIL="ada@example.com",
+        HOME=str(repo.parent),
+        GIT_CONFIG_NOSYSTEM="1",
+    )
+    return subprocess.run(
+        ["git", "-C", str(repo), *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
 
 
 def make_repo(tmp_path: Path, commits: int = 2) -> Path:
@@ -91,19 +123,35 @@ def git_has_send_email() -> bool:
     return subprocess.run(["git", "send-email", "-h"], capture_output=True).returncode == 129
 
 
-@pytest.mark.skipif(not git_has_send_email(), reason="git send-email missing (apt-get install git-email)")
+@pytest.mark.skipif(
+    not git_has_send_email(), reason="git send-email missing (apt-get install git-email)"
+)
 def test_git_send_email_series_is_one_thread_downloadable_as_mbox(served, settings, tmp_path):
     repo = make_repo(tmp_path)
-    git(repo, "send-email", "--quiet", "--confirm=never", "--suppress-cc=all",
-        "--smtp-server=127.0.0.1", f"--smtp-server-port={served.smtp_port}",
-        "--smtp-encryption=", f"--to={LIST}", "--cover-letter", "--annotate=false", "-2",
-        "--from=Ada Lovelace <ada@example.com>")
+    git(
+        repo,
+        "send-email",
+        "--quiet",
+        "--confirm=never",
+        "--suppress-cc=all",
+        "--smtp-server=127.0.0.1",
+        f"--smtp-server-port={served.smtp_port}",
+        "--smtp-encryption=",
+        f"--to={LIST}",
+        "--cover-letter",
+        "--annotate=false",
+        "-2",
+        "--from=Ada Lovelace <ada@example.com>",
+    )
 
     def all_archived():
         with new_session(settings) as s:
             rows = s.scalars(select(Message).order_by(Message.id)).all()
-            return rows if len(rows) == 3 and all(
-                m.status is MessageStatus.archived for m in rows) else None
+            return (
+                rows
+                if len(rows) == 3 and all(m.status is MessageStatus.archived for m in rows)
+                else None
+            )
 
     messages = served.wait_until(all_archived, what="three messages archived")
     cover = next(m for m in messages if "0/2" in m.subject)
@@ -137,13 +185,23 @@ def test_b4_mbox_fetches_the_thread(served, settings, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     config = home / ".gitconfig"
-    config.write_text(f"[b4]\n\tmidmask = {served.base_url}/dev/%s\n"
-                      f"\tlinkmask = {served.base_url}/dev/%s\n")
-    env = dict(os.environ, HOME=str(home), GIT_CONFIG_GLOBAL=str(config),
-               XDG_CACHE_HOME=str(home / "cache"))
+    config.write_text(
+        f"[b4]\n\tmidmask = {served.base_url}/dev/%s\n\tlinkmask = {served.base_url}/dev/%s\n"
+    )
+    env = dict(
+        os.environ,
+        HOME=str(home),
+        GIT_CONFIG_GLOBAL=str(config),
+        XDG_CACHE_HOME=str(home / "cache"),
+    )
     out = tmp_path / "out"
-    result = subprocess.run(["b4", "mbox", "-C", "-o", str(out), "b4-root@example.com"],
-                            env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["b4", "mbox", "-C", "-o", str(out), "b4-root@example.com"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     files = list(out.iterdir())
     assert len(files) == 1
@@ -212,9 +270,11 @@ def test_sigkill_mid_stream_loses_nothing_that_got_250(served, settings):
 
         def all_archived():
             with new_session(settings) as s:
-                n = s.scalar(select(func.count(Message.id)).where(
-                    Message.status == MessageStatus.archived))
+                n = s.scalar(
+                    select(func.count(Message.id)).where(Message.status == MessageStatus.archived)
+                )
                 return n == 300
+
         restarted.wait_until(all_archived, timeout=120, what="all 300 archived")
         with new_session(settings) as s:
             ids = list(s.scalars(select(Message.message_id)))

@@ -31,11 +31,23 @@ def mail(n: int) -> bytes:
 
 
 def test_every_command_has_help():
-    commands = [[], ["serve"], ["init"], ["intake"], ["web"], ["worker"], ["list"],
-                ["list", "create"], ["list", "ls"], ["import-mbox"], ["reindex"]]
+    commands = [
+        [],
+        ["serve"],
+        ["init"],
+        ["intake"],
+        ["web"],
+        ["worker"],
+        ["list"],
+        ["list", "create"],
+        ["list", "ls"],
+        ["import-mbox"],
+        ["reindex"],
+    ]
     for args in commands:
-        out = subprocess.run([sys.executable, "-m", "mailyard.cli", *args, "--help"],
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "mailyard.cli", *args, "--help"], capture_output=True, text=True
+        )
         assert out.returncode == 0, (args, out.stderr)
         assert "Usage: mailyard" in out.stdout
 
@@ -99,7 +111,9 @@ def test_reindex_rebuilds_from_raw(run, tmp_path, settings):
     assert "reindexed 4 messages" in out.stdout
     with new_session(settings) as s:
         assert s.scalar(select(func.count(Thread.id))) == 4
-        assert s.scalar(select(func.count(Message.id)).where(
-            Message.status == MessageStatus.archived)) == 4
+        assert (
+            s.scalar(select(func.count(Message.id)).where(Message.status == MessageStatus.archived))
+            == 4
+        )
         body = s.scalar(select(Message.body).where(Message.message_id == "m1@example.com"))
         assert body.startswith("From the start")

@@ -1,0 +1,390 @@
+"""Read-only queries behind the web archive: lists, thread listings, threads, feeds.
+
+Each page of the archive should cost a handful of indexed queries whatever the size of
+the archive, so every function here does a bounded amount of work: listings use keyset
+pagination on an indexed column, a thread is loaded in one query (bodies, which are
+large, only for the messages a page shows), raw bytes are fetched in batches while a
+download streams. Functions take a Session and never write.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from archive.models import MailingList, Message, MessageStatus, Thread, ThreadNode
+
+# Sorts before every real date, for placeholders that have none.
+_NO_DATE = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ListSummary:
+    """One row of the front page."""
+
+    name: str
+    description: str
+    thread_count: int
+    last_activity: datetime | None
+
+
+@dataclass(frozen=True)
+class ThreadSummary:
+    """One row of a thread listing."""
+
+    id: int
+    list_name: str
+    subject: str
+    last_activity: datetime
+    message_count: int
+    root_msgid: str | None  # None when the thread's first message was never received
+    root_author: str
+
+    @property
+    def replies(self) -> int:
+        return max(self.message_count - 1, 0)
+
+
+@dataclass
+class ThreadEntry:
+    """A node of a thread as a page shows it; `message` is None for a placeholder (a
+    message others replied to that the list never received)."""
+
+    node: ThreadNode
+    message: Message | None
+    depth: int = 0
+
+
+def list_page(session: Session, after: str | None = None, limit: int = 200) -> list[ListSummary]:
+    """Lists by name, `limit` of them after the name `after`.
+
+    Counts and dates are correlated subqueries over ix_threads_list_activity, one index
+    range per list shown, instead of a GROUP BY over every thread of the archive.
+    """
+    count = select(func.count(Thread.id)).where(Thread.list_id == MailingList.id).scalar_subquery()
+    last = (
+        select(func.max(Thread.last_activity))
+        .where(Thread.list_id == MailingList.id)
+        .scalar_subquery()
+    )
+    query = select(MailingList.name, MailingList.description, count, last).order_by(
+        MailingList.name
+    )
+    if after:
+        query = query.where(MailingList.name > after)
+    rows = session.execute(query.limit(limit)).all()
+    # SQLite hands back max() of a datetime column as text; parse it the way UTC_DT would.
+    return [ListSummary(n, d, c, _as_datetime(la)) for n, d, c, la in rows]
+
+
+def all_list_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(MailingList.id).order_by(MailingList.id)))
+
+
+def recent_threads(
+    session: Session,
+    list_ids: list[int] | None,
+    before: tuple[datetime, int | None] | None = None,
+    limit: int = 50,
+) -> list[ThreadSummary]:
+    """Threads with the newest activity first, in `list_ids` (None: every list).
+
+    `before` is the keyset of the page: threads whose last activity is older than the
+    datetime, or equal to it with a smaller thread id when an id is given (the id breaks
+    ties between threads last active in the same instant, so no thread is skipped).
+    """
+    root = ThreadNode.__table__.alias("root")
+    query = (
+        select(
+            Thread.id,
+            MailingList.name,
+            Thread.subject,
+            Thread.last_activity,
+            Thread.message_count,
+            root.c.message_id,
+            root.c.message_pk,
+            Message.from_name,
+            Message.from_addr,
+        )
+        .join(MailingList, MailingList.id == Thread.list_id)
+        .outerjoin(root, root.c.id == Thread.root_node_id)
+        .outerjoin(Message, Message.id == root.c.message_pk)
+        .where(Thread.last_activity.is_not(None), Thread.message_count > 0)
+        .order_by(Thread.last_activity.desc(), Thread.id.desc())
+        .limit(limit)
+    )
+    if list_ids is not None:
+        query = query.where(Thread.list_id.in_(list_ids))
+    if before is not None:
+        when, thread_id = before
+        if thread_id is None:
+            query = query.where(Thread.last_activity < when)
+        else:
+            query = query.where(
+                or_(
+                    Thread.last_activity < when,
+                    and_(Thread.last_activity == when, Thread.id < thread_id),
+                )
+            )
+    return [
+        ThreadSummary(
+            id=tid,
+            list_name=list_name,
+            subject=subject,
+            last_activity=last,
+            message_count=count,
+            root_msgid=root_msgid if root_pk is not None else None,
+            root_author=from_name or from_addr or "",
+        )
+        for tid, list_name, subject, last, count, root_msgid, root_pk, from_name, from_addr in (
+            session.execute(query)
+        )
+    ]
+
+
+def find_node(session: Session, list_id: int, msgid: str) -> ThreadNode | None:
+    """The node of a received message in a list (its message loaded, body deferred)."""
+    return session.scalar(
+        select(ThreadNode)
+        .where(
+            ThreadNode.list_id == list_id,
+            ThreadNode.message_id == msgid,
+            ThreadNode.message_pk.is_not(None),
+        )
+        .options(joinedload(ThreadNode.message))
+    )
+
+
+def find_node_anywhere(session: Session, msgid: str) -> tuple[ThreadNode, str] | None:
+    """The node of a received message in whichever list has it (the first by name when
+    it was cross-posted), with that list's name; for /all/<msgid>/."""
+    row = session.execute(
+        select(ThreadNode, MailingList.name)
+        .join(Message, Message.id == ThreadNode.message_pk)
+        .join(MailingList, MailingList.id == ThreadNode.list_id)
+        .where(Message.message_id == msgid)
+        .order_by(MailingList.name)
+        .limit(1)
+        .options(joinedload(ThreadNode.message))
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def lists_having(session: Session, msgid: str) -> list[str]:
+    """Names of the lists that have received the message, for a helpful 404."""
+    return list(
+        session.scalars(
+            select(MailingList.name)
+            .join(ThreadNode, ThreadNode.list_id == MailingList.id)
+            .join(Message, Message.id == ThreadNode.message_pk)
+            .where(Message.message_id == msgid)
+            .order_by(MailingList.name)
+        )
+    )
+
+
+def raw_message(session: Session, list_id: int | None, msgid: str) -> tuple[bytes, str] | None:
+    """Raw bytes and decoded subject of a message in a list (None: any list), in one
+    query: /raw is the hottest URL b4 and scrapers hit."""
+    in_list = exists().where(ThreadNode.message_pk == Message.id)
+    if list_id is not None:
+        in_list = in_list.where(ThreadNode.list_id == list_id)
+    query = select(Message.raw, Message.subject).where(Message.message_id == msgid, in_list)
+    row = session.execute(query.limit(1)).first()
+    return None if row is None else (row[0], row[1])
+
+
+def thread_entries(session: Session, node: ThreadNode) -> list[ThreadEntry]:
+    """Every node of `node`'s thread, in tree order with depths, in one query.
+
+    Bodies stay deferred: a page loads them with `message_bodies` for the messages it
+    shows. A message not threaded yet (still being ingested) is a thread of its own.
+    """
+    if node.thread_id is None:
+        return [ThreadEntry(node, node.message, 0)]
+    rows = session.execute(
+        select(ThreadNode, Message)
+        .outerjoin(Message, Message.id == ThreadNode.message_pk)
+        .where(ThreadNode.thread_id == node.thread_id)
+    ).all()
+    return tree_order([ThreadEntry(n, m) for n, m in rows])
+
+
+def tree_order(entries: list[ThreadEntry]) -> list[ThreadEntry]:
+    """`entries` depth first, siblings by date, with `depth` set.
+
+    Placeholders with nothing below them are dropped (only references to them were
+    seen); placeholders with replies stay, so the replies keep their place. A cycle,
+    which threading never makes but old data might hold, cannot loop: its nodes come
+    out once, at the top level.
+    """
+    by_id = {e.node.id: e for e in entries}
+    children: dict[int, list[ThreadEntry]] = defaultdict(list)
+    roots: list[ThreadEntry] = []
+    for e in entries:
+        parent = e.node.parent_id
+        if parent is not None and parent in by_id and parent != e.node.id:
+            children[parent].append(e)
+        else:
+            roots.append(e)
+    ordered: list[ThreadEntry] = []
+    seen: set[int] = set()
+
+    def walk(tops: list[ThreadEntry]) -> None:
+        stack = [(e, 0) for e in sorted(tops, key=_date_key, reverse=True)]
+        while stack:
+            entry, depth = stack.pop()
+            if entry.node.id in seen:
+                continue
+            seen.add(entry.node.id)
+            kids = children.get(entry.node.id, [])
+            if entry.message is None and not kids:
+                continue
+            entry.depth = depth
+            ordered.append(entry)
+            stack.extend((k, depth + 1) for k in sorted(kids, key=_date_key, reverse=True))
+
+    walk(roots)
+    walk([e for e in entries if e.node.id not in seen])  # members of a cycle
+    return ordered
+
+
+def date_order(entries: Iterable[ThreadEntry]) -> list[ThreadEntry]:
+    """The received messages of `entries`, oldest first (the flat /T/ view)."""
+    return sorted((e for e in entries if e.message is not None), key=_date_key)
+
+
+def message_bodies(session: Session, message_pks: list[int]) -> dict[int, str]:
+    """Bodies of the given messages, by pk, in one query."""
+    if not message_pks:
+        return {}
+    rows = session.execute(select(Message.id, Message.body).where(Message.id.in_(message_pks)))
+    return {pk: body or "" for pk, body in rows}
+
+
+def thread_message_pks(session: Session, thread_id: int | None, node: ThreadNode) -> list[int]:
+    """The received messages of a thread, oldest first: what t.mbox.gz holds."""
+    if thread_id is None:
+        return [node.message_pk] if node.message_pk is not None else []
+    return list(
+        session.scalars(
+            select(ThreadNode.message_pk)
+            .where(ThreadNode.thread_id == thread_id, ThreadNode.message_pk.is_not(None))
+            .order_by(ThreadNode.sort_date, ThreadNode.id)
+        )
+    )
+
+
+def raw_messages(session: Session, message_pks: list[int], batch: int = 50) -> Iterator[bytes]:
+    """Raw bytes of the messages in the order given, fetched `batch` at a time so that a
+    long download never holds more than one batch in memory."""
+    for i in range(0, len(message_pks), batch):
+        chunk = message_pks[i : i + batch]
+        rows = session.execute(select(Message.id, Message.raw).where(Message.id.in_(chunk)))
+        raws = {pk: raw for pk, raw in rows}
+        for pk in chunk:
+            if pk in raws:
+                yield raws[pk]
+
+
+def latest_message_pks(session: Session, list_ids: list[int] | None, limit: int = 25) -> list[int]:
+    """The newest archived messages by arrival, for new.atom: a feed reader wants what is
+    new, whatever Date the sender wrote (ix_messages_status_received serves the order)."""
+    query = (
+        select(Message.id)
+        .where(Message.status == MessageStatus.archived)
+        .order_by(Message.received_at.desc(), Message.id.desc())
+        .limit(limit)
+    )
+    if list_ids is not None:
+        query = query.where(
+            exists().where(ThreadNode.message_pk == Message.id, ThreadNode.list_id.in_(list_ids))
+        )
+    return list(session.scalars(query))
+
+
+def messages_with_lists(
+    session: Session, message_pks: list[int], list_ids: list[int] | None
+) -> list[tuple[Message, str]]:
+    """The messages in the order given, each with the name of a list in `list_ids`
+    (None: any) that has it; for search results and feeds. Bodies stay deferred."""
+    if not message_pks:
+        return []
+    query = (
+        select(Message, MailingList.name)
+        .join(ThreadNode, ThreadNode.message_pk == Message.id)
+        .join(MailingList, MailingList.id == ThreadNode.list_id)
+        .where(Message.id.in_(message_pks))
+        .order_by(MailingList.name)
+    )
+    if list_ids is not None:
+        query = query.where(ThreadNode.list_id.in_(list_ids))
+    found: dict[int, tuple[Message, str]] = {}
+    for message, name in session.execute(query):
+        found.setdefault(message.id, (message, name))
+    return [found[pk] for pk in message_pks if pk in found]
+
+
+def expand_to_threads(
+    session: Session, message_pks: list[int], list_ids: list[int] | None
+) -> list[int]:
+    """Every message of the threads the given messages are in, in two queries: threads
+    in the order their first message appears in `message_pks`, each oldest first.
+    A message not threaded yet stands for itself. For POST ?q=...&t=1 (b4, lei)."""
+    if not message_pks:
+        return []
+    query = select(ThreadNode.message_pk, ThreadNode.thread_id).where(
+        ThreadNode.message_pk.in_(message_pks)
+    )
+    if list_ids is not None:
+        query = query.where(ThreadNode.list_id.in_(list_ids))
+    threads_of: dict[int, list[int | None]] = defaultdict(list)
+    for pk, thread_id in session.execute(query):
+        threads_of[pk].append(thread_id)
+    thread_order: list[int] = []
+    for pk in message_pks:
+        for thread_id in threads_of.get(pk, []):
+            if thread_id is not None and thread_id not in thread_order:
+                thread_order.append(thread_id)
+    members: dict[int, list[int]] = defaultdict(list)
+    if thread_order:
+        rows = session.execute(
+            select(ThreadNode.thread_id, ThreadNode.message_pk)
+            .where(ThreadNode.thread_id.in_(thread_order), ThreadNode.message_pk.is_not(None))
+            .order_by(ThreadNode.sort_date, ThreadNode.id)
+        )
+        for thread_id, pk in rows:
+            members[thread_id].append(pk)
+    out: dict[int, None] = {}
+    for pk in message_pks:
+        tids = [t for t in threads_of.get(pk, []) if t is not None]
+        if not tids:
+            out.setdefault(pk)
+        for thread_id in tids:
+            for member in members.pop(thread_id, []):
+                out.setdefault(member)
+    return list(out)
+
+
+def _date_key(entry: ThreadEntry) -> tuple[datetime, int]:
+    when = entry.node.sort_date
+    if when is None and entry.message is not None:
+        when = entry.message.sort_date
+    return (when or _NO_DATE, entry.node.id)
+
+
+def _as_datetime(value: object) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return _utc(value)
+    return _utc(datetime.fromisoformat(str(value)))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value

@@ -11,7 +11,7 @@ import email.utils
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, undefer
 
 from archive import search
@@ -22,8 +22,11 @@ from archive.threading import thread_message
 
 
 def ingest_messages(session: Session, message_pks: Iterable[int]) -> int:
-    """Parse, thread and index the given messages that are not archived yet; returns how
-    many were ingested. The caller commits."""
+    """Ingest the given messages that need it; returns how many did. The caller commits.
+
+    A message needs ingest when it was never parsed, or when it was linked to another
+    list after it was (a cross-post delivered to each list separately).
+    """
     pks = sorted(set(message_pks))
     if not pks:
         return 0
@@ -32,8 +35,8 @@ def ingest_messages(session: Session, message_pks: Iterable[int]) -> int:
     for i in range(0, len(pks), 500):
         messages = session.scalars(
             select(Message)
-            .where(Message.id.in_(pks[i : i + 500]), Message.status == MessageStatus.received)
-            .options(undefer(Message.raw))
+            .where(Message.id.in_(pks[i : i + 500]), needs_ingest())
+            .options(undefer(Message.raw), undefer(Message.body))
             .order_by(Message.id)
         ).all()
         batch = IngestBatch(session)
@@ -42,6 +45,13 @@ def ingest_messages(session: Session, message_pks: Iterable[int]) -> int:
             done += 1
         batch.finish()
     return done
+
+
+def needs_ingest():
+    """SQL condition: the message is not parsed yet, or one of its list links is not
+    threaded yet."""
+    unthreaded = exists().where(ThreadNode.message_pk == Message.id, ThreadNode.thread_id.is_(None))
+    return or_(Message.status == MessageStatus.received, unthreaded)
 
 
 class IngestBatch:
@@ -53,13 +63,16 @@ class IngestBatch:
         self.stores: dict[int, SqlNodeStore] = {}
 
     def ingest(self, message: Message, parsed: ParsedMessage | None = None) -> None:
-        """Derive every column of `message` from its raw bytes, thread it in each of its
-        lists and index it for search."""
-        parsed = parsed or parse_message(message.raw)
-        apply_parsed(message, parsed)
-        nodes = self.session.scalars(
-            select(ThreadNode).where(ThreadNode.message_pk == message.id)
-        ).all()
+        """Derive every column of `message` from its raw bytes and index it for search
+        (once), then thread it in each of its lists where it is not threaded yet."""
+        query = select(ThreadNode).where(ThreadNode.message_pk == message.id)
+        if message.status is MessageStatus.received:
+            apply_parsed(message, parsed or parse_message(message.raw))
+            search.index_message(self.session, message)
+            message.status = MessageStatus.archived
+        else:
+            query = query.where(ThreadNode.thread_id.is_(None))
+        nodes = self.session.scalars(query).all()
         for node in nodes:
             node.sort_date = message.sort_date
             store = self.stores.get(node.list_id)
@@ -67,11 +80,9 @@ class IngestBatch:
                 store = self.stores[node.list_id] = SqlNodeStore(self.session, node.list_id)
             store.remember(node)
             thread_message(
-                store, node.message_id, parsed.references, parsed.in_reply_to, parsed.subject
+                store, node.message_id, message.references, message.in_reply_to, message.subject
             )
             store.thread_of(node)
-        search.index_message(self.session, message)
-        message.status = MessageStatus.archived
 
     def finish(self) -> None:
         for store in self.stores.values():
@@ -106,7 +117,7 @@ def format_addresses(addresses) -> str:
 
 def pending_message_pks(session: Session, older_than: datetime | None = None) -> list[int]:
     """Messages stored but not ingested (their task was lost or has not run yet)."""
-    query = select(Message.id).where(Message.status == MessageStatus.received)
+    query = select(Message.id).where(needs_ingest())
     if older_than is not None:
         query = query.where(Message.received_at < older_than)
     return list(session.scalars(query.order_by(Message.id)))

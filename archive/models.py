@@ -79,7 +79,8 @@ class Message(Base):
     __tablename__ = "messages"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[str] = mapped_column(String(MSGID_MAX), index=True)
+    # Unique: a cross-post delivered to each list separately links this one row.
+    message_id: Mapped[str] = mapped_column(String(MSGID_MAX), index=True, unique=True)
     raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
     size: Mapped[int] = mapped_column(Integer)
     envelope_from: Mapped[str] = mapped_column(String(998), default="")

@@ -24,9 +24,12 @@ def ingest_task(message_pks: list[int]) -> int:
 
 
 @app.task(name="archive.sweep_pending")
-def sweep_pending() -> int:
+def sweep_pending(min_age_seconds: float | None = None) -> int:
+    """Enqueue ingest of stored messages whose task seems lost. At start-up (age 0) that
+    is every pending message: whatever was queued before a crash may be gone."""
+    age = SWEEP_AFTER if min_age_seconds is None else timedelta(seconds=min_age_seconds)
     with session_scope() as session:
-        pks = pending_message_pks(session, older_than=utcnow() - SWEEP_AFTER)
+        pks = pending_message_pks(session, older_than=utcnow() - age)
     for i in range(0, len(pks), 100):
         enqueue_ingest(pks[i : i + 100])
     return len(pks)

@@ -22,8 +22,7 @@ def _configure(sender: Celery, **_kwargs) -> None:
     sender.conf.update(
         broker_url=settings.broker_url,
         broker_connection_retry_on_startup=True,
-        # The SQLite transport polls; a short interval keeps ingest latency low.
-        broker_transport_options={"polling_interval": 0.2},
+        broker_transport_options=_transport_options(settings.broker_url),
         task_always_eager=settings.tasks_eager,
         task_eager_propagates=True,
         task_acks_late=True,
@@ -39,3 +38,18 @@ def _configure(sender: Celery, **_kwargs) -> None:
 
 
 app.conf.imports = TASK_MODULES
+
+
+def _transport_options(broker_url: str) -> dict:
+    if broker_url.startswith("sqla+sqlite"):
+        # The SQLAlchemy transport hands its options to create_engine: wait for the
+        # SQLite lock instead of failing while another process writes the queue. It
+        # polls once a second by default and takes no option for that; ingest latency
+        # is what a person sees after sending mail, so poll faster.
+        from kombu.transport import sqlalchemy as sqla_transport
+
+        sqla_transport.Transport.polling_interval = 0.2
+        return {"connect_args": {"timeout": 30}}
+    if broker_url.startswith(("redis", "amqp")):
+        return {"polling_interval": 0.2} if broker_url.startswith("redis") else {}
+    return {}

@@ -44,7 +44,7 @@ def serve_all(settings: Settings) -> int:
         children[name] = subprocess.Popen(argv, preexec_fn=_die_with_parent)
     _announce(settings)
     try:
-        sweep_pending.delay()  # messages stored before a crash are ingested now
+        sweep_pending.delay(0)  # messages stored before a crash are ingested now
     except Exception:  # noqa: BLE001
         pass
     status = 0

@@ -102,3 +102,14 @@ def test_small_corpus_threads_match_ground_truth_and_reindex_rebuilds_them(sessi
     group = lambda ids: sorted(sorted(k for k in ids if ids[k] == t) for t in set(ids.values()))  # noqa: E731
     assert group(before) == group(after)
     assert search_messages(session, [mlist.id], "s:fixture", limit=5)
+
+
+def test_cross_post_delivered_separately_is_threaded_in_the_second_list(session):
+    a = create_list(session, "alpha", "owner@example.com")
+    b = create_list(session, "beta", "owner@example.com")
+    deliver(session, a, make_mail("y@x", "to both"), "y@x")
+    second = deliver(session, b, make_mail("y@x", "to both"), "y@x")
+    assert second.new_list_ids == [b.id]
+    nodes = session.scalars(select(ThreadNode).where(ThreadNode.message_id == "y@x")).all()
+    assert len(nodes) == 2 and all(n.thread_id for n in nodes)
+    assert session.scalar(select(func.count(Message.id))) == 1

@@ -77,8 +77,9 @@ def test_swaks_message_is_archived_and_raw_returns_the_exact_bytes(served, setti
 
     status, headers, body = served.get("/dev/swaks-1@example.com/raw")
     assert status == 200
-    # SMTP transparency: what was sent between DATA and '.', with CRLF kept as sent.
-    assert body == raw
+    # Exactly what crossed the wire between DATA and the final '.': swaks ends its
+    # data with one more CRLF of its own.
+    assert body == raw + b"\r\n"
     status, _, page = served.get("/dev/")
     assert status == 200 and b"first post" in page
     status, _, page = served.get("/dev/swaks-1@example.com/")

@@ -1,0 +1,173 @@
+"""Start and stop the SMTP and LMTP listeners of intake.
+
+`start_intake` runs the servers on an event loop in a thread of their own, beside the
+group-commit writer thread, and returns at once (for `mailyard serve` and tests);
+`run_intake` does the same in the foreground until SIGINT or SIGTERM (`mailyard smtp`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import stat
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiosmtpd.smtp import SMTP
+
+from mailyard.settings import Settings, SettingsError, parse_listen
+from mta.intake import GroupCommitWriter, IntakeHandler, IntakeLMTP, IntakeSMTP
+
+log = logging.getLogger(__name__)
+
+IDENT = "Mailyard"
+# How long stopping waits for messages already received to be stored and answered.
+DRAIN_TIMEOUT = 10.0
+
+
+@dataclass
+class IntakeServers:
+    """Running intake; `stop()` stores what was received, answers it, and closes."""
+
+    settings: Settings
+    loop: asyncio.AbstractEventLoop
+    writer: GroupCommitWriter
+    handler: IntakeHandler
+    thread: threading.Thread | None = None
+    smtp_address: tuple[str, int] | None = None  # the bound address (port 0 resolved)
+    lmtp_address: tuple[str, int] | str | None = None  # (host, port) or a socket path
+    _servers: list[asyncio.AbstractServer] = field(default_factory=list)
+    _connections: weakref.WeakSet[SMTP] = field(default_factory=weakref.WeakSet)
+    _stopped: bool = False
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.loop.is_running():
+            self._on_loop(self._stop_listening())
+            self.writer.stop(timeout=DRAIN_TIMEOUT)
+            self._on_loop(self._close_connections())
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        else:
+            self.writer.stop(timeout=DRAIN_TIMEOUT)
+        if self.thread is not None:
+            self.thread.join(DRAIN_TIMEOUT)
+        if not self.loop.is_running():
+            self.loop.close()
+        if isinstance(self.lmtp_address, str):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.lmtp_address)
+
+    def _on_loop(self, coro) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self.loop).result(DRAIN_TIMEOUT + 5)
+
+    async def _stop_listening(self) -> None:
+        for server in self._servers:
+            server.close()
+
+    async def _close_connections(self) -> None:
+        await self.handler.wait_idle(DRAIN_TIMEOUT)
+        for connection in list(self._connections):
+            if connection.transport is not None:
+                connection.transport.close()
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.loop.shutdown_default_executor()  # routing and parsing threads
+
+    async def _listen(self, smtp: tuple[str, int] | str | None, lmtp: tuple[str, int] | str | None):
+        if smtp is not None:
+            self.smtp_address = await self._serve("SMTP", IntakeSMTP, smtp)
+        if lmtp is not None:
+            self.lmtp_address = await self._serve("LMTP", IntakeLMTP, lmtp)
+
+    async def _serve(
+        self, name: str, protocol: type[SMTP], where: tuple[str, int] | str
+    ) -> tuple[str, int] | str:
+        factory = self._factory(protocol)
+        if isinstance(where, str):
+            _remove_stale_socket(where)
+            server = await self.loop.create_unix_server(factory, where)
+            # Postfix's lmtp client runs as another user; Dovecot's LMTP socket is 0666 too.
+            os.chmod(where, 0o666)
+            bound: tuple[str, int] | str = where
+        else:
+            server = await self.loop.create_server(factory, *where)
+            bound = server.sockets[0].getsockname()[:2]
+        self._servers.append(server)
+        log.info("%s intake listening on %s", name, bound)
+        return bound
+
+    def _factory(self, protocol: type[SMTP]) -> Callable[[], SMTP]:
+        def make() -> SMTP:
+            connection = protocol(
+                self.handler,
+                data_size_limit=self.settings.max_message_size,
+                enable_SMTPUTF8=True,
+                decode_data=False,  # keep the raw bytes; also advertises 8BITMIME
+                hostname=self.settings.domain,
+                ident=IDENT,
+                loop=self.loop,
+            )
+            self._connections.add(connection)
+            return connection
+
+        return make
+
+
+def _remove_stale_socket(path: str) -> None:
+    """A socket left by a process that died would make bind fail; anything else stays."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise SettingsError(f"LMTP socket path {path} exists and is not a socket")
+    os.unlink(path)
+
+
+def start_intake(settings: Settings) -> IntakeServers:
+    """Listen for SMTP on `settings.smtp_listen` and LMTP on `settings.lmtp_listen`
+    (either may be empty, not both); returns once both are bound."""
+    smtp = parse_listen(settings.smtp_listen)
+    lmtp = parse_listen(settings.lmtp_listen)
+    if smtp is None and lmtp is None:
+        raise SettingsError("intake needs MAILYARD_SMTP_LISTEN or MAILYARD_LMTP_LISTEN")
+    writer = GroupCommitWriter(settings).start()
+    loop = asyncio.new_event_loop()
+    intake = IntakeServers(settings, loop, writer, IntakeHandler(settings, writer))
+    intake.thread = threading.Thread(target=loop.run_forever, name="intake-loop", daemon=True)
+    intake.thread.start()
+    try:
+        intake._on_loop(intake._listen(smtp, lmtp))
+    except BaseException:
+        intake.stop()
+        raise
+    return intake
+
+
+def run_intake(settings: Settings) -> None:
+    """Run intake in the foreground until SIGINT or SIGTERM, then stop cleanly: what
+    was received by then is stored and answered before the process exits."""
+    intake = start_intake(settings)
+    done = threading.Event()
+    previous: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: done.set())
+    try:
+        while not done.wait(1.0):
+            pass
+    finally:
+        log.info("stopping intake")
+        intake.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]

@@ -1,0 +1,46 @@
+"""The routing table: which recipient addresses intake takes, and why it refuses others."""
+
+from __future__ import annotations
+
+import pytest
+
+from mta.policy import Decision, Reason
+from mta.post import ListTarget
+from mta.routing import Route, RouteKind, route, split_address
+
+
+def test_list_posting_address_routes_to_the_list(session, settings, lists):
+    found = route(session, settings, "dev@lists.example.org")
+    assert isinstance(found, Route)
+    assert found.kind is RouteKind.POST
+    assert found.target == ListTarget(lists["dev"], "dev", "lists.example.org")
+    assert found.target.list_id_value == "dev.lists.example.org"
+
+
+@pytest.mark.parametrize("address", ["DEV@LISTS.EXAMPLE.ORG", "<Dev@lists.example.org.>"])
+def test_addresses_are_case_insensitive(session, settings, lists, address):
+    found = route(session, settings, address)
+    assert isinstance(found, Route) and found.target.list_id == lists["dev"]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "nosuch@lists.example.org",
+        "dev+subscribe@lists.example.org",  # no rule for sub-addresses yet
+        "dev@example.org",
+        "dev",
+        "",
+    ],
+)
+def test_other_addresses_are_refused_as_unknown(session, settings, lists, address):
+    found = route(session, settings, address)
+    assert isinstance(found, Decision)
+    assert found.reason is Reason.UNKNOWN_RECIPIENT
+    assert "no such list here" in found.detail
+
+
+def test_split_address():
+    assert split_address("A.B@Example.ORG") == ("a.b", "example.org")
+    assert split_address('"a@b"@example.org') == ('"a@b"', "example.org")
+    assert split_address("nodomain") == ("nodomain", "")

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, undefer
 from archive.ingest import IngestBatch, reset_derived
 from archive.models import MailingList, Message, MessageStatus
 from archive.parse import ParsedMessage, extract_message_id, parse_message
-from archive.store import store_message
+from archive.store import IncomingMessage, store_messages
 
 BATCH = 500
 
@@ -70,25 +70,28 @@ def import_messages(
 
 
 def _import_batch(session, mlist, raws, parse_all, report: ImportReport) -> None:
+    incoming = [
+        IncomingMessage(
+            raw,
+            extract_message_id(raw) or synthetic_message_id(raw),
+            [mlist.id],
+            envelope_from="import",
+        )
+        for raw in raws
+    ]
+    report.messages += len(incoming)
     stored: list[tuple[int, bytes]] = []
-    for raw in raws:
-        report.messages += 1
-        msgid = extract_message_id(raw) or synthetic_message_id(raw)
-        result = store_message(session, raw, msgid, [mlist.id], envelope_from="import")
+    for item, result in zip(incoming, store_messages(session, incoming), strict=True):
         if result.dropped:
             report.duplicates += 1
         else:
-            stored.append((result.message_pk, raw))
-    session.flush()
+            stored.append((result.message_pk, item.raw))
     parsed = parse_all([raw for _, raw in stored])
-    batch = IngestBatch(session)
-    for (pk, _raw), p in zip(stored, parsed, strict=True):
-        message = session.get(Message, pk)
-        if message.status is MessageStatus.received:
-            batch.ingest(message, p)
-            report.imported += 1
-            report.problems += bool(p.problems)
-    batch.finish()
+    items = [(session.get(Message, pk), p) for (pk, _raw), p in zip(stored, parsed, strict=True)]
+    items = [(m, p) for m, p in items if m.status is MessageStatus.received]
+    IngestBatch(session).run(items)
+    report.imported += len(items)
+    report.problems += sum(bool(p.problems) for _, p in items)
     session.commit()
 
 
@@ -125,10 +128,8 @@ def reindex(
             ).all()
             by_pk = {m.id: m for m in messages}
             ordered = [by_pk[pk] for pk in chunk if pk in by_pk]
-            batch = IngestBatch(session)
-            for message, parsed in zip(ordered, parse_all([m.raw for m in ordered]), strict=True):
-                batch.ingest(message, parsed)
-            batch.finish()
+            parsed = parse_all([m.raw for m in ordered])
+            IngestBatch(session).run(list(zip(ordered, parsed, strict=True)))
             session.commit()
             session.expunge_all()
             on_progress(len(chunk))

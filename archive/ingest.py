@@ -39,11 +39,7 @@ def ingest_messages(session: Session, message_pks: Iterable[int]) -> int:
             .options(undefer(Message.raw), undefer(Message.body))
             .order_by(Message.id)
         ).all()
-        batch = IngestBatch(session)
-        for message in messages:
-            batch.ingest(message)
-            done += 1
-        batch.finish()
+        done += IngestBatch(session).run([(m, None) for m in messages])
     return done
 
 
@@ -55,45 +51,72 @@ def needs_ingest():
 
 
 class IngestBatch:
-    """Ingests many messages in one transaction, refreshing each touched thread's
-    summary once at the end rather than after every message (bulk import speed)."""
+    """Ingests many messages in one transaction with few statements: list links and the
+    nodes of every referenced Message-ID are loaded up front, and each touched thread's
+    summary is refreshed once at the end rather than after every message."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.stores: dict[int, SqlNodeStore] = {}
 
-    def ingest(self, message: Message, parsed: ParsedMessage | None = None) -> None:
-        """Derive every column of `message` from its raw bytes and index it for search
-        (once), then thread it in each of its lists where it is not threaded yet."""
-        query = select(ThreadNode).where(ThreadNode.message_pk == message.id)
-        if message.status is MessageStatus.received:
-            apply_parsed(message, parsed or parse_message(message.raw))
-            search.index_message(self.session, message)
-            message.status = MessageStatus.archived
-        else:
-            query = query.where(ThreadNode.thread_id.is_(None))
-        nodes = self.session.scalars(query).all()
-        for node in nodes:
-            node.sort_date = message.sort_date
-            store = self.stores.get(node.list_id)
-            if store is None:
-                store = self.stores[node.list_id] = SqlNodeStore(self.session, node.list_id)
-            store.remember(node)
-            thread_message(
-                store, node.message_id, message.references, message.in_reply_to, message.subject
-            )
-            store.thread_of(node)
-
-    def finish(self) -> None:
+    def run(self, items: list[tuple[Message, ParsedMessage | None]]) -> int:
+        """Ingest `items` (a message with its parse, or None to parse it here) in order."""
+        parsed_now = []
+        for message, parsed in items:
+            if message.status is MessageStatus.received:
+                apply_parsed(message, parsed or parse_message(message.raw))
+                search.index_message(self.session, message)
+                message.status = MessageStatus.archived
+                parsed_now.append(message.id)
+        links = self._load_links([m.id for m, _ in items], set(parsed_now))
+        self._prefetch_references([m for m, _ in items], links)
+        for message, _ in items:
+            for node in links.get(message.id, []):
+                self._thread(message, node)
         for store in self.stores.values():
             store.refresh_threads()
+        return len(items)
+
+    def _load_links(self, pks: list[int], parsed_now: set[int]) -> dict[int, list[ThreadNode]]:
+        """Each message's list links that need threading: all of them for a message
+        parsed just now, only the unthreaded ones (a late cross-post) otherwise."""
+        links: dict[int, list[ThreadNode]] = {}
+        for node in self.session.scalars(
+            select(ThreadNode).where(ThreadNode.message_pk.in_(pks)).order_by(ThreadNode.id)
+        ):
+            if node.message_pk in parsed_now or node.thread_id is None:
+                links.setdefault(node.message_pk, []).append(node)
+                self._store(node.list_id).remember(node)
+        return links
+
+    def _prefetch_references(self, messages: list[Message], links) -> None:
+        for list_id, store in self.stores.items():
+            wanted = {
+                ref
+                for m in messages
+                if any(n.list_id == list_id for n in links.get(m.id, []))
+                for ref in (*m.references, *m.in_reply_to)
+            }
+            store.prefetch(wanted)
+
+    def _store(self, list_id: int) -> SqlNodeStore:
+        store = self.stores.get(list_id)
+        if store is None:
+            store = self.stores[list_id] = SqlNodeStore(self.session, list_id)
+        return store
+
+    def _thread(self, message: Message, node: ThreadNode) -> None:
+        node.sort_date = message.sort_date
+        store = self._store(node.list_id)
+        thread_message(
+            store, node.message_id, message.references, message.in_reply_to, message.subject
+        )
+        store.thread_of(node)
 
 
 def ingest_message(session: Session, message: Message, parsed: ParsedMessage | None = None) -> None:
-    """Ingest one message (see IngestBatch.ingest)."""
-    batch = IngestBatch(session)
-    batch.ingest(message, parsed)
-    batch.finish()
+    """Ingest one message (see IngestBatch)."""
+    IngestBatch(session).run([(message, parsed)])
 
 
 def apply_parsed(message: Message, parsed: ParsedMessage) -> None:

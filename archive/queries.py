@@ -19,6 +19,16 @@ from sqlalchemy.orm import Session, joinedload
 
 from archive.models import MailingList, Message, MessageStatus, Thread, ThreadNode
 
+# What a listing of messages (search results, feeds) shows of each.
+_LISTING_COLUMNS = (
+    Message.id,
+    Message.message_id,
+    Message.subject,
+    Message.from_name,
+    Message.from_addr,
+    Message.date,
+    Message.received_at,
+)
 # Sorts before every real date, for placeholders that have none.
 _NO_DATE = datetime.min.replace(tzinfo=UTC)
 
@@ -48,6 +58,24 @@ class ThreadSummary:
     @property
     def replies(self) -> int:
         return max(self.message_count - 1, 0)
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    """What a listing of messages (search results, a feed) shows of each."""
+
+    id: int
+    message_id: str
+    subject: str
+    from_name: str
+    from_addr: str
+    date: datetime | None
+    received_at: datetime
+    list_name: str
+
+    @property
+    def sort_date(self) -> datetime:
+        return self.date or self.received_at
 
 
 @dataclass
@@ -308,25 +336,33 @@ def latest_message_pks(session: Session, list_ids: list[int] | None, limit: int 
     return list(session.scalars(query))
 
 
-def messages_with_lists(
+def message_summaries(
     session: Session, message_pks: list[int], list_ids: list[int] | None
-) -> list[tuple[Message, str]]:
+) -> list[MessageSummary]:
     """The messages in the order given, each with the name of a list in `list_ids`
-    (None: any) that has it; for search results and feeds. Bodies stay deferred."""
+    (None: any) that has it, the first by name; for search results and feeds.
+
+    The list filter is applied here, not in SQL, so the database looks the nodes up by
+    message (ix_thread_nodes_message_pk) rather than walking every node of the list.
+    """
     if not message_pks:
         return []
-    query = (
-        select(Message, MailingList.name)
-        .join(ThreadNode, ThreadNode.message_pk == Message.id)
+    wanted = None if list_ids is None else set(list_ids)
+    names: dict[int, str] = {}
+    for pk, list_id, name in session.execute(
+        select(ThreadNode.message_pk, ThreadNode.list_id, MailingList.name)
         .join(MailingList, MailingList.id == ThreadNode.list_id)
-        .where(Message.id.in_(message_pks))
-        .order_by(MailingList.name)
+        .where(ThreadNode.message_pk.in_(message_pks))
+    ):
+        if (wanted is None or list_id in wanted) and (pk not in names or name < names[pk]):
+            names[pk] = name
+    rows = session.execute(
+        select(
+            Message.id, Message.message_id, Message.subject, Message.from_name,
+            Message.from_addr, Message.date, Message.received_at,
+        ).where(Message.id.in_(list(names)))
     )
-    if list_ids is not None:
-        query = query.where(ThreadNode.list_id.in_(list_ids))
-    found: dict[int, tuple[Message, str]] = {}
-    for message, name in session.execute(query):
-        found.setdefault(message.id, (message, name))
+    found = {row[0]: MessageSummary(*row, list_name=names[row[0]]) for row in rows}
     return [found[pk] for pk in message_pks if pk in found]
 
 
@@ -338,19 +374,16 @@ def expand_to_threads(
     A message not threaded yet stands for itself. For POST ?q=...&t=1 (b4, lei)."""
     if not message_pks:
         return []
-    query = select(ThreadNode.message_pk, ThreadNode.thread_id).where(
-        ThreadNode.message_pk.in_(message_pks)
-    )
-    if list_ids is not None:
-        query = query.where(ThreadNode.list_id.in_(list_ids))
-    threads_of: dict[int, list[int | None]] = defaultdict(list)
-    for pk, thread_id in session.execute(query):
-        threads_of[pk].append(thread_id)
-    thread_order: list[int] = []
-    for pk in message_pks:
-        for thread_id in threads_of.get(pk, []):
-            if thread_id is not None and thread_id not in thread_order:
-                thread_order.append(thread_id)
+    wanted = None if list_ids is None else set(list_ids)
+    threads_of: dict[int, list[int]] = defaultdict(list)
+    for pk, list_id, thread_id in session.execute(
+        select(ThreadNode.message_pk, ThreadNode.list_id, ThreadNode.thread_id).where(
+            ThreadNode.message_pk.in_(message_pks)
+        )
+    ):
+        if thread_id is not None and (wanted is None or list_id in wanted):
+            threads_of[pk].append(thread_id)
+    thread_order = list(dict.fromkeys(t for pk in message_pks for t in threads_of.get(pk, [])))
     members: dict[int, list[int]] = defaultdict(list)
     if thread_order:
         rows = session.execute(
@@ -362,10 +395,9 @@ def expand_to_threads(
             members[thread_id].append(pk)
     out: dict[int, None] = {}
     for pk in message_pks:
-        tids = [t for t in threads_of.get(pk, []) if t is not None]
-        if not tids:
+        if pk not in threads_of:
             out.setdefault(pk)
-        for thread_id in tids:
+        for thread_id in threads_of.get(pk, []):
             for member in members.pop(thread_id, []):
                 out.setdefault(member)
     return list(out)

@@ -1,12 +1,15 @@
-"""The durable write of a received message: raw bytes and envelope, linked to its lists.
+"""The durable write of received messages: raw bytes and envelope, linked to their lists.
 
-Intake (SMTP, LMTP) and `import-mbox` both call `store_message`; intake answers `250`
+Intake (SMTP, LMTP) and `import-mbox` both call `store_messages`; intake answers `250`
 only after the transaction holding it has committed. Parsing, threading and indexing
 come later, at ingest, so that this write stays small and cannot fail on bad content.
+It takes a whole batch at once: a few statements per batch, not per message, is what
+lets group commit and bulk import go fast on PostgreSQL as well as on SQLite.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -14,6 +17,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive.models import Message, MessageStatus, ThreadNode, utcnow
+
+
+@dataclass
+class IncomingMessage:
+    """One message as received, with what intake learnt of it before storing."""
+
+    raw: bytes
+    message_id: str
+    list_ids: list[int]
+    envelope_from: str = ""
+    envelope_to: list[str] = field(default_factory=list)
+    received_at: datetime | None = None
+    # DKIM verdict of these bytes ('pass', 'fail', 'none'), kept with a new row.
+    dkim_result: str = "none"
+    dkim_domain: str = ""
+    dkim_aligned: bool = False
 
 
 @dataclass
@@ -29,6 +48,61 @@ class StoreResult:
         return self.message_pk is None
 
 
+def store_messages(session: Session, incoming: Sequence[IncomingMessage]) -> list[StoreResult]:
+    """Record each message for each of its lists that does not have its Message-ID yet.
+
+    A Message-ID already on a list is dropped for that list (a retried or re-delivered
+    copy, also within this batch); a message already stored for another list is linked,
+    not stored again (a cross-post). The caller commits.
+    """
+    msgids = list({m.message_id for m in incoming})
+    nodes: dict[tuple[int, str], ThreadNode] = {}
+    messages: dict[str, Message] = {}
+    for i in range(0, len(msgids), 500):
+        chunk = msgids[i : i + 500]
+        for node in session.scalars(select(ThreadNode).where(ThreadNode.message_id.in_(chunk))):
+            nodes[(node.list_id, node.message_id)] = node
+        for message in session.scalars(select(Message).where(Message.message_id.in_(chunk))):
+            messages[message.message_id] = message
+
+    results: list[StoreResult] = []
+    stored_in: list[Message | None] = []  # the row each result will point at
+    links: list[tuple[Message, ThreadNode | None, int]] = []
+    linked: set[tuple[int, str]] = set()
+    for item in incoming:
+        duplicates, wanted = [], []
+        for lid in dict.fromkeys(item.list_ids):
+            key = (lid, item.message_id)
+            node = nodes.get(key)
+            if key in linked or (node is not None and node.message_pk is not None):
+                duplicates.append(lid)
+            else:
+                wanted.append(lid)
+                linked.add(key)
+        results.append(StoreResult(None, wanted, duplicates))
+        if not wanted:
+            stored_in.append(None)
+            continue
+        message = messages.get(item.message_id)
+        if message is None:
+            message = messages[item.message_id] = _new_message(item)
+            session.add(message)
+        stored_in.append(message)
+        links += [(message, nodes.get((lid, item.message_id)), lid) for lid in wanted]
+    session.flush()  # one multi-row INSERT for the new messages
+    for message, node, lid in links:
+        if node is None:
+            session.add(
+                ThreadNode(list_id=lid, message_id=message.message_id, message_pk=message.id)
+            )
+        else:  # a placeholder made by a reply that arrived first
+            node.message_pk = message.id
+    session.flush()
+    for result, message in zip(results, stored_in, strict=True):
+        result.message_pk = message.id if message is not None else None
+    return results
+
+
 def store_message(
     session: Session,
     raw: bytes,
@@ -38,42 +112,26 @@ def store_message(
     envelope_to: list[str] | None = None,
     received_at: datetime | None = None,
 ) -> StoreResult:
-    """Record `raw` for each list in `list_ids` that does not have `message_id` yet.
+    """Store one message (see `store_messages`)."""
+    item = IncomingMessage(
+        raw, message_id, list_ids, envelope_from, list(envelope_to or []), received_at
+    )
+    return store_messages(session, [item])[0]
 
-    A Message-ID already on a list is dropped for that list (a retried or re-delivered
-    copy); a message already stored for another list is linked, not stored again (a
-    cross-post). The caller commits.
-    """
-    nodes = {
-        n.list_id: n
-        for n in session.scalars(
-            select(ThreadNode).where(
-                ThreadNode.message_id == message_id, ThreadNode.list_id.in_(list_ids)
-            )
-        )
-    }
-    duplicates = [lid for lid in list_ids if lid in nodes and nodes[lid].message_pk is not None]
-    wanted = [lid for lid in dict.fromkeys(list_ids) if lid not in duplicates]
-    if not wanted:
-        return StoreResult(None, [], duplicates)
-    message = session.scalar(select(Message).where(Message.message_id == message_id).limit(1))
-    if message is None:
-        message = Message(
-            message_id=message_id,
-            raw=raw,
-            size=len(raw),
-            envelope_from=envelope_from,
-            envelope_to=list(envelope_to or []),
-            received_at=received_at or utcnow(),
-            status=MessageStatus.received,
-        )
-        session.add(message)
-        session.flush()
-    for lid in wanted:
-        node = nodes.get(lid)
-        if node is None:
-            session.add(ThreadNode(list_id=lid, message_id=message_id, message_pk=message.id))
-        else:  # a placeholder made by a reply that arrived first
-            node.message_pk = message.id
-    session.flush()
-    return StoreResult(message.id, wanted, duplicates)
+
+def _new_message(item: IncomingMessage) -> Message:
+    return Message(
+        message_id=item.message_id,
+        raw=item.raw,
+        size=len(item.raw),
+        envelope_from=item.envelope_from,
+        envelope_to=list(item.envelope_to),
+        received_at=item.received_at or utcnow(),
+        status=MessageStatus.received,
+        dkim_result=item.dkim_result,
+        dkim_domain=item.dkim_domain,
+        dkim_aligned=item.dkim_aligned,
+    )
+
+
+__all__ = ["IncomingMessage", "StoreResult", "store_message", "store_messages"]

@@ -19,17 +19,32 @@ class SqlNodeStore:
         self.session = session
         self.list_id = list_id
         self._cache: dict[str, ThreadNode] = {}
+        self._missing: set[str] = set()  # Message-IDs known to have no node yet
         self.touched_threads: set[int] = set()
 
     def remember(self, node: ThreadNode) -> None:
         """Cache a node loaded elsewhere, so lookups by Message-ID find this object."""
         self._cache[node.message_id] = node
 
+    def prefetch(self, msgids: set[str]) -> None:
+        """Load the nodes of `msgids` in a few queries; remember which have none."""
+        wanted = [m for m in msgids if m not in self._cache]
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            found = self.session.scalars(
+                select(ThreadNode).where(
+                    ThreadNode.list_id == self.list_id, ThreadNode.message_id.in_(chunk)
+                )
+            )
+            for node in found:
+                self._cache[node.message_id] = node
+            self._missing.update(m for m in chunk if m not in self._cache)
+
     # -- NodeStore protocol -------------------------------------------------------
 
     def get(self, msgid: str) -> ThreadNode | None:
         node = self._cache.get(msgid)
-        if node is None:
+        if node is None and msgid not in self._missing:
             node = self.session.scalar(
                 select(ThreadNode).where(
                     ThreadNode.list_id == self.list_id, ThreadNode.message_id == msgid
@@ -46,6 +61,7 @@ class SqlNodeStore:
             self.session.add(node)
             self.session.flush()
             self._cache[msgid] = node
+            self._missing.discard(msgid)
         return node
 
     def parent(self, node: ThreadNode) -> ThreadNode | None:

@@ -26,13 +26,10 @@ from typing import Any
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from archive.models import Message
 from archive.parse import ParsedMessage, parse_message
-from archive.store import StoreResult, store_message
+from archive.store import IncomingMessage, StoreResult, store_messages
 from archive.tasks import enqueue_ingest
 from mailyard.db import new_session
 from mailyard.settings import Settings
@@ -135,6 +132,18 @@ class StoreRequest:
     envelope_to: list[str] = field(default_factory=list)
     dkim: DkimVerdict = UNSIGNED
     future: Future[StoreResult] = field(default_factory=Future, repr=False)
+
+    def incoming(self) -> IncomingMessage:
+        return IncomingMessage(
+            raw=self.raw,
+            message_id=self.message_id,
+            list_ids=self.list_ids,
+            envelope_from=self.envelope_from,
+            envelope_to=self.envelope_to,
+            dkim_result=self.dkim.result.value,
+            dkim_domain=self.dkim.domain,
+            dkim_aligned=self.dkim.aligned,
+        )
 
 
 class WriterStopped(RuntimeError):
@@ -244,7 +253,7 @@ class GroupCommitWriter:
 
     def _store_together(self, batch: list[StoreRequest]) -> list[StoreResult]:
         with new_session(self.settings) as session:  # closing rolls back what failed
-            results = [store_with_dkim(session, request) for request in batch]
+            results = store_messages(session, [request.incoming() for request in batch])
             session.commit()
         return results
 
@@ -262,30 +271,6 @@ class GroupCommitWriter:
                 log.error("could not store <%s>: %s", request.message_id, e)
                 return e
         raise AssertionError("unreachable")
-
-
-def store_with_dkim(session: Session, request: StoreRequest) -> StoreResult:
-    """`store_message`, plus the DKIM verdict on the Message row when this call made it
-    (a row stored earlier for another list keeps the verdict of its own bytes)."""
-    existed = session.scalar(
-        select(Message.id).where(Message.message_id == request.message_id).limit(1)
-    )
-    result = store_message(
-        session,
-        request.raw,
-        request.message_id,
-        request.list_ids,
-        envelope_from=request.envelope_from,
-        envelope_to=request.envelope_to,
-    )
-    if result.message_pk is not None and existed is None:
-        message = session.get(Message, result.message_pk)
-        assert message is not None
-        message.dkim_result = request.dkim.result.value
-        message.dkim_domain = request.dkim.domain
-        message.dkim_aligned = request.dkim.aligned
-        session.flush()
-    return result
 
 
 # --- the handler ----------------------------------------------------------------------

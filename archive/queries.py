@@ -19,16 +19,6 @@ from sqlalchemy.orm import Session, joinedload
 
 from archive.models import MailingList, Message, MessageStatus, Thread, ThreadNode
 
-# What a listing of messages (search results, feeds) shows of each.
-_LISTING_COLUMNS = (
-    Message.id,
-    Message.message_id,
-    Message.subject,
-    Message.from_name,
-    Message.from_addr,
-    Message.date,
-    Message.received_at,
-)
 # Sorts before every real date, for placeholders that have none.
 _NO_DATE = datetime.min.replace(tzinfo=UTC)
 
@@ -52,7 +42,7 @@ class ThreadSummary:
     subject: str
     last_activity: datetime
     message_count: int
-    root_msgid: str | None  # None when the thread's first message was never received
+    root_msgid: str | None  # the first message, or the earliest received if it never was
     root_author: str
 
     @property
@@ -105,9 +95,7 @@ def list_page(session: Session, after: str | None = None, limit: int = 200) -> l
     )
     if after:
         query = query.where(MailingList.name > after)
-    rows = session.execute(query.limit(limit)).all()
-    # SQLite hands back max() of a datetime column as text; parse it the way UTC_DT would.
-    return [ListSummary(n, d, c, _as_datetime(la)) for n, d, c, la in rows]
+    return [ListSummary(*row) for row in session.execute(query.limit(limit))]
 
 
 def all_list_ids(session: Session) -> list[int]:
@@ -126,6 +114,28 @@ def recent_threads(
     datetime, or equal to it with a smaller thread id when an id is given (the id breaks
     ties between threads last active in the same instant, so no thread is skipped).
     """
+    # The page's thread ids first, so that joins run for `limit` rows, not for every
+    # thread sorted (across all lists no index serves the order).
+    page = (
+        select(Thread.id)
+        .where(Thread.last_activity.is_not(None), Thread.message_count > 0)
+        .order_by(Thread.last_activity.desc(), Thread.id.desc())
+        .limit(limit)
+    )
+    if list_ids is not None:
+        page = page.where(Thread.list_id.in_(list_ids))
+    if before is not None:
+        when, thread_id = before
+        if thread_id is None:
+            page = page.where(Thread.last_activity < when)
+        else:
+            page = page.where(
+                or_(
+                    Thread.last_activity < when,
+                    and_(Thread.last_activity == when, Thread.id < thread_id),
+                )
+            )
+    page = page.subquery()
     root = ThreadNode.__table__.alias("root")
     query = (
         select(
@@ -139,40 +149,46 @@ def recent_threads(
             Message.from_name,
             Message.from_addr,
         )
+        .join(page, page.c.id == Thread.id)
         .join(MailingList, MailingList.id == Thread.list_id)
         .outerjoin(root, root.c.id == Thread.root_node_id)
         .outerjoin(Message, Message.id == root.c.message_pk)
-        .where(Thread.last_activity.is_not(None), Thread.message_count > 0)
         .order_by(Thread.last_activity.desc(), Thread.id.desc())
-        .limit(limit)
     )
-    if list_ids is not None:
-        query = query.where(Thread.list_id.in_(list_ids))
-    if before is not None:
-        when, thread_id = before
-        if thread_id is None:
-            query = query.where(Thread.last_activity < when)
-        else:
-            query = query.where(
-                or_(
-                    Thread.last_activity < when,
-                    and_(Thread.last_activity == when, Thread.id < thread_id),
-                )
-            )
-    return [
-        ThreadSummary(
+    rows = session.execute(query).all()
+    # A thread whose first message never arrived is shown by its earliest message.
+    stand_ins = _earliest_messages(session, [r[0] for r in rows if r[6] is None])
+    summaries = []
+    for tid, list_name, subject, last, count, root_msgid, root_pk, from_name, from_addr in rows:
+        if root_pk is None:
+            root_msgid, from_name, from_addr = stand_ins.get(tid, (None, "", ""))
+        summary = ThreadSummary(
             id=tid,
             list_name=list_name,
             subject=subject,
             last_activity=last,
             message_count=count,
-            root_msgid=root_msgid if root_pk is not None else None,
-            root_author=from_name or from_addr or "",
+            root_msgid=root_msgid,
+            root_author=from_name or from_addr,
         )
-        for tid, list_name, subject, last, count, root_msgid, root_pk, from_name, from_addr in (
-            session.execute(query)
-        )
-    ]
+        summaries.append(summary)
+    return summaries
+
+
+def _earliest_messages(session: Session, thread_ids: list[int]) -> dict[int, tuple[str, str, str]]:
+    """Message-ID, sender name and address of the earliest message of each thread."""
+    if not thread_ids:
+        return {}
+    found: dict[int, tuple[str, str, str]] = {}
+    rows = session.execute(
+        select(ThreadNode.thread_id, Message.message_id, Message.from_name, Message.from_addr)
+        .join(Message, Message.id == ThreadNode.message_pk)
+        .where(ThreadNode.thread_id.in_(thread_ids))
+        .order_by(ThreadNode.sort_date.desc(), ThreadNode.id.desc())
+    )
+    for thread_id, msgid, name, addr in rows:
+        found[thread_id] = (msgid, name, addr)  # the last row written is the earliest
+    return found
 
 
 def find_node(session: Session, list_id: int, msgid: str) -> ThreadNode | None:
@@ -358,8 +374,13 @@ def message_summaries(
             names[pk] = name
     rows = session.execute(
         select(
-            Message.id, Message.message_id, Message.subject, Message.from_name,
-            Message.from_addr, Message.date, Message.received_at,
+            Message.id,
+            Message.message_id,
+            Message.subject,
+            Message.from_name,
+            Message.from_addr,
+            Message.date,
+            Message.received_at,
         ).where(Message.id.in_(list(names)))
     )
     found = {row[0]: MessageSummary(*row, list_name=names[row[0]]) for row in rows}
@@ -408,15 +429,3 @@ def _date_key(entry: ThreadEntry) -> tuple[datetime, int]:
     if when is None and entry.message is not None:
         when = entry.message.sort_date
     return (when or _NO_DATE, entry.node.id)
-
-
-def _as_datetime(value: object) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return _utc(value)
-    return _utc(datetime.fromisoformat(str(value)))
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value

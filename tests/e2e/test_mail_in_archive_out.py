@@ -196,6 +196,7 @@ def test_b4_mbox_fetches_the_thread(served, settings, tmp_path):
         XDG_CACHE_HOME=str(home / "cache"),
     )
     out = tmp_path / "out"
+    out.mkdir()
     result = subprocess.run(
         ["b4", "mbox", "-C", "-o", str(out), "b4-root@example.com"],
         env=env,

@@ -1,0 +1,94 @@
+"""The Flask application: settings, the request's database session, security headers,
+and the one place where exceptions become HTTP answers.
+
+The web is read-only: it opens a session per request, never commits, and closes it
+when the request ends. Every response carries a Content-Security-Policy that allows
+nothing but our own stylesheet and images, so even a rendering bug that let markup from
+a message through could not run script or load anything from elsewhere.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, abort, current_app, g, render_template, request
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import PathConverter
+
+from mailyard.db import new_session
+from mailyard.settings import Settings, get_settings
+
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+class MessagePathConverter(PathConverter):
+    """A path that may start with '/': a Message-ID beginning with '/' arrives that way
+    once the server has decoded its %2F. `web.mid` reads the real segments."""
+
+    regex = ".+"
+    part_isolating = False  # Werkzeug guesses True for a regex without '/'
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The web application for `settings` (default: the process-wide settings)."""
+    from web.archive import bp as archive_bp
+
+    app = Flask(__name__)
+    app.config["MAILYARD_SETTINGS"] = settings or get_settings()
+    # A '//' inside a Message-ID must reach us as it is, not be redirected away.
+    app.url_map.merge_slashes = False
+    app.url_map.converters["msgpath"] = MessagePathConverter
+    app.register_blueprint(archive_bp)
+    app.before_request(_refuse_nul)
+    app.after_request(_add_security_headers)
+    app.teardown_appcontext(_close_session)
+    # Unhandled exceptions become InternalServerError, which this handler answers too.
+    app.register_error_handler(HTTPException, _http_error)
+    return app
+
+
+def db_session() -> Session:
+    """The request's read-only session, opened on first use and closed at teardown."""
+    if "db_session" not in g:
+        g.db_session = new_session(current_app.config["MAILYARD_SETTINGS"])
+    return g.db_session
+
+
+def app_settings() -> Settings:
+    return current_app.config["MAILYARD_SETTINGS"]
+
+
+def _close_session(_error: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def _refuse_nul() -> None:
+    """No name, Message-ID or query holds a NUL, and PostgreSQL refuses to even compare
+    one: answer 400 here rather than fail inside the database with a 500."""
+    if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+        abort(400, "NUL characters are not allowed in addresses.")
+
+
+def _add_security_headers(response):
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _http_error(error: HTTPException):
+    """HTML for people; plain text for the POSTs b4 and lei send, which read no HTML."""
+    code = error.code or 500
+    if request.method == "POST":
+        return f"{error.description}\n", code, {"Content-Type": "text/plain; charset=utf-8"}
+    return render_template(
+        "error.html", code=code, title=error.name, message=error.description
+    ), code

@@ -1,0 +1,499 @@
+"""The archive blueprint: public-inbox's URL scheme over Mailyard's lists.
+
+`b4` and `lei` speak this scheme, so it is kept as public-inbox has it:
+
+    /                          the lists
+    /<list>/                   threads, newest activity first (?t= pages); ?q= searches
+    POST /<list>/?q=..&x=m     matching messages as gzipped mboxrd (&t=1: whole threads)
+    /<list>/new.atom           the newest messages
+    /<list>/<msgid>/           a message, with its thread's outline
+    /<list>/<msgid>/raw        the message exactly as received
+    /<list>/<msgid>/t.mbox.gz  its thread as gzipped mboxrd
+    /<list>/<msgid>/T/ and t/  its thread in full, flat by date or nested
+
+`/all/` answers the same over every list. A Message-ID in a path is escaped as
+`web.mid` describes; `/<list>/<msgid>` without the slash redirects (301), which is how
+b4 0.12 finds the list a message lives in.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NoReturn
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, redirect, render_template, request
+from sqlalchemy.orm import Session
+
+from archive import queries
+from archive.lists import get_list
+from archive.mbox import mboxrd_entry
+from archive.models import MailingList, Message, ThreadNode
+from archive.search import SearchQueryError, search_messages
+from mailyard.db import new_session
+from mailyard.settings import Settings
+from web.app import app_settings, db_session
+from web.mid import FLAT, MESSAGE, NESTED, RAW, THREAD_MBOX, message_path, mid_escape
+from web.render import render_body, to_filename
+
+bp = Blueprint("archive", __name__)
+
+ALL = "all"
+LISTS_PER_PAGE = 200
+THREADS_PER_PAGE = 50
+RESULTS_PER_PAGE = 200  # public-inbox's search page size
+MESSAGES_PER_PAGE = 200  # of a thread shown in full (T/ and t/)
+ATOM_ENTRIES = 25
+# A search answered as mbox streams every match, in batches, up to this many messages.
+MBOX_BATCH = 1000
+MBOX_RESULTS_MAX = 10_000
+MAX_DEPTH_CLASS = 12  # deeper replies are drawn at this indentation
+
+_CHARSET = re.compile(rb'charset\s*=\s*"?([A-Za-z0-9_-]+)', re.IGNORECASE)
+_CONTENT_TYPE = re.compile(rb"^content-type:(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_PI_STAMP = re.compile(r"^\d{14}$")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the first path segment names: one list, or every list (`/all/`)."""
+
+    name: str
+    mlist: MailingList | None
+
+    @property
+    def list_ids(self) -> list[int] | None:
+        return None if self.mlist is None else [self.mlist.id]
+
+    @property
+    def list_id(self) -> int | None:
+        return None if self.mlist is None else self.mlist.id
+
+
+# -- pages ------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def index():
+    after = request.args.get("after") or None
+    rows = queries.list_page(db_session(), after, LISTS_PER_PAGE + 1)
+    more = len(rows) > LISTS_PER_PAGE
+    rows = rows[:LISTS_PER_PAGE]
+    return render_template(
+        "index.html",
+        lists=rows,
+        domain=app_settings().domain,
+        next_after=rows[-1].name if more else None,
+    )
+
+
+@bp.get("/<name>")
+def list_without_slash(name: str):
+    return _redirect(f"{quote(_scope(name).name)}/")
+
+
+@bp.route("/<name>/", methods=["GET", "POST"])
+def list_index(name: str):
+    scope = _scope(name)
+    query = request.args.get("q")
+    if request.method == "POST":
+        if query is None or not query.strip():
+            abort(404, "a POST here needs a search: ?q=QUERY&x=m")
+        # t=1 as b4 and lei send it; like public-inbox's Perl, "" and "0" mean no.
+        threads = request.args.get("t", "") not in ("", "0")
+        return _search_mbox(scope, query, threads)
+    if query is not None and query.strip():
+        return _search_page(scope, query)
+    return _thread_listing(scope)
+
+
+@bp.get("/<name>/new.atom")
+def atom(name: str):
+    scope = _scope(name)
+    session = db_session()
+    pks = queries.latest_message_pks(session, scope.list_ids, ATOM_ENTRIES)
+    rows = queries.message_summaries(session, pks, scope.list_ids)
+    bodies = queries.message_bodies(session, pks)
+    feed = _atom_feed(scope, rows, bodies, app_settings().base_url.rstrip("/"))
+    return Response(feed, content_type="application/atom+xml; charset=utf-8")
+
+
+@bp.route("/<name>/<msgpath:_rest>", methods=["GET", "POST"])
+def message_views(name: str, _rest: str):
+    scope = _scope(name)
+    path = message_path(request.environ, request.path)
+    if path is None:
+        abort(404, "no Message-ID in this address")
+    if request.method == "POST":
+        abort(405)
+    if not path.canonical:
+        _find(scope, path.msgid)  # unknown ids get a 404, not a redirect (b4 relies on it)
+        return _redirect(f"{quote(scope.name)}/{mid_escape(path.msgid)}/{path.view}")
+    if path.view == RAW:
+        return _raw(scope, path.msgid)
+    if path.view == THREAD_MBOX:
+        return _thread_mbox(scope, path.msgid)
+    if path.view in (FLAT, NESTED):
+        return _thread_page(scope, path.msgid, flat=path.view == FLAT)
+    assert path.view == MESSAGE
+    return _message_page(scope, path.msgid)
+
+
+# -- views --------------------------------------------------------------------------------
+
+
+def _thread_listing(scope: Scope):
+    before = _keyset(request.args)
+    threads = queries.recent_threads(db_session(), scope.list_ids, before, THREADS_PER_PAGE + 1)
+    more = len(threads) > THREADS_PER_PAGE
+    threads = threads[:THREADS_PER_PAGE]
+    older = None
+    if more:
+        last = threads[-1]
+        older = {
+            "t": last.last_activity.astimezone(UTC).replace(tzinfo=None).isoformat(),
+            "i": last.id,
+        }
+    return render_template(
+        "list.html",
+        scope=scope,
+        threads=threads,
+        older=older,
+        paged=before is not None,
+        domain=app_settings().domain,
+    )
+
+
+def _search_page(scope: Scope, query: str):
+    session = db_session()
+    offset = _int_arg("o")
+    list_ids = scope.list_ids or queries.all_list_ids(session)
+    try:
+        pks = search_messages(session, list_ids, query, offset, RESULTS_PER_PAGE + 1)
+    except SearchQueryError as e:
+        return render_template(
+            "search.html",
+            scope=scope,
+            query=query,
+            error=str(e),
+            results=[],
+            offset=offset,
+            more=False,
+        ), 400
+    more = len(pks) > RESULTS_PER_PAGE
+    results = queries.message_summaries(session, pks[:RESULTS_PER_PAGE], scope.list_ids)
+    return render_template(
+        "search.html",
+        scope=scope,
+        query=query,
+        error=None,
+        results=results,
+        offset=offset,
+        more=more,
+        page_size=RESULTS_PER_PAGE,
+    )
+
+
+def _search_mbox(scope: Scope, query: str, threads: bool) -> Response:
+    """What b4 and lei POST for: every match as gzipped mboxrd, newest first, or with
+    `threads` every message of the matching threads; 404 when nothing matches, as
+    public-inbox answers and both tools expect."""
+    session = db_session()
+    list_ids = scope.list_ids or queries.all_list_ids(session)
+    try:
+        first = search_messages(session, list_ids, query, 0, MBOX_BATCH)
+    except SearchQueryError as e:
+        abort(400, str(e))
+    if not first:
+        abort(404, "No results found")
+    scope_ids = scope.list_ids
+
+    def batches(s: Session) -> Iterator[list[int]]:
+        seen: set[int] = set()
+        pks, offset = first, 0
+        while pks:
+            found = queries.expand_to_threads(s, pks, scope_ids) if threads else pks
+            batch = [pk for pk in found if pk not in seen][: MBOX_RESULTS_MAX - len(seen)]
+            seen.update(batch)
+            yield batch
+            offset += len(pks)
+            if len(pks) < MBOX_BATCH or len(seen) >= MBOX_RESULTS_MAX:
+                return
+            pks = search_messages(s, list_ids, query, offset, MBOX_BATCH)
+
+    prefix = "results-thread-" if threads else "results-"
+    return _mbox_response(batches, to_filename(prefix + query, "results"))
+
+
+def _raw(scope: Scope, msgid: str) -> Response:
+    """The stored bytes, unchanged, as text/plain (never HTML, so they cannot run)."""
+    found = queries.raw_message(db_session(), scope.list_id, msgid)
+    if found is None:
+        _not_found(scope, msgid)
+    raw, subject = found
+    response = Response(raw, content_type=f"text/plain; charset={_charset_of(raw)}")
+    response.headers["Content-Disposition"] = f"inline; filename={to_filename(subject)}.txt"
+    return response
+
+
+def _thread_mbox(scope: Scope, msgid: str) -> Response:
+    node, _ = _find(scope, msgid)
+    pks = queries.thread_message_pks(db_session(), node.thread_id, node)
+    subject = node.message.subject if node.message else ""
+    return _mbox_response(lambda _s: iter([pks]), to_filename(subject))
+
+
+def _message_page(scope: Scope, msgid: str):
+    node, list_name = _find(scope, msgid)
+    message = node.message
+    entries = queries.thread_entries(db_session(), node)
+    dated = queries.date_order(entries)
+    position = next((i for i, e in enumerate(dated) if e.node.id == node.id), 0)
+    previous = dated[position - 1].message if position > 0 else None
+    following = dated[position + 1].message if position + 1 < len(dated) else None
+    return render_template(
+        "message.html",
+        scope=scope,
+        list_name=list_name,
+        message=message,
+        body=render_body(message.body or ""),
+        entries=entries,
+        current=node.id,
+        previous=previous,
+        following=following,
+    )
+
+
+def _thread_page(scope: Scope, msgid: str, flat: bool):
+    node, list_name = _find(scope, msgid)
+    session = db_session()
+    entries = queries.thread_entries(session, node)
+    shown = queries.date_order(entries) if flat else entries
+    offset = _int_arg("o")
+    page = shown[offset : offset + MESSAGES_PER_PAGE]
+    bodies = queries.message_bodies(session, [e.message.id for e in page if e.message])
+    rendered = {pk: render_body(text) for pk, text in bodies.items()}
+    return render_template(
+        "thread.html",
+        scope=scope,
+        list_name=list_name,
+        root=node,
+        flat=flat,
+        page=page,
+        bodies=rendered,
+        offset=offset,
+        total=len(shown),
+        page_size=MESSAGES_PER_PAGE,
+        current=node.id,
+        subject=node.message.subject if node.message else "",
+    )
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _scope(name: str) -> Scope:
+    if name == ALL:
+        return Scope(ALL, None)
+    mlist = get_list(db_session(), name)
+    if mlist is None:
+        abort(404, f"There is no list named {name!r} here.")
+    return Scope(mlist.name, mlist)
+
+
+def _find(scope: Scope, msgid: str) -> tuple[ThreadNode, str]:
+    """The message's node in the scope and its list's name, or a 404 that says so."""
+    session = db_session()
+    if scope.mlist is None:
+        found = queries.find_node_anywhere(session, msgid)
+        if found is not None:
+            return found
+    else:
+        node = queries.find_node(session, scope.mlist.id, msgid)
+        if node is not None:
+            return node, scope.mlist.name
+    _not_found(scope, msgid)
+
+
+def _not_found(scope: Scope, msgid: str) -> NoReturn:
+    where = "any list" if scope.mlist is None else f"the list {scope.name}"
+    elsewhere = [] if scope.mlist is None else queries.lists_having(db_session(), msgid)
+    page = render_template(
+        "error.html",
+        code=404,
+        title="Message not found",
+        message=f"No message with Message-ID <{msgid}> is archived in {where}.",
+        elsewhere=[(n, msgid) for n in elsewhere],
+    )
+    abort(Response(page, 404, content_type="text/html; charset=utf-8"))
+
+
+def _redirect(path: str):
+    """A 301 to an absolute URL under this application: b4 0.12 builds its next URL from
+    the Location header, so it must be absolute. The query string goes along."""
+    location = request.root_url + path
+    if request.query_string:
+        location += "?" + request.query_string.decode("latin-1")
+    return redirect(location, 301)
+
+
+def _mbox_response(batches: Callable[[Session], Iterator[list[int]]], filename: str) -> Response:
+    settings = app_settings()
+    response = Response(_gzip_mboxrd(settings, batches), content_type="application/gzip")
+    response.headers["Content-Disposition"] = f"inline; filename={filename}.mbox.gz"
+    return response
+
+
+def _gzip_mboxrd(settings: Settings, batches: Callable[[Session], Iterator[list[int]]]):
+    """The messages of `batches` as one gzipped mboxrd stream, produced while it is sent.
+
+    `archive.mbox.write_mboxrd_gz` writes the same stream (mtime 0, `mboxrd_entry` per
+    message) to a file in one call; a WSGI body must be an iterator instead, so this
+    yields the compressed bytes as they fill up, 64 KiB at a time. It runs after the
+    request has ended, so it uses a session of its own.
+    """
+    session = new_session(settings)
+    try:
+        sink = _Sink()
+        # Level 6, gzip(1)'s default: 9 costs twice the CPU for a few percent.
+        with gzip.GzipFile(fileobj=sink, mode="wb", mtime=0, compresslevel=6) as out:
+            for pks in batches(session):
+                for raw in queries.raw_messages(session, pks):
+                    out.write(mboxrd_entry(raw))
+                    if sink.size >= 1 << 16:
+                        yield sink.take()
+        yield sink.take()
+    finally:
+        session.close()
+
+
+class _Sink:
+    """A write-only file that hands over what was written to it."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts, self.size = [], 0
+        return data
+
+
+def _charset_of(raw: bytes) -> str:
+    """The top-level charset, as public-inbox labels /raw; UTF-8 when there is none or it
+    holds anything but a plain token (no header injection through it)."""
+    head = raw[: 1 << 16].split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    header = _CONTENT_TYPE.search(head)
+    if header:
+        match = _CHARSET.search(header.group(1))
+        if match:
+            return match.group(1).decode("ascii")
+    return "UTF-8"
+
+
+def _keyset(args) -> tuple[datetime, int | None] | None:
+    """The page of a thread listing: ?t= (public-inbox's YYYYMMDDhhmmss, or ISO 8601,
+    UTC) or ?before=, with ?i= the id of the last thread shown to break ties."""
+    value = args.get("t") or args.get("before")
+    if not value:
+        return None
+    try:
+        if _PI_STAMP.match(value):
+            when = datetime.strptime(value, "%Y%m%d%H%M%S")
+        else:
+            when = datetime.fromisoformat(value.replace(" ", "+"))
+    except ValueError:
+        abort(400, f"t={value!r} is not a time: use YYYYMMDDhhmmss or ISO 8601")
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    thread_id = args.get("i")
+    return when, int(thread_id) if thread_id and thread_id.isdigit() else None
+
+
+def _int_arg(name: str, default: int = 0) -> int:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() else default
+
+
+def _atom_feed(
+    scope: Scope, rows: list[queries.MessageSummary], bodies: dict[int, str], base: str
+) -> bytes:
+    """An Atom feed of the messages, built with ElementTree so it is always well formed;
+    links use MAILYARD_BASE_URL, since feeds are read away from this site."""
+    ns = "http://www.w3.org/2005/Atom"
+    feed = ET.Element("feed", xmlns=ns)
+    title = "all lists" if scope.mlist is None else scope.name
+    ET.SubElement(feed, "title").text = f"{title} archive"
+    ET.SubElement(feed, "link", rel="alternate", type="text/html", href=f"{base}/{scope.name}/")
+    ET.SubElement(feed, "link", rel="self", href=f"{base}/{scope.name}/new.atom")
+    ET.SubElement(feed, "id").text = f"{base}/{scope.name}/"
+    newest = max((m.received_at for m in rows), default=datetime(1970, 1, 1, tzinfo=UTC))
+    ET.SubElement(feed, "updated").text = _rfc3339(newest)
+    for message in rows:
+        entry = ET.SubElement(feed, "entry")
+        author = ET.SubElement(entry, "author")
+        ET.SubElement(author, "name").text = _xml_text(message.from_name or message.from_addr)
+        if message.from_addr:
+            ET.SubElement(author, "email").text = _xml_text(message.from_addr)
+        ET.SubElement(entry, "title").text = _xml_text(message.subject or "(no subject)")
+        ET.SubElement(entry, "updated").text = _rfc3339(message.sort_date)
+        url = f"{base}/{message.list_name}/{mid_escape(message.message_id)}/"
+        ET.SubElement(entry, "link", href=url)
+        digest = hashlib.sha1(message.message_id.encode("utf-8", "replace")).digest()
+        ET.SubElement(entry, "id").text = f"urn:uuid:{uuid.UUID(bytes=digest[:16])}"
+        content = ET.SubElement(entry, "content", type="text")
+        content.text = _xml_text(bodies.get(message.id, ""))
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+
+
+def _xml_text(text: str) -> str:
+    """Text XML 1.0 can carry: control characters and lone surrogates removed."""
+    return _XML_INVALID.sub("", text)
+
+
+def _rfc3339(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- template helpers -----------------------------------------------------------------
+
+
+@bp.app_template_global()
+def msg_url(scope_name: str, msgid: str, view: str = "") -> str:
+    """Path of a message view, the Message-ID escaped as public-inbox does."""
+    return f"{request.script_root}/{quote(scope_name)}/{mid_escape(msgid)}/{view}"
+
+
+@bp.app_template_global()
+def depth_class(depth: int) -> str:
+    return f"d{min(depth, MAX_DEPTH_CLASS)}"
+
+
+@bp.app_template_filter("when")
+def format_when(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@bp.app_template_filter("author")
+def format_author(message: Message | queries.MessageSummary | None) -> str:
+    if message is None:
+        return ""
+    return message.from_name or message.from_addr or "(unknown sender)"

@@ -1,0 +1,125 @@
+"""Message-IDs in URLs, escaped exactly as public-inbox escapes them.
+
+public-inbox's `mid_escape` percent-encodes everything but the RFC 3986 path characters
+`A-Za-z0-9-._~!$&'()*+,;=:@`, so a '/' in a Message-ID becomes %2F and the id stays one
+path segment. `b4` and `lei` build the same URLs (b4 with `quote_plus`, which encodes
+more, '+' as %2B and '@' as %40; unescaping either gives the same id back).
+
+WSGI servers hand the application a PATH_INFO that is already percent-decoded, so a
+%2F arrives as '/' and the segment boundary is lost. `message_path` therefore reads the
+raw request URI where the server provides one (gunicorn: RAW_URI, Werkzeug and mod_wsgi:
+REQUEST_URI) and falls back to the decoded path, splitting the known views off its end
+as public-inbox does for servers that unescape slashes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlsplit
+
+# Besides the letters, digits and '-._~' that quote() never escapes.
+_SAFE = "!$&'()*+,;=:@"
+
+# The views below a message, by their path suffix after the Message-ID.
+MESSAGE = ""
+RAW = "raw"
+THREAD_MBOX = "t.mbox.gz"
+FLAT = "T/"
+NESTED = "t/"
+
+_VIEWS = (
+    (FLAT, "/T/"),
+    (NESTED, "/t/"),
+    (RAW, "/raw"),
+    (THREAD_MBOX, "/t.mbox.gz"),
+    (MESSAGE, "/"),
+)
+# Paths public-inbox redirects to a canonical one: the thread views without their slash.
+_REDIRECTS = ((FLAT, "/T"), (NESTED, "/t"))
+
+
+def mid_escape(msgid: str) -> str:
+    """The Message-ID as one URL path segment (public-inbox's MID.pm `mid_escape`)."""
+    return quote(msgid, safe=_SAFE)
+
+
+def mid_unescape(segment: str) -> str:
+    """The Message-ID in an escaped path segment. '+' stays '+': this is a path, not a
+    form, so only %2B and '+' itself mean '+'."""
+    return unquote(segment, errors="replace")
+
+
+@dataclass(frozen=True)
+class MessagePath:
+    """What a URL below /<list>/ asks for: a Message-ID and one of its views.
+
+    `canonical` is False when public-inbox would answer with a redirect (no trailing
+    slash, or `T` for `T/`); the caller then redirects to the canonical URL.
+    """
+
+    msgid: str
+    view: str
+    canonical: bool = True
+
+
+def split_message_path(tail: str, escaped: bool) -> MessagePath | None:
+    """Parse the part of a path after '/<list>/', e.g. 'a%2Fb@x/raw'.
+
+    With `escaped`, the Message-ID is still percent-encoded and is unescaped here; without,
+    it was decoded by the server and is taken as it is (a '/' inside it then comes out
+    right as long as the id does not itself end in a view's name, as in public-inbox).
+    Returns None when no Message-ID is left.
+    """
+    found: MessagePath | None = None
+    for view, suffix in _VIEWS:
+        if tail.endswith(suffix):
+            found = MessagePath(tail[: -len(suffix)], view)
+            break
+    else:
+        for view, suffix in _REDIRECTS:
+            if tail.endswith(suffix):
+                found = MessagePath(tail[: -len(suffix)], view, canonical=False)
+                break
+        else:
+            found = MessagePath(tail, MESSAGE, canonical=False)
+    msgid = mid_unescape(found.msgid) if escaped else found.msgid
+    if not msgid:
+        return None
+    return MessagePath(msgid, found.view, found.canonical)
+
+
+def message_path(environ: dict, decoded_path: str) -> MessagePath | None:
+    """The Message-ID and view a request for /<list>/<msgid>/... asks for.
+
+    `decoded_path` is the request path below the application root (Flask's
+    `request.path`). The raw URI is used only when it decodes to that same path, so a
+    proxy that rewrote the path cannot make the two disagree.
+    """
+    raw = _raw_path(environ)
+    if raw is not None and unquote(raw, errors="replace") == decoded_path:
+        parts = raw.split("/", 2)
+        if len(parts) == 3:
+            return split_message_path(parts[2], escaped=True)
+    parts = decoded_path.split("/", 2)
+    if len(parts) < 3:
+        return None
+    return split_message_path(parts[2], escaped=False)
+
+
+def _raw_path(environ: dict) -> str | None:
+    """The still-escaped request path below SCRIPT_NAME, if the server kept it."""
+    uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if not uri:
+        return None
+    # WSGI strings are bytes decoded as latin-1; undo that before reading UTF-8 escapes.
+    uri = uri.encode("latin-1", "replace").decode("utf-8", "replace")
+    if not uri.startswith("/"):
+        uri = urlsplit(uri).path  # an absolute-form request target
+    path = uri.split("?", 1)[0].split("#", 1)[0]
+    script = environ.get("SCRIPT_NAME", "")
+    if script:
+        # SCRIPT_NAME is decoded; a mount point has no escaped slashes, so it spans as
+        # many segments of the raw path as it has.
+        parts = path.split("/")
+        path = "/" + "/".join(parts[script.rstrip("/").count("/") + 1 :])
+    return path

@@ -107,7 +107,10 @@ class Message(Base):
 
     nodes: Mapped[list[ThreadNode]] = relationship(back_populates="message")
 
-    __table_args__ = (Index("ix_messages_status_received", "status", "received_at"),)
+    __table_args__ = (
+        Index("ix_messages_status_received", "status", "received_at"),
+        Index("ix_messages_date", "date"),
+    )
 
     @property
     def sort_date(self) -> datetime:
@@ -129,6 +132,7 @@ class Thread(Base):
 
     __table_args__ = (
         Index("ix_threads_list_activity", "list_id", "last_activity"),
+        Index("ix_threads_activity", "last_activity", "id"),
         Index("ix_threads_list_subject_key", "list_id", "subject_key"),
     )
 

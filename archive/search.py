@@ -10,7 +10,18 @@ from sqlalchemy import and_, exists, select, text
 from sqlalchemy.orm import Session
 
 from archive.models import Message, ThreadNode
-from archive.search_query import ALL_FIELDS, SearchQuery, SearchQueryError, Term, parse_query
+from archive.search_query import (
+    ALL_FIELDS,
+    And,
+    Node,
+    Not,
+    Or,
+    SearchQuery,
+    SearchQueryError,
+    Term,
+    only_negative,
+    parse_query,
+)
 
 __all__ = ["SearchQueryError", "clear_index", "index_message", "search_messages"]
 
@@ -73,56 +84,97 @@ def search_messages(
     offset: int = 0,
     limit: int = 50,
 ) -> list[int]:
-    """Message pks in `list_ids` matching `query`, newest first."""
+    """Message pks in `list_ids` matching `query`, newest (last received) first."""
     parsed = parse_query(query) if isinstance(query, str) else query
     if parsed.is_empty:
         return []
-    in_lists = exists().where(
-        and_(ThreadNode.message_pk == Message.id, ThreadNode.list_id.in_(list_ids))
+    stmt = select(Message.id).where(
+        exists().where(and_(ThreadNode.message_pk == Message.id, ThreadNode.list_id.in_(list_ids)))
     )
-    stmt = select(Message.id).where(in_lists)
     if parsed.message_ids:
         stmt = stmt.where(Message.message_id.in_(parsed.message_ids))
     if parsed.date_from is not None:
         stmt = stmt.where(Message.date >= parsed.date_from)
     if parsed.date_to is not None:
         stmt = stmt.where(Message.date < parsed.date_to)
-    if parsed.terms:
-        if session.get_bind().dialect.name == "sqlite":
-            stmt = stmt.where(_fts5_condition(parsed.terms))
-        else:
-            stmt = stmt.where(_pg_condition(parsed.terms))
-    stmt = stmt.order_by(Message.date.desc(), Message.id.desc()).offset(offset).limit(limit)
-    return list(session.scalars(stmt))
+    stmt = stmt.order_by(Message.id.desc())
+    if parsed.text is None:
+        return list(session.scalars(stmt.offset(offset).limit(limit)))
+    if session.get_bind().dialect.name == "sqlite":
+        return _search_fts5(session, stmt, parsed.text, offset, limit)
+    return list(session.scalars(stmt.where(_pg_condition(parsed.text)).offset(offset).limit(limit)))
 
 
-def _fts5_condition(terms: list[Term]):
-    fts = text("SELECT rowid FROM message_fts WHERE message_fts MATCH :fts")
-    if all(t.negated for t in terms):
-        # FTS5 has no unary NOT: exclude whatever matches any of the terms.
-        positive = [Term(t.text, t.columns, False, "OR") for t in terms]
-        return ~Message.id.in_(fts.bindparams(fts=fts5_expression(positive)))
-    return Message.id.in_(fts.bindparams(fts=fts5_expression(terms)))
+# FTS5 yields matches newest first and stops early; each chunk of candidates is then
+# checked against the lists and filters. Most matches pass, so one chunk usually does;
+# when filters reject many (a date range, another list), the chunks grow.
+FTS_CHUNK = 400
 
 
-def fts5_expression(terms: list[Term]) -> str:
+def _search_fts5(session: Session, stmt, node: Node, offset: int, limit: int) -> list[int]:
+    if only_negative(node):
+        # FTS5 has no unary NOT: exclude whatever matches the excluded terms.
+        positive = Or([n.operand if isinstance(n, Not) else n for n in _operands(node)])
+        excluded = text("SELECT rowid FROM message_fts WHERE message_fts MATCH :fts")
+        stmt = stmt.where(~Message.id.in_(excluded.bindparams(fts=fts5_expression(positive))))
+        return list(session.scalars(stmt.offset(offset).limit(limit)))
+    expression = fts5_expression(node)
+    wanted = offset + limit
+    found: list[int] = []
+    below = None
+    chunk = FTS_CHUNK
+    while len(found) < wanted:
+        candidates = list(
+            session.scalars(
+                text(
+                    "SELECT rowid FROM message_fts WHERE message_fts MATCH :fts"
+                    + (" AND rowid < :below" if below is not None else "")
+                    + " ORDER BY rowid DESC LIMIT :chunk"
+                ).bindparams(fts=expression, chunk=chunk, **({"below": below} if below else {}))
+            )
+        )
+        if not candidates:
+            break
+        found += session.scalars(stmt.where(Message.id.in_(candidates)))
+        below = candidates[-1]
+        if len(candidates) < chunk:
+            break
+        chunk *= 4  # filters rejected many: take bigger steps
+    return found[offset:wanted]
+
+
+def _operands(node: Node) -> list[Node]:
+    return node.operands if isinstance(node, (And, Or)) else [node]
+
+
+def fts5_expression(node: Node) -> str:
     """An FTS5 MATCH expression: each term a quoted phrase limited to its columns.
 
-    FTS5's NOT is binary, so a leading excluded term is moved after the first one kept.
+    FTS5's NOT is binary ("a NOT b"), so the excluded terms of a group follow its
+    included ones; a group of excluded terms only, or one inside an OR, cannot be said.
     """
-    terms = sorted(terms, key=lambda t: t.negated)
-    out: list[str] = []
-    for term in terms:
-        phrase = '"' + term.text.replace('"', '""') + '"'
-        if term.columns != ALL_FIELDS:
-            phrase = "{" + " ".join(term.columns) + "} : " + phrase
-        if out:
-            out.append("NOT" if term.negated else term.joiner)
-        out.append(phrase)
-    return " ".join(out)
+    if isinstance(node, Term):
+        phrase = '"' + node.text.replace('"', '""') + '"'
+        if node.columns != ALL_FIELDS:
+            phrase = "{" + " ".join(node.columns) + "} : " + phrase
+        return phrase
+    if isinstance(node, Or):
+        if any(isinstance(o, Not) for o in node.operands):
+            raise SearchQueryError("NOT cannot stand directly inside OR; use parentheses")
+        return "(" + " OR ".join(fts5_expression(o) for o in node.operands) + ")"
+    if isinstance(node, And):
+        included = [o for o in node.operands if not isinstance(o, Not)]
+        excluded = [o.operand for o in node.operands if isinstance(o, Not)]
+        if not included:
+            raise SearchQueryError("a group needs at least one term that is not excluded")
+        out = " AND ".join(fts5_expression(o) for o in included)
+        for o in excluded:
+            out += " NOT " + fts5_expression(o)
+        return "(" + out + ")"
+    raise SearchQueryError("a search needs at least one term that is not excluded")
 
 
-def _pg_condition(terms: list[Term]):
+def _pg_condition(node: Node):
     from sqlalchemy import func, not_, or_
     from sqlalchemy import table as sql_table
     from sqlalchemy.dialects.postgresql import TSVECTOR
@@ -130,18 +182,16 @@ def _pg_condition(terms: list[Term]):
 
     columns = ("subject", "from_text", "to_text", "cc_text", "body", "all_text")
     idx = sql_table("message_search", column("message_pk"), *[column(c, TSVECTOR) for c in columns])
-    expression = None
-    for term in terms:
-        tsq = func.phraseto_tsquery("english", term.text)
-        cols = ("all_text",) if term.columns == ALL_FIELDS else term.columns
-        match = or_(*[idx.c[c].op("@@")(tsq) for c in cols])
-        cond = exists().where(and_(idx.c.message_pk == Message.id, match))
-        if term.negated:
-            cond = not_(cond)
-        if expression is None:
-            expression = cond
-        elif term.joiner == "OR":
-            expression = or_(expression, cond)
-        else:
-            expression = and_(expression, cond)
-    return expression
+
+    def compile_node(n: Node):
+        if isinstance(n, Term):
+            tsq = func.phraseto_tsquery("english", n.text)
+            cols = ("all_text",) if n.columns == ALL_FIELDS else n.columns
+            match = or_(*[idx.c[c].op("@@")(tsq) for c in cols])
+            return exists().where(and_(idx.c.message_pk == Message.id, match))
+        if isinstance(n, Not):
+            return not_(compile_node(n.operand))
+        parts = [compile_node(o) for o in n.operands]
+        return and_(*parts) if isinstance(n, And) else or_(*parts)
+
+    return compile_node(node)

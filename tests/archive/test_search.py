@@ -9,18 +9,20 @@ import pytest
 from archive.ingest import ingest_messages
 from archive.lists import create_list
 from archive.search import search_messages
-from archive.search_query import SearchQueryError, parse_query
+from archive.search_query import And, Not, Or, SearchQueryError, Term, parse_query
 from archive.store import store_message
 
 
 def test_prefixes_map_to_fields():
     q = parse_query('s:fixture f:ada b:"tmp path" plain m:<x@y> d:20260101..20260131')
-    assert [(t.text, t.columns) for t in q.terms] == [
-        ("fixture", ("subject",)),
-        ("ada", ("from_text",)),
-        ("tmp path", ("body",)),
-        ("plain", ("subject", "from_text", "to_text", "cc_text", "body")),
-    ]
+    assert q.text == And(
+        [
+            Term("fixture", ("subject",)),
+            Term("ada", ("from_text",)),
+            Term("tmp path", ("body",)),
+            Term("plain"),
+        ]
+    )
     assert q.message_ids == ["x@y"]
     assert q.date_from == datetime(2026, 1, 1, tzinfo=UTC)
     assert q.date_to == datetime(2026, 2, 1, tzinfo=UTC)
@@ -29,14 +31,26 @@ def test_prefixes_map_to_fields():
 def test_open_date_ranges_and_operators():
     q = parse_query("d:2026-01-05.. foo OR bar -baz")
     assert q.date_from == datetime(2026, 1, 5, tzinfo=UTC) and q.date_to is None
-    assert [(t.text, t.joiner, t.negated) for t in q.terms] == [
-        ("foo", "AND", False),
-        ("bar", "OR", False),
-        ("baz", "AND", True),
-    ]
+    assert q.text == Or([Term("foo"), And([Term("bar"), Not(Term("baz"))])])
 
 
-@pytest.mark.parametrize("bad", ['s:"unbalanced', "d:2026-13-01", "d:yesterday", "-only"])
+def test_b4_newer_revision_query_with_parentheses():
+    q = parse_query('((s:"fix the thing" AND f:"ada@example.com")) AND d:20260101..')
+    assert q.text == And(
+        [Term("fix the thing", ("subject",)), Term("ada@example.com", ("from_text",))]
+    )
+    assert q.date_from == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_lei_datetime_range():
+    q = parse_query("dt:20260102030405..20260103000000 s:x")
+    assert q.date_from == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert q.date_to == datetime(2026, 1, 3, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "bad", ['s:"unbalanced', "d:2026-13-01", "d:yesterday", "-only", "(a OR b", "a)"]
+)
 def test_bad_queries_say_why(bad):
     with pytest.raises(SearchQueryError):
         parse_query(bad)
@@ -90,8 +104,8 @@ def archive(session):
 def test_search_finds_by_field_newest_first_within_lists(session, archive):
     dev, other, pks = archive
     assert search_messages(session, [dev.id], "fixture") == [pks[1], pks[0]]
-    # Same date: the later message first.
-    assert search_messages(session, [dev.id, other.id], "fixture") == [pks[1], pks[3], pks[0]]
+    # Newest received first.
+    assert search_messages(session, [dev.id, other.id], "fixture") == [pks[3], pks[1], pks[0]]
     assert search_messages(session, [dev.id], "s:release") == [pks[2]]
     assert search_messages(session, [dev.id], "f:bob") == [pks[1]]
     assert search_messages(session, [dev.id], "c:carol") == [pks[1]]
@@ -103,6 +117,10 @@ def test_search_finds_by_field_newest_first_within_lists(session, archive):
     assert search_messages(session, [dev.id], '"fixture teardown"') == [pks[1], pks[0]]
     assert search_messages(session, [dev.id], "fixture", offset=1, limit=1) == [pks[0]]
     assert search_messages(session, [dev.id], "nothingmatches") == []
+    assert search_messages(session, [dev.id], "(release OR leaks) -notes") == [pks[0]]
+    assert search_messages(session, [dev.id], '((s:"fixture" AND f:"ada")) AND d:20260301..') == [
+        pks[0]
+    ]
 
 
 def test_stemming_matches_plurals(session, archive):
@@ -114,3 +132,13 @@ def test_excluded_terms_alone_with_a_date_exclude(session, archive):
     dev, _, pks = archive
     assert search_messages(session, [dev.id], "-fixture d:20260101..") == [pks[2]]
     assert search_messages(session, [dev.id], "-reviewed fixture") == [pks[0]]
+
+
+def test_paging_through_fts_chunks_skips_other_lists(session, archive, monkeypatch):
+    import archive.search as search_module
+
+    dev, other, pks = archive
+    monkeypatch.setattr(search_module, "FTS_CHUNK", 1)
+    assert search_messages(session, [dev.id], "fixture") == [pks[1], pks[0]]
+    assert search_messages(session, [dev.id], "fixture", offset=1, limit=5) == [pks[0]]
+    assert search_messages(session, [other.id], "fixture") == [pks[3]]

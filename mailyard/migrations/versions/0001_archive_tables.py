@@ -59,6 +59,7 @@ def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_messages_message_id"), ["message_id"], unique=True)
         batch_op.create_index(batch_op.f("ix_messages_received_at"), ["received_at"], unique=False)
+        batch_op.create_index("ix_messages_date", ["date"], unique=False)
         batch_op.create_index(
             "ix_messages_status_received", ["status", "received_at"], unique=False
         )
@@ -88,6 +89,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_threads_list_subject_key", ["list_id", "subject_key"], unique=False
         )
+        batch_op.create_index("ix_threads_activity", ["last_activity", "id"], unique=False)
 
     op.create_table(
         "thread_nodes",

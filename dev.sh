@@ -27,7 +27,7 @@ setup_python() {
 setup_test_tools() {
     local missing=()
     command -v git >/dev/null || missing+=(git)
-    git send-email -h >/dev/null 2>&1 || [ $? -eq 129 ] || missing+=(git-email)
+    [ -x "$(git --exec-path 2>/dev/null)/git-send-email" ] || missing+=(git-email)
     command -v swaks >/dev/null || missing+=(swaks)
     command -v b4 >/dev/null || missing+=(b4)
     command -v xz >/dev/null || missing+=(xz-utils)

@@ -18,7 +18,6 @@ b4 0.12 finds the list a message lives in.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import re
 import uuid
@@ -34,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from archive import queries
 from archive.lists import get_list
-from archive.mbox import mboxrd_entry
+from archive.mbox import iter_gzip, mboxrd_entry
 from archive.models import MailingList, Message, ThreadNode
 from archive.search import SearchQueryError, search_messages
 from mailyard.db import new_session
@@ -354,46 +353,17 @@ def _mbox_response(batches: Callable[[Session], Iterator[list[int]]], filename: 
 
 def _gzip_mboxrd(settings: Settings, batches: Callable[[Session], Iterator[list[int]]]):
     """The messages of `batches` as one gzipped mboxrd stream, produced while it is sent.
-
-    `archive.mbox.write_mboxrd_gz` writes the same stream (mtime 0, `mboxrd_entry` per
-    message) to a file in one call; a WSGI body must be an iterator instead, so this
-    yields the compressed bytes as they fill up, 64 KiB at a time. It runs after the
-    request has ended, so it uses a session of its own.
-    """
+    It runs after the request has ended, so it uses a session of its own."""
     session = new_session(settings)
     try:
-        sink = _Sink()
-        # Level 6, gzip(1)'s default: 9 costs twice the CPU for a few percent.
-        with gzip.GzipFile(fileobj=sink, mode="wb", mtime=0, compresslevel=6) as out:
-            for pks in batches(session):
-                for raw in queries.raw_messages(session, pks):
-                    out.write(mboxrd_entry(raw))
-                    if sink.size >= 1 << 16:
-                        yield sink.take()
-        yield sink.take()
+        entries = (
+            mboxrd_entry(raw)
+            for pks in batches(session)
+            for raw in queries.raw_messages(session, pks)
+        )
+        yield from iter_gzip(entries)
     finally:
         session.close()
-
-
-class _Sink:
-    """A write-only file that hands over what was written to it."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.parts.append(bytes(data))
-        self.size += len(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        data = b"".join(self.parts)
-        self.parts, self.size = [], 0
-        return data
 
 
 def _charset_of(raw: bytes) -> str:

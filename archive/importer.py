@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
@@ -103,14 +105,32 @@ def import_mbox_files(
     on_progress: Callable[[int], None],
     workers: int,
 ) -> ImportReport:
+    """Import mbox files (plain or compressed); `on_progress` gets the bytes of the files
+    read since its last call, so a progress bar can be sized by `mbox_files_size`."""
     from archive.mbox import iter_mbox, open_mbox
+
+    position = {"done": 0, "reported": 0}
+    current: list[BinaryIO] = []
 
     def raws() -> Iterator[bytes]:
         for path in paths:
-            with open_mbox(path) as f:
-                yield from iter_mbox(f, fmt)
+            with open(path, "rb") as f:
+                current[:] = [f]
+                with open_mbox(f) as stream:
+                    yield from iter_mbox(stream, fmt)
+            current.clear()
+            position["done"] += os.path.getsize(path)
 
-    return import_messages(session, mlist, raws(), on_progress, workers)
+    def report_bytes(_messages: int) -> None:
+        now = position["done"] + (current[0].tell() if current else 0)
+        on_progress(now - position["reported"])
+        position["reported"] = now
+
+    return import_messages(session, mlist, raws(), report_bytes, workers)
+
+
+def mbox_files_size(paths: list[str]) -> int:
+    return sum(os.path.getsize(p) for p in paths)
 
 
 def reindex(

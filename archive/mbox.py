@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import re
 import zlib
@@ -30,7 +31,11 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAGIC = ((b"\x1f\x8b", gzip.open), (b"\xfd7zXZ\x00", lzma.open), (b"BZh", bz2.open))
-_SUFFIXES = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
+_WRAPPERS = (
+    (b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
+    (b"\xfd7zXZ\x00", lambda f: lzma.LZMAFile(f, "rb")),
+    (b"BZh", lambda f: bz2.BZ2File(f, "rb")),
+)
 
 
 def iter_mbox(fileobj: BinaryIO, fmt: str = "mboxrd") -> Iterator[bytes]:
@@ -64,16 +69,21 @@ def iter_mbox(fileobj: BinaryIO, fmt: str = "mboxrd") -> Iterator[bytes]:
         yield _finish(lines)
 
 
-def open_mbox(path: str | Path) -> BinaryIO:
-    """Open an mbox for reading as bytes, decompressing .gz, .xz and .bz2 by suffix, or by
-    magic bytes when the name does not say."""
-    path = Path(path)
-    opener = _SUFFIXES.get(path.suffix.lower())
-    if opener is None:
-        with open(path, "rb") as f:
+def open_mbox(source: str | Path | BinaryIO) -> BinaryIO:
+    """Open an mbox for reading as bytes, decompressing gzip, xz and bzip2 by their magic
+    bytes. `source` is a path, or an open binary file (left open when the result is
+    closed), so a caller can follow progress through the compressed file's position."""
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as f:
             head = f.read(6)
         opener = next((op for magic, op in _MAGIC if head.startswith(magic)), open)
-    return opener(path, "rb")
+        return opener(source, "rb")
+    buffered = source if hasattr(source, "peek") else io.BufferedReader(source)
+    head = buffered.peek(6)[:6]
+    for magic, wrap in _WRAPPERS:
+        if head.startswith(magic):
+            return wrap(buffered)
+    return buffered
 
 
 def mboxrd_entry(

@@ -160,7 +160,7 @@ def list_ls() -> None:
 )
 def import_mbox(list_name: str, files: tuple[str, ...], fmt: str, jobs: int) -> None:
     """Import mbox FILES (.gz, .xz and .bz2 too) into LIST, skipping duplicates."""
-    from archive.importer import import_mbox_files
+    from archive.importer import import_mbox_files, mbox_files_size
     from archive.lists import ListError, get_list
     from mailyard.db import new_session
 
@@ -171,7 +171,9 @@ def import_mbox(list_name: str, files: tuple[str, ...], fmt: str, jobs: int) -> 
         if mlist is None:
             raise ListError(f"no list named {list_name!r}; see `mailyard list ls`")
         started = time.perf_counter()
-        with click.progressbar(length=0, label="importing", show_pos=True, file=sys.stderr) as bar:
+        with click.progressbar(
+            length=mbox_files_size(list(files)), label="importing", file=sys.stderr
+        ) as bar:
             report = import_mbox_files(
                 session, mlist, list(files), fmt, on_progress=bar.update, workers=jobs
             )

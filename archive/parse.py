@@ -4,34 +4,52 @@ Intake must never crash on bad mail (DESIGN: "Bad input never crashes intake"), 
 `parse_message` returns a best-effort result for any bytes and lists what was wrong in
 `problems` instead of raising.
 
-Speed: `email.policy.default` decodes well but builds a header object for every header
-and is ~5x slower to parse than `policy.compat32`. We parse with compat32 and decode only
-the headers we use, ourselves (RFC 2047 words, raw 8-bit UTF-8, addresses, dates);
-bench/parse_bench.py compares the result with the stdlib `policy.default` floor.
+We parse with `policy.compat32` (~5x faster than `policy.default`) and decode only the
+headers we use, with the functions in `archive.headers`; this module reads the MIME body.
+The header helpers other modules use (`Address`, `normalize_msgid`, `parse_msgid_list`,
+`strip_subject_prefixes`) are re-exported here, so `archive.parse` stays the one import.
 """
 
 from __future__ import annotations
 
-import binascii
-import codecs
 import email
 import email.errors
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from email.utils import getaddresses, parsedate_tz, unquote
-from functools import lru_cache
 
-MAX_MSGID_LEN = 995  # RFC 5322 line limit minus "Message-ID: <>"; public-inbox uses the same
+from archive.charsets import decode_text
+from archive.headers import (
+    MAX_MSGID_LEN,
+    Address,
+    bytes_to_text,
+    decode_header_text,
+    decode_words,
+    find_first_header,
+    normalize_msgid,
+    parse_addresses,
+    parse_auto_submitted,
+    parse_list_id,
+    parse_msgid_list,
+    read_date,
+    strip_subject_prefixes,
+    unfold,
+)
 
-
-@dataclass
-class Address:
-    name: str  # display name, decoded; '' when there is none
-    addr: str  # the address as written, stripped
+__all__ = [
+    "MAX_MSGID_LEN",
+    "Address",
+    "Attachment",
+    "ParsedMessage",
+    "extract_message_id",
+    "normalize_msgid",
+    "parse_message",
+    "parse_msgid_list",
+    "strip_subject_prefixes",
+]
 
 
 @dataclass
@@ -76,13 +94,6 @@ _LABELS = {
 }
 _SINGLE = ("message-id", "subject", "from", "date")
 
-_FOLD = re.compile(r"[\r\n]+[ \t]*")
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?\s]*)\?=")
-_ANGLE = re.compile(r"<([^<>]*)>")
-_MSGID_OK = re.compile(r"[^\s<>\x00-\x1f\x7f]+")
-_REPLY_PREFIXES = re.compile(
-    r"(?:\s*(?:re|fwd?|aw|sv|antw)\s*(?:\[\d+\]|\(\d+\))?\s*:)+\s*", re.IGNORECASE
-)
 _BAD_QP = re.compile(r"=(?![0-9A-Fa-f]{2})(?![ \t]*(?:\r?\n|\Z))")
 _KNOWN_CTE = {
     "",
@@ -102,19 +113,6 @@ _BASE64_DEFECTS = (
     email.errors.InvalidBase64LengthDefect,
 )
 _PATCH_TYPES = {"text/x-patch", "text/x-diff", "text/x-patch-file"}
-# Charsets that browsers and mail readers read as windows-1252 (WHATWG Encoding), which
-# recovers the curly quotes mislabelled Windows mail carries.
-_AS_CP1252 = {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "iso_8859-1", "cp819"}
-_UNDECLARED = {"", "us-ascii", "ascii", "ansi_x3.4-1968", "us"}
-_NOT_ASCII_SUPERSETS = {
-    "utf-16",
-    "utf-16-le",
-    "utf-16-be",
-    "utf-32",
-    "utf-32-le",
-    "utf-32-be",
-    "utf-7",
-}
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -147,49 +145,12 @@ def extract_message_id(raw: bytes) -> str | None:
     SMTP time. Ends the header block where the stdlib parser does, so it agrees with
     `parse_message`."""
     try:
-        value = _first_header_value(raw, b"message-id")
+        value = find_first_header(raw, b"message-id")
         if value is None:
             return None
-        return normalize_msgid(_unfold(_bytes_to_text(value)))
+        return normalize_msgid(unfold(bytes_to_text(value)))
     except Exception:
         return None
-
-
-def normalize_msgid(value: str) -> str | None:
-    """'<a@b>', ' a@b ' and '<a@b> (comment)' all give 'a@b'; junk gives None. Ids without
-    '@' are kept (public-inbox accepts them); anything with spaces, controls or over
-    MAX_MSGID_LEN is not an id we can link to."""
-    text = value.strip()
-    match = _ANGLE.search(text)
-    if match:
-        text = match.group(1).strip()
-    else:
-        text = text.removeprefix("<").removesuffix(">").strip()
-    if not text or len(text) > MAX_MSGID_LEN or not _MSGID_OK.fullmatch(text):
-        return None
-    return text
-
-
-def parse_msgid_list(value: str) -> list[str]:
-    """Every <id> in a References or In-Reply-To value, in order. A value without brackets
-    counts only when it is one bare token with an '@' (some mailers drop the brackets);
-    free text around the ids ("message from X on Y") is ignored."""
-    if "<" not in value:
-        tokens = value.split()
-        if len(tokens) == 1 and "@" in tokens[0]:
-            msgid = normalize_msgid(tokens[0])
-            return [msgid] if msgid else []
-        return []
-    ids = (normalize_msgid(inner) for inner in _ANGLE.findall(value))
-    return [msgid for msgid in ids if msgid]
-
-
-def strip_subject_prefixes(subject: str) -> str:
-    """The subject without leading reply/forward markers (Re:, Fwd:, Aw:, Sv:, Antw: and
-    their repeats such as 'Re: Re[2]:'), so replies thread by subject with their root.
-    List tags and [PATCH] prefixes are kept: they are not reply markers."""
-    match = _REPLY_PREFIXES.match(subject) if ":" in subject else None
-    return subject[match.end() :] if match else subject
 
 
 # --- headers -------------------------------------------------------------------------
@@ -222,26 +183,26 @@ def _read_headers(result: ParsedMessage, msg: Message | None) -> None:
             problems.append(f"duplicate {_LABELS[key]} header")
 
     texts = {
-        key: [_header_text(v, _LABELS[key], problems) for v in values]
+        key: [decode_header_text(v, _LABELS[key], problems) for v in values]
         for key, values in found.items()
     }
     _read_message_id(result, texts.get("message-id"))
     if "subject" in texts:
-        result.subject = _decode_words(texts["subject"][0], "Subject", problems).strip()
+        result.subject = decode_words(texts["subject"][0], "Subject", problems).strip()
     if "from" in texts:
-        senders = _addresses(texts["from"][:1], "From", problems)
+        senders = parse_addresses(texts["from"][:1], "From", problems)
         result.from_ = senders[0] if senders else None
     else:
         problems.append("no From header")
-    result.to = _addresses(texts.get("to", []), "To", problems)
-    result.cc = _addresses(texts.get("cc", []), "Cc", problems)
-    result.date = _read_date(texts.get("date"), problems)
+    result.to = parse_addresses(texts.get("to", []), "To", problems)
+    result.cc = parse_addresses(texts.get("cc", []), "Cc", problems)
+    result.date = read_date(texts.get("date"), problems)
     result.in_reply_to = [m for v in texts.get("in-reply-to", []) for m in parse_msgid_list(v)]
     references = [m for v in texts.get("references", []) for m in parse_msgid_list(v)]
     result.references = list(dict.fromkeys(references))
-    result.list_ids = [lid for lid in map(_list_id, texts.get("list-id", [])) if lid]
+    result.list_ids = [lid for lid in map(parse_list_id, texts.get("list-id", [])) if lid]
     if "auto-submitted" in texts:
-        result.auto_submitted = _auto_submitted(texts["auto-submitted"][0])
+        result.auto_submitted = parse_auto_submitted(texts["auto-submitted"][0])
 
 
 def _read_message_id(result: ParsedMessage, values: list[str] | None) -> None:
@@ -255,205 +216,6 @@ def _read_message_id(result: ParsedMessage, values: list[str] | None) -> None:
             result.problems.append(f"Message-ID too long ({length} characters)")
         else:
             result.problems.append(f"unusable Message-ID: {values[0][:80]!r}")
-
-
-def _read_date(values: list[str] | None, problems: list[str]) -> datetime | None:
-    """The Date in UTC. Dates before 1970 or after 2100 are typos or forgeries that would
-    sort a message to the ends of every listing, so they count as no date."""
-    if not values:
-        problems.append("no Date header")
-        return None
-    text = values[0].strip()
-    try:
-        parts = parsedate_tz(text)
-        if parts is None:
-            raise ValueError(text)
-        local = datetime(*parts[:6], tzinfo=timezone(timedelta(seconds=parts[9] or 0)))
-        date = local.astimezone(UTC)
-    except Exception:
-        problems.append(f"unparseable Date: {text[:80]!r}")
-        return None
-    if not 1970 <= date.year <= 2100:
-        problems.append(f"absurd Date: {text[:80]!r}")
-        return None
-    return date
-
-
-def _addresses(values: list[str], label: str, problems: list[str]) -> list[Address]:
-    """Split before decoding RFC 2047 names, so an encoded comma cannot split a name.
-    Odd lists (an entry without '@', a comment that getaddresses would move) take the
-    lenient path, which keeps display names as written."""
-    try:
-        pairs = getaddresses(values)
-        if any("@" not in addr for _, addr in pairs) or any("(" in v for v in values):
-            pairs = [pair for value in values for pair in _addresses_leniently(value)]
-    except Exception:
-        problems.append(f"unparseable {label} header")
-        return []
-    return [
-        Address(_decode_words(name, label, problems).strip(), addr.strip())
-        for name, addr in pairs
-        if name or addr
-    ]
-
-
-def _addresses_leniently(value: str) -> list[tuple[str, str]]:
-    """Addresses from a list where display names may hold unquoted commas: 'Doe, Jane
-    <j@x>' is invalid, but mailers send it in raw UTF-8 headers and getaddresses would
-    give ('', 'Doe') and ('Jane', 'j@x'). A comma-separated piece without '@' is taken as
-    the start of the next piece's name."""
-    pairs: list[tuple[str, str]] = []
-    carried = ""
-    for piece in _split_top_level(value):
-        if "@" not in piece:
-            carried += piece + ","
-            continue
-        entry, carried = carried + piece, ""
-        name, bracket, rest = entry.partition("<")
-        if bracket and ">" in rest:
-            pairs.append((unquote(name.strip()), rest.partition(">")[0]))
-        else:
-            pairs.extend(getaddresses([entry]))
-    return pairs + (getaddresses([carried.rstrip(",")]) if carried else [])
-
-
-def _split_top_level(value: str) -> list[str]:
-    """`value` split at the commas outside quotes, <angle brackets> and (comments)."""
-    pieces, start, depth, quoted, escaped = [], 0, 0, False, False
-    for i, char in enumerate(value):
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif not quoted and char in "<(":
-            depth += 1
-        elif not quoted and char in ">)":
-            depth = max(depth - 1, 0)
-        elif char == "," and not quoted and depth == 0:
-            pieces.append(value[start:i])
-            start = i + 1
-    return pieces + [value[start:]]
-
-
-def _list_id(value: str) -> str | None:
-    match = _ANGLE.search(value)
-    text = (match.group(1) if match else value).strip()
-    return text if text and not any(c.isspace() for c in text) else None
-
-
-def _auto_submitted(value: str) -> str | None:
-    """The keyword only ('auto-replied; owner=x' gives 'auto-replied'): what loop checks
-    compare against 'no'."""
-    keyword = re.split(r"[;(\s]", value.strip(), maxsplit=1)[0].lower()
-    return keyword or None
-
-
-def _header_text(value: str, label: str, problems: list[str]) -> str:
-    """A raw header value as text: raw 8-bit bytes (which compat32 keeps as surrogate
-    escapes) read as UTF-8, else latin-1; folding undone."""
-    if not value.isascii():
-        data = value.encode("utf-8", "surrogateescape")
-        try:
-            value = data.decode("utf-8")
-        except UnicodeDecodeError:
-            value = data.decode("latin-1")
-            problems.append(f"raw 8-bit {label} header is not UTF-8, decoded as latin-1")
-    return _unfold(value)
-
-
-def _unfold(value: str) -> str:
-    if "\n" in value or "\r" in value:
-        return _FOLD.sub(" ", value).strip()
-    return value
-
-
-def _decode_words(value: str, label: str, problems: list[str]) -> str:
-    """Decode RFC 2047 encoded words. Whitespace between adjacent words is dropped and
-    adjacent words in one charset are joined as bytes before decoding, since mailers split
-    multi-byte characters across words."""
-    if "=?" not in value:
-        return value
-    out: list[str] = []
-    pending = bytearray()
-    pending_charset = None
-    previous_was_word = False
-    position = 0
-
-    def flush() -> None:
-        nonlocal pending_charset
-        if pending_charset is not None:
-            text, trouble = _decode_text(bytes(pending), pending_charset)
-            if trouble:
-                problems.append(f"encoded word could not be decoded in {label} ({trouble})")
-            out.append(text)
-        pending.clear()
-        pending_charset = None
-
-    for match in _ENCODED_WORD.finditer(value):
-        gap = value[position : match.start()]
-        position = match.end()
-        if not (previous_was_word and gap.isspace()) and gap:
-            flush()
-            out.append(gap)
-        charset = match.group(1).split("*", 1)[0].lower()
-        try:
-            data = _decode_word_payload(match.group(2), match.group(3))
-        except (binascii.Error, ValueError):
-            flush()
-            out.append(match.group(0))
-            problems.append(f"encoded word could not be decoded in {label}")
-            previous_was_word = False
-            continue
-        if charset != pending_charset:
-            flush()
-        pending_charset = charset
-        pending.extend(data)
-        previous_was_word = True
-    flush()
-    out.append(value[position:])
-    return "".join(out)
-
-
-def _decode_word_payload(encoding: str, text: str) -> bytes:
-    if encoding in "bB":
-        return binascii.a2b_base64(text + "=" * (-len(text) % 4))
-    return binascii.a2b_qp(text.encode("utf-8"), header=True)
-
-
-def _first_header_value(raw: bytes, wanted: bytes) -> bytes | None:
-    """The first value of header `wanted` (lower-case), read the way the stdlib feedparser
-    reads headers: a line that is neither a header nor a continuation ends the block."""
-    ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0]
-    head = raw[: min(ends) + 1] if ends else raw
-    value: list[bytes] | None = None
-    for line in head.splitlines():
-        if line[:1] in (b" ", b"\t"):
-            if value is not None:
-                value.append(line)
-            continue
-        if value is not None:
-            break
-        if line.startswith(b"From "):
-            continue  # envelope line; the parser skips a misplaced one too
-        name, colon, rest = line.partition(b":")
-        if not colon or not _is_header_name(name):
-            break
-        if name.strip().lower() == wanted:
-            value = [rest.lstrip(b" \t")]
-    return b"\n".join(value) if value is not None else None
-
-
-def _is_header_name(name: bytes) -> bool:
-    return all(33 <= byte <= 126 and byte != 58 for byte in name)
-
-
-def _bytes_to_text(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
 
 
 # --- body ------------------------------------------------------------------------------
@@ -507,7 +269,7 @@ def _read_part(result: ParsedMessage, part: Message, number: int, texts: list[st
         return
     data = _decode_payload(part, number, result.problems)
     if is_text or is_patch:
-        text, trouble = _decode_text(data, part.get_content_charset())
+        text, trouble = decode_text(data, part.get_content_charset())
         if trouble:
             result.problems.append(f"{trouble} in part {number}")
         texts.append(text)
@@ -540,54 +302,6 @@ def _has_bad_qp(part: Message) -> bool:
     return isinstance(encoded, str) and _BAD_QP.search(encoded) is not None
 
 
-def _decode_text(data: bytes, charset: str | None) -> tuple[str, str | None]:
-    """Bytes in a declared charset as text, and what went wrong if anything. Unknown
-    charsets read as UTF-8, else latin-1; undeclared 8-bit text as UTF-8, else
-    windows-1252; bytes invalid in a known charset are replaced."""
-    label = (charset or "").strip().strip("\"'").lower()
-    codec = _codec_for(label)
-    if data.isascii() and codec not in _NOT_ASCII_SUPERSETS:
-        return data.decode("ascii"), (None if codec else f"unknown charset {label!r}")
-    if codec is None:
-        try:
-            return data.decode("utf-8"), f"undecodable charset {label!r}, decoded as utf-8"
-        except UnicodeDecodeError:
-            return data.decode("latin-1"), f"undecodable charset {label!r}, decoded as latin-1"
-    try:
-        return data.decode(codec), None
-    except UnicodeDecodeError:
-        pass
-    if label in _UNDECLARED:
-        return _decode_legacy(data), "8-bit text without a charset, read as windows-1252"
-    if codec == "cp1252":
-        return data.decode("latin-1"), None  # bytes windows-1252 leaves undefined
-    return data.decode(codec, "replace"), f"invalid {label} text, bad bytes replaced"
-
-
-def _decode_legacy(data: bytes) -> str:
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-@lru_cache(maxsize=512)
-def _codec_for(label: str) -> str | None:
-    """Python codec name for a MIME charset label; None when unknown or not a text codec
-    (a label like 'base64' or 'rot13' must not reach bytes.decode)."""
-    if label in _UNDECLARED:
-        return "utf-8"
-    if label in _AS_CP1252:
-        return "cp1252"
-    try:
-        info = codecs.lookup(label)
-    except (LookupError, ValueError, TypeError):
-        return None
-    if not getattr(info, "_is_text_encoding", True):
-        return None
-    return info.name
-
-
 def _part_filename(part: Message, problems: list[str]) -> str | None:
     try:
         filename = part.get_filename()
@@ -596,7 +310,7 @@ def _part_filename(part: Message, problems: list[str]) -> str | None:
         return None
     if not isinstance(filename, str):
         return None
-    return _decode_words(_header_text(filename, "file name", problems), "file name", problems)
+    return decode_words(decode_header_text(filename, "file name", problems), "file name", problems)
 
 
 def _embedded_size(part: Message) -> int:

@@ -34,7 +34,7 @@ from archive.tasks import enqueue_ingest
 from mailyard.db import new_session
 from mailyard.settings import Settings
 from mta import post
-from mta.dkim import UNSIGNED, DkimVerdict, verify_dkim
+from mta.dkim import verify_dkim
 from mta.policy import Decision, Outcome, Reason, check_size, reject
 from mta.routing import Route, RouteKind, route
 
@@ -123,27 +123,10 @@ class IntakeLMTP(_IntakeReplies, LMTP):
 
 @dataclass
 class StoreRequest:
-    """One accepted message on its way to the database."""
+    """One accepted message on its way to the database, and the handler waiting for it."""
 
-    raw: bytes
-    message_id: str
-    list_ids: list[int]
-    envelope_from: str = ""
-    envelope_to: list[str] = field(default_factory=list)
-    dkim: DkimVerdict = UNSIGNED
+    message: IncomingMessage
     future: Future[StoreResult] = field(default_factory=Future, repr=False)
-
-    def incoming(self) -> IncomingMessage:
-        return IncomingMessage(
-            raw=self.raw,
-            message_id=self.message_id,
-            list_ids=self.list_ids,
-            envelope_from=self.envelope_from,
-            envelope_to=self.envelope_to,
-            dkim_result=self.dkim.result.value,
-            dkim_domain=self.dkim.domain,
-            dkim_aligned=self.dkim.aligned,
-        )
 
 
 class WriterStopped(RuntimeError):
@@ -208,7 +191,7 @@ class GroupCommitWriter:
             first = self._queue.get()
             if first is None:
                 break
-            batch, size = [first], len(first.raw)
+            batch, size = [first], len(first.message.raw)
             while len(batch) < self.max_batch and size < self.max_bytes:
                 try:
                     item = self._queue.get_nowait()
@@ -218,7 +201,7 @@ class GroupCommitWriter:
                     running = False
                     break
                 batch.append(item)
-                size += len(item.raw)
+                size += len(item.message.raw)
             try:
                 self._write_batch(batch)
             except BaseException as e:  # noqa: BLE001  never leave a handler waiting
@@ -253,7 +236,7 @@ class GroupCommitWriter:
 
     def _store_together(self, batch: list[StoreRequest]) -> list[StoreResult]:
         with new_session(self.settings) as session:  # closing rolls back what failed
-            results = store_messages(session, [request.incoming() for request in batch])
+            results = store_messages(session, [request.message for request in batch])
             session.commit()
         return results
 
@@ -268,7 +251,7 @@ class GroupCommitWriter:
                 if attempt == 2:
                     return e
             except Exception as e:  # noqa: BLE001  answered with 451 by the handler
-                log.error("could not store <%s>: %s", request.message_id, e)
+                log.error("could not store <%s>: %s", request.message.message_id, e)
                 return e
         raise AssertionError("unreachable")
 
@@ -392,12 +375,16 @@ class IntakeHandler:
         dkim = await asyncio.to_thread(verify_dkim, raw, from_domain(parsed))
         list_ids = list(dict.fromkeys(list_id_of(r) for r in accepted))
         request = StoreRequest(
-            raw=raw,
-            message_id=parsed.message_id,
-            list_ids=list_ids,
-            envelope_from=envelope.mail_from or "",
-            envelope_to=[r.address for r in accepted],
-            dkim=dkim,
+            IncomingMessage(
+                raw=raw,
+                message_id=parsed.message_id,
+                list_ids=list_ids,
+                envelope_from=envelope.mail_from or "",
+                envelope_to=[r.address for r in accepted],
+                dkim_result=dkim.result.value,
+                dkim_domain=dkim.domain,
+                dkim_aligned=dkim.aligned,
+            )
         )
         try:
             result = await self.writer.store(request)

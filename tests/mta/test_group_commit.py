@@ -9,15 +9,14 @@ import pytest
 from sqlalchemy import func, select
 
 from archive.models import Message, ThreadNode
-from archive.store import store_message
-from mta.dkim import DkimResult, DkimVerdict
+from archive.store import IncomingMessage, store_message
 from mta.intake import GroupCommitWriter, StoreRequest, WriterStopped
 from tests.mta.mail import DEV, make_message, msgid_of, send
 
 
 def request(list_ids: list[int], raw: bytes | None = None, **kwargs) -> StoreRequest:
     raw = raw or make_message()
-    return StoreRequest(raw=raw, message_id=msgid_of(raw), list_ids=list_ids, **kwargs)
+    return StoreRequest(IncomingMessage(raw, msgid_of(raw), list_ids, **kwargs))
 
 
 def count(session, model) -> int:
@@ -85,8 +84,9 @@ def test_race_with_another_intake_on_the_same_message_ends_in_a_dropped_duplicat
 
 def test_dkim_verdict_is_stored_with_the_message(settings, session, lists):
     writer = GroupCommitWriter(settings).start()
-    verdict = DkimVerdict(DkimResult.PASS, "example.com", True)
-    result = writer.submit(request([lists["dev"]], dkim=verdict)).result(timeout=10)
+    result = writer.submit(
+        request([lists["dev"]], dkim_result="pass", dkim_domain="example.com", dkim_aligned=True)
+    ).result(timeout=10)
     writer.stop()
     session.expire_all()
     message = session.get(Message, result.message_pk)

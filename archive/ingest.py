@@ -11,7 +11,7 @@ import email.utils
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, union, update
 from sqlalchemy.orm import Session, undefer
 
 from archive import search
@@ -138,12 +138,25 @@ def format_addresses(addresses) -> str:
     )
 
 
-def pending_message_pks(session: Session, older_than: datetime | None = None) -> list[int]:
-    """Messages stored but not ingested (their task was lost or has not run yet)."""
-    query = select(Message.id).where(needs_ingest())
+def pending_message_pks(
+    session: Session, older_than: datetime | None = None, limit: int | None = None
+) -> list[int]:
+    """Messages stored but not ingested (their task was lost or has not run yet), oldest
+    first. Two indexed lookups, not a scan: never parsed, or linked but not threaded."""
+    received = select(Message.id.label("pk")).where(Message.status == MessageStatus.received)
+    unthreaded = select(ThreadNode.message_pk.label("pk")).where(
+        ThreadNode.thread_id.is_(None), ThreadNode.message_pk.is_not(None)
+    )
     if older_than is not None:
-        query = query.where(Message.received_at < older_than)
-    return list(session.scalars(query.order_by(Message.id)))
+        received = received.where(Message.received_at < older_than)
+        unthreaded = unthreaded.join(Message, Message.id == ThreadNode.message_pk).where(
+            Message.received_at < older_than
+        )
+    pending = union(received, unthreaded).subquery()
+    query = select(pending.c.pk).order_by(pending.c.pk)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
 
 
 def reset_derived(session: Session) -> None:

@@ -17,10 +17,17 @@ log = logging.getLogger(__name__)
 SWEEP_AFTER = timedelta(seconds=20)
 
 
+# Messages one ingest task takes on besides its own: under load, tasks queue up behind a
+# running one, and the first to run ingests what the others were for in one transaction
+# (one write lock, one thread refresh); the rest then find nothing left to do.
+INGEST_BATCH = 500
+
+
 @app.task(name="archive.ingest")
 def ingest_task(message_pks: list[int]) -> int:
     with session_scope() as session:
-        return ingest_messages(session, message_pks)
+        others = pending_message_pks(session, limit=INGEST_BATCH)
+        return ingest_messages(session, [*message_pks, *others])
 
 
 @app.task(name="archive.sweep_pending")

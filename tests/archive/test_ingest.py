@@ -113,3 +113,21 @@ def test_cross_post_delivered_separately_is_threaded_in_the_second_list(session)
     nodes = session.scalars(select(ThreadNode).where(ThreadNode.message_id == "y@x")).all()
     assert len(nodes) == 2 and all(n.thread_id for n in nodes)
     assert session.scalar(select(func.count(Message.id))) == 1
+
+
+def test_pending_messages_are_the_unparsed_and_the_unthreaded_oldest_first(session):
+    from archive.ingest import pending_message_pks
+
+    a = create_list(session, "alpha", "owner@example.com")
+    b = create_list(session, "beta", "owner@example.com")
+    done = deliver(session, a, make_mail("p1@x", "one"), "p1@x").message_pk
+    waiting = store_message(session, make_mail("p2@x", "two"), "p2@x", [a.id]).message_pk
+    # A cross-post arriving later for another list leaves the archived message unthreaded
+    # there until ingest runs again.
+    store_message(session, make_mail("p1@x", "one"), "p1@x", [b.id])
+    session.commit()
+    assert pending_message_pks(session) == [done, waiting]
+    assert pending_message_pks(session, limit=1) == [done]
+    assert ingest_messages(session, pending_message_pks(session)) == 2
+    session.commit()
+    assert pending_message_pks(session) == []

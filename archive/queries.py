@@ -232,12 +232,15 @@ def lists_having(session: Session, msgid: str) -> list[str]:
     )
 
 
-def raw_message(session: Session, list_id: int | None, msgid: str) -> tuple[bytes, str] | None:
-    """Raw bytes and decoded subject of a message in a list (None: any list), in one
-    query: /raw is the hottest URL b4 and scrapers hit."""
+def raw_message(session: Session, list_name: str | None, msgid: str) -> tuple[bytes, str] | None:
+    """Raw bytes and decoded subject of a message in the list named `list_name` (None:
+    any list), in one query: /raw is the hottest URL b4 and scrapers hit."""
     in_list = exists().where(ThreadNode.message_pk == Message.id)
-    if list_id is not None:
-        in_list = in_list.where(ThreadNode.list_id == list_id)
+    if list_name is not None:
+        in_list = in_list.where(
+            ThreadNode.list_id
+            == select(MailingList.id).where(MailingList.name == list_name).scalar_subquery()
+        )
     query = select(Message.raw, Message.subject).where(Message.message_id == msgid, in_list)
     row = session.execute(query.limit(1)).first()
     return None if row is None else (row[0], row[1])

@@ -127,8 +127,10 @@ def atom(name: str):
 
 @bp.route("/<name>/<msgpath:_rest>", methods=["GET", "POST"])
 def message_views(name: str, _rest: str):
-    scope = _scope(name)
     path = message_path(request.environ, request.path)
+    if path is not None and path.canonical and path.view == RAW and request.method != "POST":
+        return _raw(name, path.msgid)  # the hottest URL: one query, no list lookup first
+    scope = _scope(name)
     if path is None:
         abort(404, "no Message-ID in this address")
     if request.method == "POST":
@@ -136,8 +138,6 @@ def message_views(name: str, _rest: str):
     if not path.canonical:
         _find(scope, path.msgid)  # unknown ids get a 404, not a redirect (b4 relies on it)
         return _redirect(f"{quote(scope.name)}/{mid_escape(path.msgid)}/{path.view}")
-    if path.view == RAW:
-        return _raw(scope, path.msgid)
     if path.view == THREAD_MBOX:
         return _thread_mbox(scope, path.msgid)
     if path.view in (FLAT, NESTED):
@@ -232,11 +232,11 @@ def _search_mbox(scope: Scope, query: str, threads: bool) -> Response:
     return _mbox_response(batches, to_filename(prefix + query, "results"))
 
 
-def _raw(scope: Scope, msgid: str) -> Response:
+def _raw(name: str, msgid: str) -> Response:
     """The stored bytes, unchanged, as text/plain (never HTML, so they cannot run)."""
-    found = queries.raw_message(db_session(), scope.list_id, msgid)
+    found = queries.raw_message(db_session(), None if name == ALL else name, msgid)
     if found is None:
-        _not_found(scope, msgid)
+        _not_found(_scope(name), msgid)  # says whether the list or the message is missing
     raw, subject = found
     response = Response(raw, content_type=f"text/plain; charset={_charset_of(raw)}")
     response.headers["Content-Disposition"] = f"inline; filename={to_filename(subject)}.txt"

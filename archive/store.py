@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from archive.models import Message, MessageStatus, ThreadNode, utcnow
@@ -67,7 +67,7 @@ def store_messages(session: Session, incoming: Sequence[IncomingMessage]) -> lis
 
     results: list[StoreResult] = []
     stored_in: list[Message | None] = []  # the row each result will point at
-    links: list[tuple[Message, ThreadNode | None, int]] = []
+    links: list[tuple[Message, int]] = []  # (message, list id) to link
     linked: set[tuple[int, str]] = set()
     for item in incoming:
         duplicates, wanted = [], []
@@ -88,16 +88,11 @@ def store_messages(session: Session, incoming: Sequence[IncomingMessage]) -> lis
             message = messages[item.message_id] = _new_message(item)
             session.add(message)
         stored_in.append(message)
-        links += [(message, nodes.get((lid, item.message_id)), lid) for lid in wanted]
+        links += [(message, lid) for lid in wanted]
     session.flush()  # one multi-row INSERT for the new messages
-    for message, node, lid in links:
-        if node is None:
-            session.add(
-                ThreadNode(list_id=lid, message_id=message.message_id, message_pk=message.id)
-            )
-        else:  # a placeholder made by a reply that arrived first
-            node.message_pk = message.id
-    session.flush()
+    link_nodes(session, [(lid, m.message_id, m.id) for m, lid in links])
+    for node in nodes.values():
+        session.expire(node)  # link_nodes changed rows behind the ORM's back
     for result, message in zip(results, stored_in, strict=True):
         result.message_pk = message.id if message is not None else None
     return results
@@ -135,3 +130,37 @@ def _new_message(item: IncomingMessage) -> Message:
 
 
 __all__ = ["IncomingMessage", "StoreResult", "store_message", "store_messages"]
+
+
+def link_nodes(session: Session, links: list[tuple[int, str, int]]) -> None:
+    """Point the node of each (list id, Message-ID) at a message row, creating the node or
+    filling in a placeholder, in two statements whatever the number of links.
+
+    Tolerant of races: ingest in another process may create a placeholder for the same
+    Message-ID between our read and our write; the insert then does nothing and the
+    update fills the placeholder in.
+    """
+    if not links:
+        return
+    rows = [{"list_id": lid, "message_id": mid, "message_pk": pk} for lid, mid, pk in links]
+    nodes = ThreadNode.__table__  # Core statements: plain executemany, no ORM bulk rules
+    session.execute(insert_ignoring_conflicts(session, nodes), rows)
+    session.execute(
+        update(nodes)
+        .where(
+            nodes.c.list_id == bindparam("b_list_id"),
+            nodes.c.message_id == bindparam("b_message_id"),
+            nodes.c.message_pk.is_(None),
+        )
+        .values(message_pk=bindparam("b_message_pk")),
+        [{"b_" + k: v for k, v in row.items()} for row in rows],
+    )
+
+
+def insert_ignoring_conflicts(session: Session, table):
+    """INSERT ... ON CONFLICT DO NOTHING, in the dialect of the session's database."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from archive.models import Message, Thread, ThreadNode
+from archive.store import insert_ignoring_conflicts
 
 
 class SqlNodeStore:
@@ -57,11 +58,15 @@ class SqlNodeStore:
     def get_or_create(self, msgid: str) -> ThreadNode:
         node = self.get(msgid)
         if node is None:
-            node = ThreadNode(list_id=self.list_id, message_id=msgid)
-            self.session.add(node)
-            self.session.flush()
-            self._cache[msgid] = node
+            # Intake in another process may be storing this very Message-ID: insert only
+            # if absent, then read back whichever row won.
+            self.session.execute(
+                insert_ignoring_conflicts(self.session, ThreadNode.__table__),
+                [{"list_id": self.list_id, "message_id": msgid}],
+            )
             self._missing.discard(msgid)
+            node = self.get(msgid)
+            assert node is not None
         return node
 
     def parent(self, node: ThreadNode) -> ThreadNode | None:

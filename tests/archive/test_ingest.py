@@ -131,3 +131,24 @@ def test_pending_messages_are_the_unparsed_and_the_unthreaded_oldest_first(sessi
     assert ingest_messages(session, pending_message_pks(session)) == 2
     session.commit()
     assert pending_message_pks(session) == []
+
+
+def test_linking_fills_a_placeholder_made_behind_the_stores_back(session, settings):
+    """Ingest in another process may create a placeholder between intake's read and its
+    write; the link then fills that placeholder in instead of failing on the unique key."""
+    from archive.store import link_nodes
+    from archive.thread_store import SqlNodeStore
+    from mailyard.db import new_session
+
+    mlist = create_list(session, "dev", "owner@example.com")
+    session.commit()
+    message = store_message(session, make_mail("r@x", "racing"), "r@x", [mlist.id])
+    session.commit()
+    other = new_session(settings)
+    SqlNodeStore(other, mlist.id).get_or_create("late@x")
+    other.commit()
+    other.close()
+    link_nodes(session, [(mlist.id, "late@x", message.message_pk)])
+    session.commit()
+    node = session.scalar(select(ThreadNode).where(ThreadNode.message_id == "late@x"))
+    assert node.message_pk == message.message_pk

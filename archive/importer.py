@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, undefer
 
 from archive.ingest import IngestBatch, reset_derived
@@ -68,7 +68,19 @@ def import_messages(
         if batch:
             _import_batch(session, mlist, batch, parse_all, report)
             on_progress(len(batch))
+    refresh_planner_statistics(session)
     return report
+
+
+def refresh_planner_statistics(session: Session) -> None:
+    """After a bulk load, tell the query planner how the tables look now: PostgreSQL
+    plans search with stale statistics an order of magnitude slower until autovacuum
+    gets round to it."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE messages, thread_nodes, threads, message_search"))
+    else:
+        session.execute(text("PRAGMA optimize"))
+    session.commit()
 
 
 def _import_batch(session, mlist, raws, parse_all, report: ImportReport) -> None:
@@ -153,6 +165,7 @@ def reindex(
             session.commit()
             session.expunge_all()
             on_progress(len(chunk))
+    refresh_planner_statistics(session)
     return len(pks)
 
 

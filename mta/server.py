@@ -2,7 +2,7 @@
 
 `start_intake` runs the servers on an event loop in a thread of their own, beside the
 group-commit writer thread, and returns at once (for `mailyard serve` and tests);
-`run_intake` does the same in the foreground until SIGINT or SIGTERM (`mailyard smtp`).
+`run_intake` does the same in the foreground until SIGINT or SIGTERM (`mailyard intake`).
 """
 
 from __future__ import annotations

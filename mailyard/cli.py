@@ -139,6 +139,16 @@ def list_ls() -> None:
             )
 
 
+jobs_option = click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=min(2, os.cpu_count() or 1),
+    show_default=True,
+    help="Processes parsing mail beside the database writer.",
+)
+
+
 @cli.command(name="import-mbox")
 @click.argument("list_name", metavar="LIST")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
@@ -150,14 +160,7 @@ def list_ls() -> None:
     show_default=True,
     help="How '>From ' lines are escaped in the files.",
 )
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(1, 64),
-    default=min(2, os.cpu_count() or 1),
-    show_default=True,
-    help="Processes parsing mail beside the database writer.",
-)
+@jobs_option
 def import_mbox(list_name: str, files: tuple[str, ...], fmt: str, jobs: int) -> None:
     """Import mbox FILES (.gz, .xz and .bz2 too) into LIST, skipping duplicates."""
     from archive.importer import import_mbox_files, mbox_files_size
@@ -189,14 +192,7 @@ def import_mbox(list_name: str, files: tuple[str, ...], fmt: str, jobs: int) -> 
 
 
 @cli.command()
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(1, 64),
-    default=min(2, os.cpu_count() or 1),
-    show_default=True,
-    help="Processes parsing mail beside the database writer.",
-)
+@jobs_option
 def reindex(jobs: int) -> None:
     """Rebuild everything derived from the raw messages (threads, fields, search)."""
     from archive.importer import count_messages

@@ -45,8 +45,10 @@ def serve_all(settings: Settings) -> int:
     _announce(settings)
     try:
         sweep_pending.delay(0)  # messages stored before a crash are ingested now
-    except Exception:  # noqa: BLE001
-        pass
+    except Exception as e:  # noqa: BLE001  the periodic sweep will try again
+        print(
+            f"mailyard: could not reach the broker yet ({e}); the sweep will retry", file=sys.stderr
+        )
     status = 0
     while not stopping:
         for name, proc in children.items():

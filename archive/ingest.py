@@ -8,8 +8,10 @@ sweep that races a late task, does no harm.
 from __future__ import annotations
 
 import email.utils
-from collections.abc import Iterable
+import importlib
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import delete, exists, func, or_, select, union, update
 from sqlalchemy.orm import Session, undefer
@@ -70,11 +72,15 @@ class IngestBatch:
                 parsed_now.append(message.id)
         links = self._load_links([m.id for m, _ in items], set(parsed_now))
         self._prefetch_references([m for m, _ in items], links)
+        threaded = []
         for message, _ in items:
             for node in links.get(message.id, []):
                 self._thread(message, node)
+                threaded.append((message, node.list_id))
         for store in self.stores.values():
             store.refresh_threads()
+        for hook in domain_hooks("after_ingest"):
+            hook(self.session, threaded)
         return len(items)
 
     def _load_links(self, pks: list[int], parsed_now: set[int]) -> dict[int, list[ThreadNode]]:
@@ -165,7 +171,26 @@ def reset_derived(session: Session) -> None:
     session.execute(delete(ThreadNode).where(ThreadNode.message_pk.is_(None)))
     session.execute(delete(Thread))
     search.clear_index(session)
+    for hook in domain_hooks("reset"):
+        hook(session)
     session.execute(update(Message).values(status=MessageStatus.received))
+
+
+# The domains that read list messages once they are archived (DESIGN: the path of one
+# message, step 3). Named, not imported, so that the archive never depends on them.
+DOMAIN_HOOKS = {
+    "after_ingest": ("patchsets.track:track_messages",),
+    "reset": ("patchsets.track:reset_patchsets",),
+}
+
+
+@cache
+def domain_hooks(event: str) -> tuple[Callable, ...]:
+    hooks = []
+    for name in DOMAIN_HOOKS[event]:
+        module, _, function = name.partition(":")
+        hooks.append(getattr(importlib.import_module(module), function))
+    return tuple(hooks)
 
 
 def _lock_threading(session: Session) -> None:

@@ -1,0 +1,186 @@
+"""The patch tracker's tables: what each message is, patchsets and their patches, the
+trailers replies give, and the status history.
+
+Everything except a patchset's status history is derived from the archive's raw
+messages and rebuilt by `mailyard reindex`; status changes made by people are events
+that reindex replays onto the rebuilt patchsets (matched by their first message).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from archive.models import MSGID_MAX, UTC_DT, Message, utcnow
+from mailyard.db import Base
+from patchsets.classify import MailKind
+
+
+class PatchsetStatus(enum.Enum):
+    proposed = "proposed"
+    needs_revision = "needs_revision"
+    superseded = "superseded"
+    approved = "approved"
+    rejected = "rejected"
+    applied = "applied"
+
+
+class ClassifiedMessage(Base):
+    """What one message is (a message is classified once, whatever lists carry it)."""
+
+    __tablename__ = "classified_messages"
+
+    message_pk: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[MailKind] = mapped_column(Enum(MailKind, native_enum=False, length=16))
+    name: Mapped[str] = mapped_column(Text, default="")  # subject without prefixes
+    tags: Mapped[list] = mapped_column(JSON, default=list)  # other prefix words
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: not stated
+    version_minor: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rfc: Mapped[bool] = mapped_column(Boolean, default=False)
+    resend: Mapped[bool] = mapped_column(Boolean, default=False)
+    pull_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pull_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
+    base_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    change_id: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    depends_on: Mapped[list] = mapped_column(JSON, default=list)
+    supersedes: Mapped[list] = mapped_column(JSON, default=list)
+    files: Mapped[list] = mapped_column(JSON, default=list)  # paths the diff touches
+    fingerprint: Mapped[str | None] = mapped_column(String(40), nullable=True)  # of the diff
+    files_changed: Mapped[int] = mapped_column(Integer, default=0)
+    lines_added: Mapped[int] = mapped_column(Integer, default=0)
+    lines_removed: Mapped[int] = mapped_column(Integer, default=0)
+
+    message: Mapped[Message] = relationship()
+
+
+class Patchset(Base):
+    """One sent version of a series: its cover letter (if any) and its patches."""
+
+    __tablename__ = "patchsets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    version_stated: Mapped[bool] = mapped_column(Boolean, default=False)  # 'v3' was written
+    total: Mapped[int] = mapped_column(Integer, default=1)  # patches announced (n of 1/n)
+    patch_count: Mapped[int] = mapped_column(Integer, default=0)  # patches received
+    received_all: Mapped[bool] = mapped_column(Boolean, default=False)
+    rfc: Mapped[bool] = mapped_column(Boolean, default=False)
+    resend: Mapped[bool] = mapped_column(Boolean, default=False)
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    submitter_name: Mapped[str] = mapped_column(Text, default="")
+    submitter_addr: Mapped[str] = mapped_column(String(998), default="")
+    cover_message_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    # The thread the series was sent in: its first member's root Message-ID, and whether
+    # that member named any parent at all (a series sent without threading).
+    thread_root: Mapped[str] = mapped_column(String(MSGID_MAX), default="")
+    threaded: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The first message that made this patchset: a stable handle across reindex.
+    first_message_id: Mapped[str] = mapped_column(String(MSGID_MAX), unique=True)
+    date: Mapped[datetime | None] = mapped_column(UTC_DT, nullable=True)
+    last_activity: Mapped[datetime | None] = mapped_column(UTC_DT, nullable=True)
+    previous_id: Mapped[int | None] = mapped_column(
+        ForeignKey("patchsets.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    superseded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("patchsets.id", ondelete="SET NULL"), nullable=True
+    )
+    # The patchset this one answered in its thread (v2 sent in reply to v1), if any.
+    thread_anchor_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    change_id: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    base_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    depends_on: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[PatchsetStatus] = mapped_column(
+        Enum(PatchsetStatus, native_enum=False, length=16), default=PatchsetStatus.proposed
+    )
+    status_by: Mapped[str] = mapped_column(String(998), default="")
+    status_at: Mapped[datetime | None] = mapped_column(UTC_DT, nullable=True)
+
+    patches: Mapped[list[PatchsetPatch]] = relationship(
+        back_populates="patchset",
+        order_by="PatchsetPatch.position",
+        cascade="all, delete-orphan",
+    )
+
+    __table_args__ = (
+        Index("ix_patchsets_list_date", "list_id", "date"),
+        Index("ix_patchsets_list_status_date", "list_id", "status", "date"),
+        Index("ix_patchsets_submitter", "list_id", "submitter_addr", "version", "date"),
+    )
+
+
+class PatchsetPatch(Base):
+    """A patch mail in a patchset, at `position` (its n in n/total)."""
+
+    __tablename__ = "patchset_patches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patchset_id: Mapped[int] = mapped_column(ForeignKey("patchsets.id", ondelete="CASCADE"))
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(MSGID_MAX))  # copy, for lookups by id
+    position: Mapped[int] = mapped_column(Integer)
+    # A partial re-roll ([PATCH v5.1 3/7]) replaces one patch; the old one stays listed.
+    replaced: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    patchset: Mapped[Patchset] = relationship(back_populates="patches")
+    message: Mapped[Message] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("patchset_id", "message_pk", name="uq_patchset_patches_message"),
+        Index("ix_patchset_patches_msgid", "message_id"),
+        Index("ix_patchset_patches_message", "message_pk"),
+    )
+
+
+class GivenTrailer(Base):
+    """A trailer written (unquoted) in a reply: `Reviewed-by: Name <addr>`. Which patch it
+    applies to is read from the thread when needed, so a reply that arrives before its
+    patch still counts."""
+
+    __tablename__ = "given_trailers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_pk: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(Text)
+
+
+class PatchsetEvent(Base):
+    """A status change, by a person (web or authenticated mail) or by Mailyard itself."""
+
+    __tablename__ = "patchset_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patchset_first_message_id: Mapped[str] = mapped_column(String(MSGID_MAX), index=True)
+    at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(998))  # an address, or 'mailyard'
+    via: Mapped[str] = mapped_column(String(16))  # 'web', 'email', 'cli', 'auto'
+    old_status: Mapped[str] = mapped_column(String(16))
+    new_status: Mapped[str] = mapped_column(String(16))
+    message_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), nullable=True
+    )
+    note: Mapped[str] = mapped_column(Text, default="")

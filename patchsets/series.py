@@ -1,0 +1,459 @@
+"""Put patches and cover letters into patchsets, and link each patchset to the version it
+re-rolls.
+
+A message joins the patchset of its nearest thread ancestor when it fits there (same
+submitter, same version, a free position); otherwise, as Patchwork does for series sent
+without threading or out of order, the most recent patchset of the same submitter,
+version and size within a time window that still has the position free. Anything else
+starts a new patchset. Versions are linked afterwards, once the cover letter (and so the
+name) may have arrived: by thread (v2 sent in reply to v1), b4's change-id, an explicit
+`Supersedes:`, or the same submitter re-sending the same name or patches.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from archive.models import Message, utcnow
+from patchsets.classify import MailKind
+from patchsets.models import (
+    ClassifiedMessage,
+    Patchset,
+    PatchsetEvent,
+    PatchsetPatch,
+    PatchsetStatus,
+)
+
+# Patchwork groups unthreaded series over this window; git send-email sends in seconds,
+# but a slow or interrupted sending can take hours.
+SERIES_WINDOW = timedelta(hours=12)
+# How far apart the Dates of one sending may stray from their numbering (clock skew,
+# a re-sent patch).
+SENDING_SLACK = timedelta(minutes=5)
+# How far back a re-roll looks for the version it replaces, among its submitter's sets.
+PREVIOUS_LOOKBACK = 200
+_OPEN_STATUSES = (PatchsetStatus.proposed, PatchsetStatus.needs_revision)
+
+
+def place_in_patchset(
+    session: Session, list_id: int, message: Message, classified: ClassifiedMessage
+) -> Patchset:
+    """The patchset `message` (a patch or a cover letter) belongs to in this list; created
+    when it fits no existing one. Idempotent."""
+    existing = _patchset_of(session, list_id, message)
+    if existing is not None:
+        return existing
+    anchor = _nearest_patchset(session, list_id, message)
+    if anchor is not None and _fits(anchor, message, classified):
+        target = anchor
+    elif (
+        anchor is not None
+        and classified.version_minor is not None
+        and anchor.version == classified.version
+        and classified.kind is MailKind.patch
+    ):
+        return _replace_patch(session, anchor, message, classified)
+    else:
+        target = _find_by_markers(session, list_id, message, classified)
+    if target is None:
+        target = _new_patchset(list_id, message, classified, anchor)
+        session.add(target)
+    _add_member(target, message, classified)
+    session.flush()
+    return target
+
+
+def refresh_patchset(session: Session, patchset: Patchset) -> None:
+    """Recompute what a patchset shows from its members, and link it to the version it
+    re-rolls if that is not known yet."""
+    members = [p for p in patchset.patches if not p.replaced]
+    patchset.patch_count = len(members)
+    patchset.received_all = patchset.patch_count >= patchset.total
+    infos = _infos(session, patchset)
+    cover = infos.get(patchset.cover_message_pk) if patchset.cover_message_pk else None
+    first = next((infos.get(p.message_pk) for p in members if p.position == 1), None)
+    head = cover or first
+    if head is not None:
+        patchset.name = head.name
+        patchset.rfc, patchset.resend, patchset.tags = head.rfc, head.resend, list(head.tags)
+    elif not patchset.patches:
+        patchset.name = ""
+    everything = [i for i in (cover, *(infos.get(p.message_pk) for p in members)) if i]
+    patchset.change_id = next((i.change_id for i in everything if i.change_id), None)
+    patchset.base_commit = next((i.base_commit for i in everything if i.base_commit), None)
+    patchset.depends_on = list(dict.fromkeys(d for i in everything for d in i.depends_on))
+    if patchset.previous_id is None:
+        previous = find_previous_version(session, patchset, everything)
+        if previous is not None:
+            supersede(session, previous, patchset)
+
+
+def find_previous_version(
+    session: Session, patchset: Patchset, infos: list[ClassifiedMessage]
+) -> Patchset | None:
+    """The patchset this one re-rolls, or None for a first version."""
+    for target in (s for i in infos for s in i.supersedes):
+        found = _patchset_by_msgid(session, patchset.list_id, target)
+        if found is not None and found.id != patchset.id:
+            return found
+    earlier = select(Patchset).where(
+        Patchset.list_id == patchset.list_id,
+        Patchset.id != patchset.id,
+        Patchset.date <= patchset.date,
+    )
+    if patchset.change_id:
+        found = session.scalars(
+            earlier.where(Patchset.change_id == patchset.change_id)
+            .where(Patchset.version <= patchset.version)
+            .order_by(Patchset.date.desc(), Patchset.id.desc())
+        ).first()
+        if found is not None:
+            return found
+    if patchset.thread_anchor_id is not None:
+        anchor = session.get(Patchset, patchset.thread_anchor_id)
+        if (
+            anchor is not None
+            and anchor.submitter_addr.lower() == patchset.submitter_addr.lower()
+            and anchor.version <= patchset.version
+        ):
+            return anchor
+    if patchset.version <= 1 and not patchset.resend:
+        return None
+    version_ok = (
+        Patchset.version <= patchset.version
+        if patchset.resend
+        else Patchset.version < patchset.version
+    )
+    candidates = list(
+        session.scalars(
+            earlier.where(func.lower(Patchset.submitter_addr) == patchset.submitter_addr.lower())
+            .where(version_ok)
+            .order_by(Patchset.date.desc(), Patchset.id.desc())
+            .limit(PREVIOUS_LOOKBACK)
+        )
+    )
+    return _best_previous(session, patchset, candidates)
+
+
+def _best_previous(
+    session: Session, patchset: Patchset, candidates: list[Patchset]
+) -> Patchset | None:
+    """Of the submitter's earlier patchsets, the one this re-rolls: it must share a patch
+    (by subject or by diff), or carry the same name and touch some of the same files.
+    A shared patch beats a shared cover name ('collection: assorted fixes' is no
+    evidence); then the nearest version, the most shared patches, the same name."""
+    if not candidates:
+        return None
+    mine = _content(session, [patchset.id])[patchset.id]
+    theirs = _content(session, [c.id for c in candidates])
+    best, best_key = None, None
+    for candidate in candidates:
+        names, prints, files = theirs.get(candidate.id, (set(), set(), set()))
+        same_name = bool(candidate.name) and _same_name(candidate.name, patchset.name)
+        shared_names, shared_prints = len(names & mine[0]), len(prints & mine[1])
+        shared_files = len(files & mine[2])
+        if not (shared_names or shared_prints or (same_name and (shared_files or not files))):
+            continue
+        shares_patch = bool(shared_names or shared_prints)
+        key = (
+            shares_patch,
+            candidate.version,
+            shared_names,
+            shared_prints,
+            same_name,
+            shared_files,
+        )
+        if best_key is None or key > best_key:
+            best, best_key = candidate, key
+    return best
+
+
+def _content(session: Session, patchset_ids: list[int]) -> dict[int, tuple[set, set, set]]:
+    """Per patchset: its patches' name keys, diff fingerprints and touched paths."""
+    out: dict[int, tuple[set, set, set]] = {pid: (set(), set(), set()) for pid in patchset_ids}
+    rows = session.execute(
+        select(
+            PatchsetPatch.patchset_id,
+            ClassifiedMessage.name,
+            ClassifiedMessage.fingerprint,
+            ClassifiedMessage.files,
+        )
+        .join(ClassifiedMessage, ClassifiedMessage.message_pk == PatchsetPatch.message_pk)
+        .where(PatchsetPatch.patchset_id.in_(patchset_ids))
+    )
+    for patchset_id, name, fingerprint, files in rows:
+        names, prints, paths = out[patchset_id]
+        if name:
+            names.add(_name_key(name))
+        if fingerprint:
+            prints.add(fingerprint)
+        paths.update(files or ())
+    return out
+
+
+def supersede(session: Session, old: Patchset, new: Patchset) -> None:
+    """Record that `new` re-rolls `old`; an open `old` becomes superseded."""
+    new.previous_id = old.id
+    if old.superseded_by_id is not None and old.superseded_by_id != new.id:
+        current = session.get(Patchset, old.superseded_by_id)
+        if current is not None and current.date and new.date and current.date > new.date:
+            return  # a later version already replaced it
+    old.superseded_by_id = new.id
+    if old.status in _OPEN_STATUSES:
+        record_status(
+            session,
+            old,
+            PatchsetStatus.superseded,
+            actor="mailyard",
+            via="auto",
+            note=f"superseded by v{new.version}",
+        )
+
+
+def record_status(
+    session: Session,
+    patchset: Patchset,
+    status: PatchsetStatus,
+    *,
+    actor: str,
+    via: str,
+    message_pk: int | None = None,
+    note: str = "",
+) -> None:
+    """Change a patchset's status and keep the change as an event."""
+    session.add(
+        PatchsetEvent(
+            patchset_first_message_id=patchset.first_message_id,
+            actor=actor,
+            via=via,
+            old_status=patchset.status.value,
+            new_status=status.value,
+            message_pk=message_pk,
+            note=note,
+        )
+    )
+    patchset.status = status
+    patchset.status_by = actor
+    patchset.status_at = utcnow()
+
+
+# --- finding where a message goes ------------------------------------------------------
+
+
+def _patchset_of(session: Session, list_id: int, message: Message) -> Patchset | None:
+    as_patch = session.scalars(
+        select(Patchset)
+        .join(PatchsetPatch, PatchsetPatch.patchset_id == Patchset.id)
+        .where(PatchsetPatch.message_pk == message.id, Patchset.list_id == list_id)
+    ).first()
+    if as_patch is not None:
+        return as_patch
+    return session.scalars(
+        select(Patchset).where(Patchset.cover_message_pk == message.id, Patchset.list_id == list_id)
+    ).first()
+
+
+def _nearest_patchset(session: Session, list_id: int, message: Message) -> Patchset | None:
+    """The patchset of the closest thread ancestor that is in one: In-Reply-To first, then
+    References from the nearest back."""
+    ancestors = _ancestors(message)
+    if not ancestors:
+        return None
+    found: dict[str, Patchset] = {}
+    for msgid, patchset in session.execute(
+        select(PatchsetPatch.message_id, Patchset)
+        .join(Patchset, Patchset.id == PatchsetPatch.patchset_id)
+        .where(PatchsetPatch.message_id.in_(ancestors), Patchset.list_id == list_id)
+    ):
+        found.setdefault(msgid, patchset)
+    for msgid, patchset in session.execute(
+        select(Message.message_id, Patchset)
+        .join(Patchset, Patchset.cover_message_pk == Message.id)
+        .where(Message.message_id.in_(ancestors), Patchset.list_id == list_id)
+    ):
+        found.setdefault(msgid, patchset)
+    return next((found[a] for a in ancestors if a in found), None)
+
+
+def _ancestors(message: Message) -> list[str]:
+    ancestors = dict.fromkeys([*message.in_reply_to, *reversed(message.references)])
+    ancestors.pop(message.message_id, None)
+    return list(ancestors)
+
+
+def _thread_root(message: Message) -> str:
+    """The Message-ID a message's thread starts at, as far as its own headers tell."""
+    if message.references:
+        return message.references[0]
+    if message.in_reply_to:
+        return message.in_reply_to[0]
+    return message.message_id
+
+
+def _patchset_by_msgid(session: Session, list_id: int, msgid: str) -> Patchset | None:
+    message = session.scalars(select(Message).where(Message.message_id == msgid)).first()
+    return _patchset_of(session, list_id, message) if message is not None else None
+
+
+def _fits(patchset: Patchset, message: Message, classified: ClassifiedMessage) -> bool:
+    if patchset.submitter_addr.lower() != (message.from_addr or "").lower():
+        return False
+    # An unstated version ('[PATCH 2/3]' under a 'v3' cover) fits any.
+    if classified.version is not None and classified.version != patchset.version:
+        return False
+    if classified.kind is MailKind.cover:
+        return patchset.cover_message_pk is None and _same_total(patchset, classified)
+    if classified.index is None or classified.total is None:
+        return False  # an unnumbered patch in a numbered thread starts its own set
+    return _same_total(patchset, classified) and not _position_taken(patchset, classified.index)
+
+
+def _same_total(patchset: Patchset, classified: ClassifiedMessage) -> bool:
+    return classified.total is None or classified.total == patchset.total
+
+
+def _position_taken(patchset: Patchset, position: int) -> bool:
+    return any(p.position == position and not p.replaced for p in patchset.patches)
+
+
+def _find_by_markers(
+    session: Session, list_id: int, message: Message, classified: ClassifiedMessage
+) -> Patchset | None:
+    """A numbered series sent without usable threading, or arriving out of order: same
+    submitter, version and total, close in time, position still free, and the same
+    thread (or no threading at all)."""
+    if classified.total is None or classified.total < 2 or classified.index is None:
+        return None
+    when = message.sort_date
+    root = _thread_root(message)
+    unthreaded = root == message.message_id
+    candidates = session.scalars(
+        select(Patchset)
+        .where(
+            Patchset.list_id == list_id,
+            func.lower(Patchset.submitter_addr) == (message.from_addr or "").lower(),
+            Patchset.version == (classified.version or 1),
+            Patchset.total == classified.total,
+            Patchset.date >= when - SERIES_WINDOW,
+            Patchset.date <= when + SERIES_WINDOW,
+        )
+        .order_by(Patchset.date.desc(), Patchset.id.desc())
+        .limit(20)
+    )
+    for candidate in candidates:
+        if candidate.thread_root != root and not (unthreaded and not candidate.threaded):
+            continue
+        if classified.kind is MailKind.cover:
+            if candidate.cover_message_pk is not None:
+                continue
+        elif _position_taken(candidate, classified.index):
+            continue
+        if _dates_in_order(session, candidate, classified.index, message.date):
+            return candidate
+    return None
+
+
+def _dates_in_order(session: Session, patchset: Patchset, index: int, date) -> bool:
+    """git send-email and b4 date a series' mails one after the other, cover letter first:
+    a mail dated well before a lower-numbered member, or after a higher one, was sent
+    apart from this series."""
+    if date is None:
+        return True
+    rows = session.execute(
+        select(PatchsetPatch.position, Message.date)
+        .join(Message, Message.id == PatchsetPatch.message_pk)
+        .where(PatchsetPatch.patchset_id == patchset.id)
+    ).all()
+    if patchset.cover_message_pk is not None:
+        rows.append((0, session.get(Message, patchset.cover_message_pk).date))
+    for position, other in rows:
+        if other is None:
+            continue
+        if position < index and other > date + SENDING_SLACK:
+            return False
+        if position > index and other < date - SENDING_SLACK:
+            return False
+    return True
+
+
+def _new_patchset(
+    list_id: int, message: Message, classified: ClassifiedMessage, anchor: Patchset | None
+) -> Patchset:
+    root = _thread_root(message)
+    return Patchset(
+        list_id=list_id,
+        version=classified.version or 1,
+        version_stated=classified.version is not None,
+        total=classified.total or 1,
+        submitter_name=message.from_name or "",
+        submitter_addr=message.from_addr or "",
+        first_message_id=message.message_id,
+        thread_root=root,
+        threaded=root != message.message_id,
+        date=message.sort_date,
+        last_activity=message.sort_date,
+        thread_anchor_id=anchor.id if anchor is not None else None,
+        patches=[],
+    )
+
+
+def _add_member(patchset: Patchset, message: Message, classified: ClassifiedMessage) -> None:
+    if classified.kind is MailKind.cover:
+        patchset.cover_message_pk = message.id
+    else:
+        patchset.patches.append(
+            PatchsetPatch(
+                message_pk=message.id,
+                message_id=message.message_id,
+                position=classified.index if classified.index else 1,
+            )
+        )
+    if classified.version is not None and not patchset.version_stated:
+        patchset.version, patchset.version_stated = classified.version, True
+    if classified.total and patchset.total != classified.total and not patchset.patches[:-1]:
+        patchset.total = classified.total
+    _touch(patchset, message)
+
+
+def _replace_patch(
+    session: Session, patchset: Patchset, message: Message, classified: ClassifiedMessage
+) -> Patchset:
+    """[PATCH v5.1 3/7]: the new patch takes position 3 of v5; the old one is kept,
+    marked replaced."""
+    position = classified.index or 1
+    for member in patchset.patches:
+        if member.position == position:
+            member.replaced = True
+    patchset.patches.append(
+        PatchsetPatch(message_pk=message.id, message_id=message.message_id, position=position)
+    )
+    _touch(patchset, message)
+    session.flush()
+    return patchset
+
+
+def _touch(patchset: Patchset, message: Message) -> None:
+    when = message.sort_date
+    if patchset.date is None or when < patchset.date:
+        patchset.date = when
+    if patchset.last_activity is None or when > patchset.last_activity:
+        patchset.last_activity = when
+
+
+def _infos(session: Session, patchset: Patchset) -> dict[int, ClassifiedMessage]:
+    pks = [p.message_pk for p in patchset.patches]
+    if patchset.cover_message_pk:
+        pks.append(patchset.cover_message_pk)
+    rows = session.scalars(select(ClassifiedMessage).where(ClassifiedMessage.message_pk.in_(pks)))
+    return {row.message_pk: row for row in rows}
+
+
+def _same_name(a: str, b: str) -> bool:
+    return _name_key(a) == _name_key(b)
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.lower().split()).rstrip(".!:; ")

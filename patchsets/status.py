@@ -1,0 +1,77 @@
+"""Who may change a patchset's status, and the change itself; used by the web form, the
+CLI and status lines in authenticated mail replies alike, so that all three follow one
+rule.
+
+The rule (Patchwork's maintainers/submitters split): the list owner may set any status;
+the submitter may only withdraw or retire their own work (`needs_revision`,
+`superseded`, `rejected`); anyone else may set nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from archive.models import MailingList
+from patchsets.models import Patchset, PatchsetStatus
+from patchsets.series import record_status
+
+SUBMITTER_STATUSES = frozenset(
+    {PatchsetStatus.needs_revision, PatchsetStatus.superseded, PatchsetStatus.rejected}
+)
+
+
+class StatusRefused(Exception):
+    """A status change that is not allowed; the message says why, for people."""
+
+
+def parse_status(text: str) -> PatchsetStatus:
+    """'Needs-Revision', 'needs revision', 'needs_revision' -> PatchsetStatus.needs_revision."""
+    key = "_".join(text.strip().lower().replace("-", " ").split())
+    try:
+        return PatchsetStatus(key)
+    except ValueError:
+        valid = ", ".join(s.value for s in PatchsetStatus)
+        raise StatusRefused(f"unknown status {text.strip()!r}; valid: {valid}") from None
+
+
+def allowed_statuses(
+    mlist: MailingList, patchset: Patchset, actor: str | None
+) -> list[PatchsetStatus]:
+    """The statuses `actor` (an address; None when anonymous) may set on `patchset`."""
+    if not actor:
+        return []
+    actor = actor.lower()
+    if actor == mlist.owner_email.lower():
+        return list(PatchsetStatus)
+    if actor == patchset.submitter_addr.lower():
+        return [s for s in PatchsetStatus if s in SUBMITTER_STATUSES]
+    return []
+
+
+def change_status(
+    session: Session,
+    mlist: MailingList,
+    patchset: Patchset,
+    status: PatchsetStatus,
+    *,
+    actor: str,
+    via: str,
+    message_pk: int | None = None,
+) -> bool:
+    """Set `status` if `actor` may; returns whether anything changed. Raises StatusRefused
+    with the reason otherwise. The caller commits."""
+    if status not in allowed_statuses(mlist, patchset, actor):
+        if actor.lower() == patchset.submitter_addr.lower():
+            allowed = ", ".join(sorted(s.value for s in SUBMITTER_STATUSES))
+            raise StatusRefused(
+                f"{actor} submitted this patchset and may set only {allowed}; "
+                f"{status.value} is for the list owner"
+            )
+        raise StatusRefused(
+            f"{actor} may not change the status of this patchset: only the list owner "
+            f"and the submitter may"
+        )
+    if patchset.status is status:
+        return False
+    record_status(session, patchset, status, actor=actor, via=via, message_pk=message_pk)
+    return True

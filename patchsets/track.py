@@ -1,0 +1,124 @@
+"""The archive's ingest hands every newly archived list message here: classify it, keep
+the trailers a reply gives, and file patches and cover letters into patchsets.
+
+Runs in the ingest transaction, so a message is archived and tracked together or not at
+all; idempotent, so a re-run or `reindex` gives the same patchsets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from archive.models import Message
+from patchsets.classify import Classification, MailKind, classify_message, diff_fingerprint
+from patchsets.models import (
+    ClassifiedMessage,
+    GivenTrailer,
+    Patchset,
+    PatchsetEvent,
+    PatchsetPatch,
+    PatchsetStatus,
+)
+from patchsets.series import place_in_patchset, refresh_patchset
+from patchsets.trailers import followup_trailers
+
+
+def track_messages(session: Session, items: Sequence[tuple[Message, int]]) -> None:
+    """Classify and file each (message, list id) pair, in order."""
+    if not items:
+        return
+    known = _classified(session, [m.id for m, _ in items])
+    for message, _ in items:
+        if message.id not in known:
+            known[message.id] = classify_and_store(session, message)
+    touched: dict[int, Patchset] = {}
+    # Each placement flushes what it changed; nothing else needs to reach the database
+    # before the next query, and autoflushing every query costs half the ingest time.
+    with session.no_autoflush:
+        session.flush()
+        for message, list_id in items:
+            if known[message.id].kind in (MailKind.patch, MailKind.cover):
+                patchset = place_in_patchset(session, list_id, message, known[message.id])
+                touched[patchset.id] = patchset
+        for patchset in sorted(touched.values(), key=lambda p: (p.date is None, p.date, p.id)):
+            refresh_patchset(session, patchset)
+            _replay_events(session, patchset)
+            session.flush()
+
+
+def classify_and_store(session: Session, message: Message) -> ClassifiedMessage:
+    has_parent = bool(message.in_reply_to or message.references)
+    result = classify_message(message.subject or "", message.body or "", has_parent)
+    row = _row_from(message, result)
+    session.add(row)
+    if result.kind is MailKind.reply:
+        for position, trailer in enumerate(followup_trailers(message.body or "")):
+            session.add(
+                GivenTrailer(
+                    message_pk=message.id,
+                    position=position,
+                    name=trailer.name,
+                    value=trailer.value,
+                )
+            )
+    return row
+
+
+def reset_patchsets(session: Session) -> None:
+    """Forget everything derived (status events stay: reindex replays them)."""
+    session.execute(delete(PatchsetPatch))
+    session.execute(delete(Patchset))
+    session.execute(delete(GivenTrailer))
+    session.execute(delete(ClassifiedMessage))
+
+
+def _classified(session: Session, pks: list[int]) -> dict[int, ClassifiedMessage]:
+    rows = session.scalars(select(ClassifiedMessage).where(ClassifiedMessage.message_pk.in_(pks)))
+    return {row.message_pk: row for row in rows}
+
+
+def _row_from(message: Message, result: Classification) -> ClassifiedMessage:
+    info = result.subject
+    row = ClassifiedMessage(
+        message_pk=message.id,
+        kind=result.kind,
+        name=info.name[:2000],
+        tags=list(info.tags),
+        version=info.version,
+        version_minor=info.version_minor,
+        index=info.index,
+        total=info.total,
+        rfc=info.rfc,
+        resend=info.resend,
+        base_commit=result.base_commit,
+        change_id=result.change_id[:255] if result.change_id else None,
+        depends_on=result.depends_on,
+        supersedes=result.supersedes,
+    )
+    if result.pull is not None:
+        row.pull_url, row.pull_ref = result.pull.url, result.pull.ref
+    if result.diff:
+        files = result.files
+        row.files = [f.path for f in files][:200]
+        row.fingerprint = diff_fingerprint(result.diff)
+        row.files_changed = len(files)
+        row.lines_added = sum(f.added for f in files)
+        row.lines_removed = sum(f.removed for f in files)
+    return row
+
+
+def _replay_events(session: Session, patchset: Patchset) -> None:
+    """After reindex, a rebuilt patchset takes back the last status people gave it."""
+    if patchset.status_at is not None:
+        return
+    last = session.scalars(
+        select(PatchsetEvent)
+        .where(PatchsetEvent.patchset_first_message_id == patchset.first_message_id)
+        .order_by(PatchsetEvent.id.desc())
+    ).first()
+    if last is not None:
+        patchset.status = PatchsetStatus(last.new_status)
+        patchset.status_by, patchset.status_at = last.actor, last.at

@@ -8,11 +8,12 @@ therefore counts as soon as the patch is in.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from archive.models import MailingList, Message, ThreadNode
@@ -270,3 +271,55 @@ def series_mbox(
         link = Trailer("Link", archive_link(base_url, list_name, patch.message_id))
         out.append(patch_mail(raw, body, [*collected.to_apply(), link]))
     return out
+
+
+def dependencies(session: Session, patchset: Patchset) -> list[Patchset]:
+    """The patchsets this one says it needs (`Depends-on:` a Message-ID, a patch's or a
+    patchset's URL), in the order given; only in the same list, never itself."""
+    out: list[Patchset] = []
+    for value in patchset.depends_on:
+        found = _resolve_reference(session, patchset.list_id, value)
+        if found is not None and found.id != patchset.id and found not in out:
+            out.append(found)
+    return out
+
+
+def dependents(session: Session, patchset: Patchset) -> list[Patchset]:
+    """The patchsets of the same list that depend on this one."""
+    candidates = session.scalars(
+        select(Patchset)
+        .where(Patchset.list_id == patchset.list_id, Patchset.id != patchset.id)
+        .where(cast(Patchset.depends_on, String) != "[]")  # few declare any
+        .order_by(Patchset.id)
+    )
+    return [c for c in candidates if c.depends_on and patchset in dependencies(session, c)]
+
+
+_PATCHSET_URL = re.compile(r"/patches/(\d+)(?:/|$)")
+
+
+def _resolve_reference(session: Session, list_id: int, value: str) -> Patchset | None:
+    """A Message-ID (with or without <>), or a URL of a patchset or of a message."""
+    value = value.strip()
+    if "://" in value:
+        by_id = _PATCHSET_URL.search(value)
+        if by_id:
+            found = session.get(Patchset, int(by_id.group(1)))
+            return found if found is not None and found.list_id == list_id else None
+        segments = [s for s in urlsplit(value).path.split("/") if s]
+        value = unquote(segments[-1]) if segments else ""
+    msgid = value[1:-1] if value.startswith("<") and value.endswith(">") else value
+    if not msgid:
+        return None
+    as_patch = session.scalars(
+        select(Patchset)
+        .join(PatchsetPatch, PatchsetPatch.patchset_id == Patchset.id)
+        .where(PatchsetPatch.message_id == msgid, Patchset.list_id == list_id)
+    ).first()
+    if as_patch is not None:
+        return as_patch
+    return session.scalars(
+        select(Patchset)
+        .join(Message, Message.id == Patchset.cover_message_pk)
+        .where(Message.message_id == msgid, Patchset.list_id == list_id)
+    ).first()

@@ -43,7 +43,9 @@ def create_list(
 
 
 # Names that would shadow web routes or special addresses.
-RESERVED_NAMES = frozenset({"all", "static", "api", "new.atom", "postmaster", "abuse"})
+RESERVED_NAMES = frozenset(
+    {"all", "static", "api", "new.atom", "postmaster", "abuse", "login", "logout"}
+)
 
 
 def get_list(session: Session, name: str) -> MailingList | None:

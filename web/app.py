@@ -1,8 +1,9 @@
 """The Flask application: settings, the request's database session, security headers,
 and the one place where exceptions become HTTP answers.
 
-The web is read-only: it opens a session per request, never commits, and closes it
-when the request ends. Every response carries a Content-Security-Policy that allows
+The web reads: it opens a session per request and closes it when the request ends; the
+few forms that change something (a patchset's status) do it through domain functions
+and commit in the view. Every response carries a Content-Security-Policy that allows
 nothing but our own stylesheet and images, so even a rendering bug that let markup from
 a message through could not run script or load anything from elsewhere.
 """
@@ -15,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
 from mailyard.db import new_session
-from mailyard.settings import Settings, get_settings
+from mailyard.settings import Settings, get_settings, secret_key
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; "
@@ -40,13 +41,26 @@ class MessagePathConverter(PathConverter):
 def create_app(settings: Settings | None = None) -> Flask:
     """The web application for `settings` (default: the process-wide settings)."""
     from web.archive import bp as archive_bp
+    from web.auth import bp as auth_bp
+    from web.patches import bp as patches_bp
 
     app = Flask(__name__)
-    app.config["MAILYARD_SETTINGS"] = settings or get_settings()
+    settings = settings or get_settings()
+    app.config["MAILYARD_SETTINGS"] = settings
+    # Sessions (who is signed in) are signed cookies that script cannot read and other
+    # sites do not get on their POSTs.
+    app.secret_key = secret_key(settings)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https"),
+    )
     # A '//' inside a Message-ID must reach us as it is, not be redirected away.
     app.url_map.merge_slashes = False
     app.url_map.converters["msgpath"] = MessagePathConverter
     app.register_blueprint(archive_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(patches_bp)
     app.before_request(_refuse_nul)
     app.after_request(_add_security_headers)
     app.teardown_appcontext(_close_session)
@@ -56,7 +70,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def db_session() -> Session:
-    """The request's read-only session, opened on first use and closed at teardown."""
+    """The request's session, opened on first use and closed at teardown."""
     if "db_session" not in g:
         g.db_session = new_session(current_app.config["MAILYARD_SETTINGS"])
     return g.db_session

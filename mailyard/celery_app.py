@@ -11,7 +11,7 @@ from celery import Celery
 
 from mailyard.settings import get_settings
 
-TASK_MODULES = ["archive.tasks"]
+TASK_MODULES = ["archive.tasks", "mta.tasks"]
 
 app = Celery("mailyard")
 
@@ -32,6 +32,7 @@ def _configure(sender: Celery, **_kwargs) -> None:
         result_backend=None,
         beat_schedule={
             "sweep-pending": {"task": "archive.sweep_pending", "schedule": 30.0},
+            "sweep-outbox": {"task": "mta.sweep_outbox", "schedule": 30.0},
         },
         timezone="UTC",
     )

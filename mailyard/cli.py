@@ -18,10 +18,12 @@ class MailyardGroup(click.Group):
     def invoke(self, ctx: click.Context):
         from archive.lists import ListError
         from archive.search_query import SearchQueryError
+        from mta.keys import KeyRefused
+        from patchsets.status import StatusRefused
 
         try:
             return super().invoke(ctx)
-        except (SettingsError, ListError, SearchQueryError) as e:
+        except (SettingsError, ListError, SearchQueryError, KeyRefused, StatusRefused) as e:
             raise click.ClickException(str(e)) from None
         except OperationalError as e:
             raise click.ClickException(f"database error: {e.orig}") from None
@@ -211,6 +213,115 @@ def reindex(jobs: int) -> None:
         session.close()
     elapsed = time.perf_counter() - started
     click.echo(f"reindexed {n} messages in {elapsed:.1f} s")
+
+
+@cli.command(name="login-link")
+@click.argument("address")
+def login_link_command(address: str) -> None:
+    """Print a link that signs ADDRESS in on the web (valid one hour).
+
+    Until Mailyard has accounts, this is how a list owner or a submitter gets to the
+    status controls of a patchset."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from web.auth import login_link
+
+    try:
+        address = validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as e:
+        raise click.ClickException(f"{address}: {e}") from None
+    click.echo(login_link(get_settings(), address))
+
+
+@cli.group(name="key")
+def key_group() -> None:
+    """Register the OpenPGP keys whose signatures authenticate an address's mail."""
+
+
+@key_group.command(name="add")
+@click.argument("address")
+@click.argument("key_file", type=click.File("r"))
+def key_add(address: str, key_file) -> None:
+    """Register the public key in KEY_FILE (armored; '-' for stdin) for ADDRESS."""
+    from mailyard.db import session_scope
+    from mta.keys import add_pgp_key
+
+    _ready_database()
+    with session_scope() as session:
+        key = add_pgp_key(session, address, key_file.read())
+        click.echo(f"registered {key.fingerprint} for {key.address}")
+
+
+@key_group.command(name="ls")
+@click.argument("address")
+def key_ls(address: str) -> None:
+    """Show the keys registered for ADDRESS."""
+    from mailyard.db import session_scope
+    from mta.keys import registered_key_rows
+
+    _ready_database()
+    with session_scope() as session:
+        rows = registered_key_rows(session, address)
+        if not rows:
+            click.echo(f"no keys registered for {address}")
+        for row in rows:
+            click.echo(f"{row.fingerprint}\t{row.address}\tadded {row.added_at:%Y-%m-%d}")
+
+
+@cli.group(name="patchset")
+def patchset_group() -> None:
+    """Show patchsets and change their status."""
+
+
+@patchset_group.command(name="ls")
+@click.argument("list_name", metavar="LIST")
+@click.option("--status", default=None, help="Only patchsets with this status.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+def patchset_ls(list_name: str, status: str | None, limit: int) -> None:
+    """The newest patchsets of LIST."""
+    from archive.lists import get_list
+    from mailyard.db import session_scope
+    from patchsets.queries import patchsets_page
+    from patchsets.status import parse_status
+
+    _ready_database()
+    with session_scope() as session:
+        mlist = _existing_list(session, list_name, get_list)
+        wanted = parse_status(status) if status else None
+        for p in patchsets_page(session, mlist.id, status=wanted, limit=limit):
+            size = f"{p.patch_count}/{p.total}"
+            click.echo(f"{p.id}\tv{p.version}\t{size}\t{p.status.value}\t{p.name}")
+
+
+@patchset_group.command(name="status")
+@click.argument("list_name", metavar="LIST")
+@click.argument("patchset_id", metavar="ID", type=int)
+@click.argument("status")
+def patchset_status(list_name: str, patchset_id: int, status: str) -> None:
+    """Set the status of patchset ID of LIST, as its list owner."""
+    from archive.lists import get_list
+    from mailyard.db import session_scope
+    from patchsets.queries import get_patchset
+    from patchsets.status import change_status, parse_status
+
+    _ready_database()
+    with session_scope() as session:
+        mlist = _existing_list(session, list_name, get_list)
+        patchset = get_patchset(session, patchset_id, mlist.name)
+        if patchset is None:
+            raise click.ClickException(f"{list_name} has no patchset {patchset_id}")
+        wanted = parse_status(status)
+        changed = change_status(
+            session, mlist, patchset, wanted, actor=mlist.owner_email, via="cli"
+        )
+        click.echo(f"patchset {patchset.id}: {wanted.value}" + ("" if changed else " (already)"))
+
+
+def _existing_list(session, name: str, get_list):
+    mlist = get_list(session, name)
+    if mlist is None:
+        raise click.ClickException(f"no list named {name!r}")
+    return mlist
 
 
 def _safe_url(url: str) -> str:

@@ -184,3 +184,17 @@ class PatchsetEvent(Base):
         ForeignKey("messages.id", ondelete="SET NULL"), nullable=True
     )
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class StatusRequest(Base):
+    """A status change asked for by mail, and what came of it; kept across reindex so a
+    request is applied, or answered, once."""
+
+    __tablename__ = "status_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(MSGID_MAX), unique=True)
+    patchset_first_message_id: Mapped[str | None] = mapped_column(String(MSGID_MAX), nullable=True)
+    requested: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)

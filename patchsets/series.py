@@ -66,6 +66,11 @@ def place_in_patchset(
     return target
 
 
+def patchset_replied_to(session: Session, list_id: int, message: Message) -> Patchset | None:
+    """The patchset a reply answers: that of its nearest patch or cover letter above."""
+    return _nearest_patchset(session, list_id, message)
+
+
 def refresh_patchset(session: Session, patchset: Patchset) -> None:
     """Recompute what a patchset shows from its members, and link it to the version it
     re-rolls if that is not known yet."""

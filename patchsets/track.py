@@ -23,6 +23,7 @@ from patchsets.models import (
     PatchsetStatus,
 )
 from patchsets.series import place_in_patchset, refresh_patchset
+from patchsets.status_mail import handle_status_request
 from patchsets.trailers import followup_trailers
 
 
@@ -43,6 +44,9 @@ def track_messages(session: Session, items: Sequence[tuple[Message, int]]) -> No
             if known[message.id].kind in (MailKind.patch, MailKind.cover):
                 patchset = place_in_patchset(session, list_id, message, known[message.id])
                 touched[patchset.id] = patchset
+        for message, list_id in items:
+            if known[message.id].kind is MailKind.reply:
+                handle_status_request(session, list_id, message)
         for patchset in sorted(touched.values(), key=lambda p: (p.date is None, p.date, p.id)):
             refresh_patchset(session, patchset)
             _replay_events(session, patchset)
@@ -68,7 +72,8 @@ def classify_and_store(session: Session, message: Message) -> ClassifiedMessage:
 
 
 def reset_patchsets(session: Session) -> None:
-    """Forget everything derived (status events stay: reindex replays them)."""
+    """Forget everything derived (status events and mailed requests stay: reindex
+    replays the one and must not repeat the other)."""
     session.execute(delete(PatchsetPatch))
     session.execute(delete(Patchset))
     session.execute(delete(GivenTrailer))

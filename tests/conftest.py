@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session
 from mailyard.db import Base, dispose_engines, new_session
 from mailyard.migrate import upgrade_database
 from mailyard.settings import Settings, complete, use_settings
+from tests.smtp_sink import SinkHandler, free_port
 
 TEST_DATABASE_URL = os.environ.get("MAILYARD_TEST_DATABASE_URL", "")
 TEST_BROKER_URL = os.environ.get("MAILYARD_TEST_BROKER_URL", "")
@@ -120,3 +123,33 @@ def session(settings) -> Iterator[Session]:
     s = new_session(settings)
     yield s
     s.close()
+
+
+# --- a relay sink for outgoing mail ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def relay() -> Iterator[tuple[Controller, int]]:
+    port = free_port()
+    """A real SMTP server on a free port, shared by a module's tests."""
+    controller = Controller(
+        SinkHandler(), hostname="127.0.0.1", port=port, server_hostname="relay.test"
+    )
+    controller.start()
+    yield controller, port
+    controller.stop()
+
+
+@pytest.fixture
+def sink(relay) -> SinkHandler:
+    controller, _ = relay
+    controller.handler.received.clear()
+    controller.handler.defer = 0
+    controller.handler.unknown = set()
+    return controller.handler
+
+
+@pytest.fixture
+def relay_settings(settings, relay) -> Settings:
+    """The test's settings, sending through the sink."""
+    return use_settings(replace(settings, relay_url=f"smtp://127.0.0.1:{relay[1]}"))

@@ -1,11 +1,16 @@
-"""Intake fixtures: lists to post to, a local DNS zone, and real running servers."""
+"""Intake fixtures: lists to post to, a local DNS zone with a real DKIM key, and real
+running servers."""
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import dkim as dkimpy
 import pytest
+from dkim.dknewkey import OPENSSL_BINARY, ExtractRSADnsPublicKey, GenRSAKeys
 
 from archive.lists import create_list
 from mta.dns import LocalKeyTable, set_txt_resolver
@@ -51,3 +56,34 @@ def start_servers(settings, lists) -> Iterator[Callable[..., IntakeServers]]:
 @pytest.fixture
 def intake(start_servers) -> IntakeServers:
     return start_servers()
+
+
+SIGNED_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id"]
+
+
+@pytest.fixture(scope="session")
+def rsa_key(tmp_path_factory) -> tuple[bytes, str]:
+    """(private key PEM, DNS record) made by dkimpy's own key tool (which runs openssl)."""
+    if not Path(OPENSSL_BINARY).exists() and not shutil.which("openssl"):
+        pytest.skip("openssl is needed to generate a DKIM key pair")
+    folder = tmp_path_factory.mktemp("dkim")
+    GenRSAKeys(str(folder / "key.pem"), verbose=False)
+    ExtractRSADnsPublicKey(str(folder / "key.pem"), str(folder / "key.dns"), verbose=False)
+    return (folder / "key.pem").read_bytes(), (folder / "key.dns").read_text()
+
+
+@pytest.fixture
+def publish(dns_table: LocalKeyTable, rsa_key):
+    """Publish the key for a domain under selector `sel`."""
+
+    def publish_for(domain: str) -> None:
+        dns_table.add_dkim_key("sel", domain, rsa_key[1])
+
+    return publish_for
+
+
+def sign(raw: bytes, domain: str, private_key: bytes) -> bytes:
+    signature = dkimpy.sign(
+        raw, b"sel", domain.encode(), private_key, include_headers=SIGNED_HEADERS
+    )
+    return signature + raw

@@ -1,0 +1,149 @@
+"""Status changes asked for by mail: a reply in a patchset's thread carrying an
+`X-Mailyard-Patchset-Update: STATUS` header or a `!status STATUS` line of its own.
+
+The request acts only when the From address is authenticated (DESIGN: DKIM pass
+aligned with the From domain, or a PGP signature by a key registered for the address)
+and that address may set the status (`patchsets.status`). Anything else changes
+nothing, and the sender gets a reply saying why. Every request is recorded once by its
+Message-ID, so `reindex` neither applies it twice nor answers it twice.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archive.headers import bytes_to_text, find_first_header, unfold
+from archive.models import MailingList, Message
+from mailyard.settings import get_settings
+from mta.keys import registered_pgp_keys
+from mta.outbox import AUTO_REPLIED, after_commit_enqueue, build_message, queue_mail
+from mta.pgp import verify_signature
+from patchsets.models import Patchset, StatusRequest
+from patchsets.series import patchset_replied_to
+from patchsets.status import StatusRefused, change_status, parse_status
+
+HEADER = b"x-mailyard-patchset-update"
+_STATUS_LINE = re.compile(r"^!status[ \t]+(\S.*?)[ \t]*$", re.MULTILINE | re.IGNORECASE)
+
+
+def find_status_request(header: str | None, body: str) -> str | None:
+    """The status asked for, as written; the header wins over a body line."""
+    if header and header.strip():
+        return header.strip()
+    found = _STATUS_LINE.search(body)
+    return found.group(1) if found else None
+
+
+def handle_status_request(session: Session, list_id: int, message: Message) -> None:
+    """Apply or refuse the status request in `message`, if it holds one (see module)."""
+    header = find_first_header(bytes(message.raw or b"").replace(b"\r\n", b"\n"), HEADER)
+    in_body = find_status_request(None, message.body or "")
+    wanted = find_status_request(
+        unfold(bytes_to_text(header)) if header is not None else None, message.body or ""
+    )
+    if wanted is None or _already_handled(session, message.message_id):
+        return
+    request = StatusRequest(message_id=message.message_id, requested=wanted[:64])
+    session.add(request)
+    patchset = patchset_replied_to(session, list_id, message)
+    mlist = session.get(MailingList, list_id)
+    try:
+        if patchset is None:
+            raise StatusRefused("this mail does not answer a patch or cover letter of a patchset")
+        request.patchset_first_message_id = patchset.first_message_id
+        status = parse_status(wanted)
+        how = authenticated_as(session, message)
+        if how is None:
+            raise StatusRefused(
+                f"{message.from_addr} is not authenticated: status changes by mail need a "
+                "DKIM signature that passes and is aligned with the From domain, or a PGP "
+                "signature by a key registered for that address"
+            )
+        if how == "pgp":
+            # A PGP signature covers the text, never the headers: only a line in the
+            # signed text counts, or anyone could add a header to a signed mail.
+            if in_body is None:
+                raise StatusRefused(
+                    "a PGP signature does not cover mail headers: write the request as a "
+                    "'!status STATUS' line in the signed text"
+                )
+            status = parse_status(in_body)
+        changed = change_status(
+            session,
+            mlist,
+            patchset,
+            status,
+            actor=message.from_addr,
+            via="email",
+            message_pk=message.id,
+        )
+        request.outcome = f"applied ({how})" if changed else f"unchanged ({how})"
+    except StatusRefused as refused:
+        request.outcome = f"refused: {refused}"
+        _reply_refused(session, mlist, message, patchset, wanted, str(refused))
+
+
+def authenticated_as(session: Session, message: Message) -> str | None:
+    """How the message's From address is authenticated ('dkim' or 'pgp'), or None."""
+    if message.dkim_result == "pass" and message.dkim_aligned:
+        return "dkim"
+    keys = registered_pgp_keys(session, message.from_addr)
+    if keys and verify_signature(bytes(message.raw or b""), keys):
+        return "pgp"
+    return None
+
+
+def _already_handled(session: Session, message_id: str) -> bool:
+    return (
+        session.scalar(select(StatusRequest.id).where(StatusRequest.message_id == message_id))
+        is not None
+    )
+
+
+def _reply_refused(
+    session: Session,
+    mlist: MailingList,
+    message: Message,
+    patchset: Patchset | None,
+    wanted: str,
+    reason: str,
+) -> None:
+    """Tell the sender why nothing changed, through the outbox (sent after the commit)."""
+    if not message.from_addr or message.from_addr.lower() == mailer_address().lower():
+        return
+    settings = get_settings()
+    about, link = "", ""
+    if patchset is not None:
+        about = f" of patchset {patchset.id} ({patchset.name})"
+        link = f"Patchset: {settings.base_url}/{mlist.name}/patches/{patchset.id}/\n"
+    body = (
+        f"Your request to set the status{about} to {wanted!r} changed nothing:\n"
+        f"{reason}.\n\nList: {mlist.name}\n{link}\n-- \nMailyard\n"
+    )
+    subject = message.subject or ""
+    raw = build_message(
+        from_addr=mailer_address(),
+        to_addrs=[message.from_addr],
+        subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
+        body=body,
+        in_reply_to=f"<{message.message_id}>",
+        references=[*(f"<{r}>" for r in message.references), f"<{message.message_id}>"],
+        extra_headers=AUTO_REPLIED,
+        domain=settings.domain,
+    )
+    row = queue_mail(
+        session,
+        envelope_from="",
+        recipients=[message.from_addr],
+        raw=raw,
+        purpose="patchset-status-reply",
+    )
+    after_commit_enqueue(session, row)
+
+
+def mailer_address() -> str:
+    """The address Mailyard's own notices come from."""
+    return f"mailyard@{get_settings().domain}"

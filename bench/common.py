@@ -49,8 +49,12 @@ def mailyard_bin() -> str:
 
 
 def add_shared_arg(ap) -> None:
-    ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
-                    help="the shared/ folder holding corpus/generated (default: %(default)s)")
+    ap.add_argument(
+        "--shared",
+        type=Path,
+        default=DEFAULT_SHARED,
+        help="the shared/ folder holding corpus/generated (default: %(default)s)",
+    )
 
 
 def corpus_file(shared: Path, name: str) -> Path:
@@ -103,8 +107,12 @@ def pct(vals: list[float], p: float) -> float:
 
 
 def summary(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values),
-            "runs": [round(v, 3) for v in values]}
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "runs": [round(v, 3) for v in values],
+    }
 
 
 def fmt_summary(s: dict, fmt: str = "%.0f") -> str:
@@ -134,8 +142,9 @@ def machine() -> dict:
 
 
 def git_head() -> str:
-    r = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
     return r.stdout.strip() or "(no commit)"
 
 
@@ -152,8 +161,11 @@ def code_fingerprint() -> dict:
         for path in sorted((REPO / pkg).rglob("*.py")):
             h.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
             newest = max(newest, path.stat().st_mtime)
-    return {"sha1": h.hexdigest()[:12], "git_head": git_head(),
-            "newest_source": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(newest))}
+    return {
+        "sha1": h.hexdigest()[:12],
+        "git_head": git_head(),
+        "newest_source": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(newest)),
+    }
 
 
 def safe_url(url: str) -> str:
@@ -175,8 +187,10 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: floa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {proc.returncode} before "
-                               f"listening on 127.0.0.1:{port}")
+            raise RuntimeError(
+                f"the server exited with status {proc.returncode} before "
+                f"listening on 127.0.0.1:{port}"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -185,8 +199,9 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: floa
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout:.0f} s")
 
 
-def mailyard_env(data_dir: Path, database_url: str = "", broker_url: str = "",
-                 **settings: str) -> dict[str, str]:
+def mailyard_env(
+    data_dir: Path, database_url: str = "", broker_url: str = "", **settings: str
+) -> dict[str, str]:
     """The environment for a `mailyard` command: no inherited MAILYARD_* variable, the data
     directory, the corpus's domain, and the given settings (KEY=value -> MAILYARD_KEY)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILYARD_")}
@@ -203,11 +218,13 @@ def mailyard_env(data_dir: Path, database_url: str = "", broker_url: str = "",
 
 def run_mailyard(env: dict[str, str], *args: str, timeout: float = 600) -> str:
     """Run `mailyard ARGS`, raising with its output when it fails."""
-    r = subprocess.run([mailyard_bin(), *args], env=env, capture_output=True, text=True,
-                       timeout=timeout)
+    r = subprocess.run(
+        [mailyard_bin(), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
     if r.returncode != 0:
-        raise RuntimeError(f"mailyard {' '.join(args)} failed ({r.returncode}):\n"
-                           f"{r.stdout}{r.stderr}")
+        raise RuntimeError(
+            f"mailyard {' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}"
+        )
     return r.stdout
 
 
@@ -277,8 +294,9 @@ def count_messages(url: str, status: str | None = None) -> int:
         with engine.connect() as c:
             if status is None:
                 return c.execute(text("SELECT count(*) FROM messages")).scalar_one()
-            return c.execute(text("SELECT count(*) FROM messages WHERE status = :s"),
-                             {"s": status}).scalar_one()
+            return c.execute(
+                text("SELECT count(*) FROM messages WHERE status = :s"), {"s": status}
+            ).scalar_one()
     finally:
         engine.dispose()
 
@@ -354,8 +372,7 @@ class MemorySampler(threading.Thread):
             if self.main_pid is not None:
                 self.main_hwm_kib = max(self.main_hwm_kib, _status_kib(self.main_pid, "VmHWM"))
             pids = tree if self.wrapped else [self.root_pid, *tree]
-            self.tree_rss_kib = max(self.tree_rss_kib,
-                                    sum(_status_kib(p, "VmRSS") for p in pids))
+            self.tree_rss_kib = max(self.tree_rss_kib, sum(_status_kib(p, "VmRSS") for p in pids))
             self.max_processes = max(self.max_processes, len(pids))
             self._stop_event.wait(self.interval)
 
@@ -416,11 +433,17 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float = 3600) -> 
     if not source:
         max_rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         source = "getrusage(RUSAGE_CHILDREN)"
-    return {"seconds": seconds, "returncode": rc, "stdout": stdout, "stderr": stderr,
-            "max_rss_mib": max_rss_kib / 1024, "max_rss_source": source,
-            "main_peak_rss_mib": sampler.main_hwm_kib / 1024,
-            "tree_rss_mib": sampler.tree_rss_kib / 1024,
-            "max_processes": sampler.max_processes}
+    return {
+        "seconds": seconds,
+        "returncode": rc,
+        "stdout": stdout,
+        "stderr": stderr,
+        "max_rss_mib": max_rss_kib / 1024,
+        "max_rss_source": source,
+        "main_peak_rss_mib": sampler.main_hwm_kib / 1024,
+        "tree_rss_mib": sampler.tree_rss_kib / 1024,
+        "max_processes": sampler.max_processes,
+    }
 
 
 def du_bytes(path: Path) -> int:

@@ -63,30 +63,46 @@ def one_run(args, run: int, mbox: Path, nmsgs: int) -> dict:
     cmd = [common.mailyard_bin(), "import-mbox", common.LIST_NAME, str(mbox), "-j", str(args.jobs)]
     res = common.run_measured(cmd, env, timeout=args.timeout)
     if res["returncode"] != 0:
-        raise RuntimeError(f"import-mbox failed ({res['returncode']}):\n{res['stdout']}"
-                           f"{res['stderr'][-4000:]}")
+        raise RuntimeError(
+            f"import-mbox failed ({res['returncode']}):\n{res['stdout']}{res['stderr'][-4000:]}"
+        )
     m = REPORT_RE.search(res["stdout"])
     if not m:
-        raise RuntimeError(f"import-mbox did not report its end:\n{res['stdout']}"
-                           f"{res['stderr'][-4000:]}")
-    own = {"read": int(m.group(1)), "imported": int(m.group(2)),
-           "duplicates": int(m.group(3)), "parse_problems": int(m.group(4)),
-           "seconds": float(m.group(5)), "msgs_per_sec": float(m.group(6))}
+        raise RuntimeError(
+            f"import-mbox did not report its end:\n{res['stdout']}{res['stderr'][-4000:]}"
+        )
+    own = {
+        "read": int(m.group(1)),
+        "imported": int(m.group(2)),
+        "duplicates": int(m.group(3)),
+        "parse_problems": int(m.group(4)),
+        "seconds": float(m.group(5)),
+        "msgs_per_sec": float(m.group(6)),
+    }
     stored = common.count_messages(url)
     archived = common.count_messages(url, "archived")
     out = {
-        "seconds": res["seconds"], "msgs_per_sec": nmsgs / res["seconds"],
-        "max_rss_mib": res["max_rss_mib"], "max_rss_source": res["max_rss_source"],
-        "importer_peak_rss_mib": res["main_peak_rss_mib"], "tree_rss_mib": res["tree_rss_mib"],
-        "processes": res["max_processes"], "stored": stored, "archived": archived,
-        "database_bytes": database_bytes(url, data_dir), "importer_report": own,
+        "seconds": res["seconds"],
+        "msgs_per_sec": nmsgs / res["seconds"],
+        "max_rss_mib": res["max_rss_mib"],
+        "max_rss_source": res["max_rss_source"],
+        "importer_peak_rss_mib": res["main_peak_rss_mib"],
+        "tree_rss_mib": res["tree_rss_mib"],
+        "processes": res["max_processes"],
+        "stored": stored,
+        "archived": archived,
+        "database_bytes": database_bytes(url, data_dir),
+        "importer_report": own,
         "data_dir": str(data_dir),
     }
-    print(f"run {run}: {nmsgs} msgs in {res['seconds']:.1f} s = {out['msgs_per_sec']:.0f} msg/s; "
-          f"peak RSS {res['max_rss_mib']:.0f} MiB (largest process), importer "
-          f"{res['main_peak_rss_mib']:.0f} MiB, tree sum {res['tree_rss_mib']:.0f} MiB; "
-          f"{stored} stored, {archived} archived; importer says: "
-          f"{m.group(0)}", flush=True)
+    print(
+        f"run {run}: {nmsgs} msgs in {res['seconds']:.1f} s = {out['msgs_per_sec']:.0f} msg/s; "
+        f"peak RSS {res['max_rss_mib']:.0f} MiB (largest process), importer "
+        f"{res['main_peak_rss_mib']:.0f} MiB, tree sum {res['tree_rss_mib']:.0f} MiB; "
+        f"{stored} stored, {archived} archived; importer says: "
+        f"{m.group(0)}",
+        flush=True,
+    )
     return out
 
 
@@ -94,14 +110,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", choices=["small", "medium"], default="medium")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("-j", "--jobs", type=int, default=2,
-                    help="`import-mbox -j`: parser processes (default %(default)s, its own default "
-                         "on 2 cores)")
-    ap.add_argument("--database-url", default="",
-                    help="PostgreSQL URL, e.g. postgresql+psycopg://postgres@127.0.0.1/"
-                         "mailyard_bench; the database is dropped and created for every run")
-    ap.add_argument("--keep-database", action="store_true",
-                    help="keep the last run's PostgreSQL database")
+    ap.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=2,
+        help="`import-mbox -j`: parser processes (default %(default)s, its own default on 2 cores)",
+    )
+    ap.add_argument(
+        "--database-url",
+        default="",
+        help="PostgreSQL URL, e.g. postgresql+psycopg://postgres@127.0.0.1/"
+        "mailyard_bench; the database is dropped and created for every run",
+    )
+    ap.add_argument(
+        "--keep-database", action="store_true", help="keep the last run's PostgreSQL database"
+    )
     ap.add_argument("--timeout", type=float, default=3600, help="per import, seconds")
     common.add_shared_arg(ap)
     args = ap.parse_args()
@@ -122,10 +146,13 @@ def main() -> None:
     database = common.safe_url(args.database_url) if args.database_url else "sqlite (embedded)"
     result = {
         "what": f"mailyard import-mbox {common.LIST_NAME} {args.corpus}.mbox -j {args.jobs} "
-                f"(fresh {backend} database per run; parse, store, thread and search-index)",
-        "corpus": args.corpus, "messages_in_mbox": nmsgs, "jobs": args.jobs,
+        f"(fresh {backend} database per run; parse, store, thread and search-index)",
+        "corpus": args.corpus,
+        "messages_in_mbox": nmsgs,
+        "jobs": args.jobs,
         "database": database,
-        "code": common.code_fingerprint(), "machine": common.machine(),
+        "code": common.code_fingerprint(),
+        "machine": common.machine(),
         "msgs_per_sec": common.summary([x["msgs_per_sec"] for x in runs]),
         "seconds": common.summary([x["seconds"] for x in runs]),
         "max_rss_mib": common.summary([x["max_rss_mib"] for x in runs]),
@@ -133,12 +160,15 @@ def main() -> None:
         "tree_rss_mib": common.summary([x["tree_rss_mib"] for x in runs]),
         "raw": runs,
     }
-    print(f"import {args.corpus} ({backend}, -j {args.jobs}), median (min–max) of {len(runs)}: "
-          f"{common.fmt_summary(result['msgs_per_sec'])} msg/s, "
-          f"{common.fmt_summary(result['seconds'], '%.1f')} s, peak RSS "
-          f"{common.fmt_summary(result['max_rss_mib'])} MiB (largest process), importer "
-          f"{common.fmt_summary(result['importer_peak_rss_mib'])} MiB, tree sum "
-          f"{common.fmt_summary(result['tree_rss_mib'])} MiB", flush=True)
+    print(
+        f"import {args.corpus} ({backend}, -j {args.jobs}), median (min–max) of {len(runs)}: "
+        f"{common.fmt_summary(result['msgs_per_sec'])} msg/s, "
+        f"{common.fmt_summary(result['seconds'], '%.1f')} s, peak RSS "
+        f"{common.fmt_summary(result['max_rss_mib'])} MiB (largest process), importer "
+        f"{common.fmt_summary(result['importer_peak_rss_mib'])} MiB, tree sum "
+        f"{common.fmt_summary(result['tree_rss_mib'])} MiB",
+        flush=True,
+    )
     common.save(f"mailyard_import_{args.corpus}_{backend}_j{args.jobs}.json", result)
 
 

@@ -122,9 +122,13 @@ def build_messages(shared: Path, count: int, include_refused: bool) -> tuple[lis
         out.append((t["message_id"], sender, msg))
     if len(out) < count:
         raise SystemExit(f"the corpus has only {len(out)} messages to send")
-    info = {"corpus_messages_used": used, "skipped_html": skipped, "sent": len(out),
-            "distinct_message_ids": len({m[0] for m in out}),
-            "bytes": sum(len(m[2]) for m in out)}
+    info = {
+        "corpus_messages_used": used,
+        "skipped_html": skipped,
+        "sent": len(out),
+        "distinct_message_ids": len({m[0] for m in out}),
+        "bytes": sum(len(m[2]) for m in out),
+    }
     return out, info
 
 
@@ -222,15 +226,18 @@ def flush_redis(url: str) -> None:
 
 def warmup_message() -> tuple[str, bytes]:
     msgid = "bench-warmup@example.org"
-    raw = (f"From: Bench <bench@example.org>\r\nTo: {WARMUP_LIST}@{common.DOMAIN}\r\n"
-           f"Subject: warm-up\r\nDate: Mon, 02 Mar 2026 10:00:00 +0000\r\n"
-           f"Message-ID: <{msgid}>\r\nMIME-Version: 1.0\r\n"
-           f"Content-Type: text/plain; charset=utf-8\r\n\r\nwarm-up\r\n")
+    raw = (
+        f"From: Bench <bench@example.org>\r\nTo: {WARMUP_LIST}@{common.DOMAIN}\r\n"
+        f"Subject: warm-up\r\nDate: Mon, 02 Mar 2026 10:00:00 +0000\r\n"
+        f"Message-ID: <{msgid}>\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\nwarm-up\r\n"
+    )
     return msgid, raw.encode()
 
 
-def wait_archived(counter: ArchivedCounter, want: int, timeout: float,
-                  interval: float = 0.25) -> tuple[float | None, dict]:
+def wait_archived(
+    counter: ArchivedCounter, want: int, timeout: float, interval: float = 0.25
+) -> tuple[float | None, dict]:
     """perf_counter() when `want` messages are archived, or None after `timeout`."""
     deadline = time.perf_counter() + timeout
     counts: dict[str, int] = {}
@@ -253,16 +260,27 @@ def one_run(args, run: int, messages: list) -> dict:
     smtp_port = common.free_port()
     http = f"127.0.0.1:{common.free_port()}" if args.with_web else ""
     env = common.mailyard_env(
-        data_dir, args.database_url, args.broker_url, smtp_listen=f"127.0.0.1:{smtp_port}",
-        http_listen=http, base_url=f"http://{http or '127.0.0.1:8080'}", web_workers="1",
-        worker_concurrency=str(args.worker_concurrency))
+        data_dir,
+        args.database_url,
+        args.broker_url,
+        smtp_listen=f"127.0.0.1:{smtp_port}",
+        http_listen=http,
+        base_url=f"http://{http or '127.0.0.1:8080'}",
+        web_workers="1",
+        worker_concurrency=str(args.worker_concurrency),
+    )
     url = args.database_url or f"sqlite:///{data_dir / 'mailyard.db'}"
     common.run_mailyard(env, "list", "create", common.LIST_NAME, "--owner", common.OWNER)
     common.run_mailyard(env, "list", "create", WARMUP_LIST, "--owner", common.OWNER)
     log_path = data_dir / "serve.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([common.mailyard_bin(), "serve"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [common.mailyard_bin(), "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     counter = ArchivedCounter(url)
     try:
         try:
@@ -275,8 +293,10 @@ def one_run(args, run: int, messages: list) -> dict:
         t_warm = time.perf_counter()
         done, _ = wait_archived(counter, 1, timeout=120)
         if done is None:
-            raise RuntimeError("the warm-up message was not archived within 120 s\n--- serve "
-                               f"log:\n{common.tail(log_path)}")
+            raise RuntimeError(
+                "the warm-up message was not archived within 120 s\n--- serve "
+                f"log:\n{common.tail(log_path)}"
+            )
         warmup_seconds = done - t_warm
 
         n = args.connections
@@ -292,8 +312,10 @@ def one_run(args, run: int, messages: list) -> dict:
         errors = [e for s in senders for e in s.errors]
         accepted_ids = [m for s in senders for m in s.accepted]
         if not accepted_ids:
-            raise RuntimeError(f"no message accepted; errors: {errors[:5]}\n--- serve log:\n"
-                               f"{common.tail(log_path)}")
+            raise RuntimeError(
+                f"no message accepted; errors: {errors[:5]}\n--- serve log:\n"
+                f"{common.tail(log_path)}"
+            )
         t0 = min(s.t_first for s in senders if s.t_first)
         t_last_250 = max(s.t_last_250 for s in senders)
         t_last = max(s.t_last for s in senders)
@@ -307,29 +329,48 @@ def one_run(args, run: int, messages: list) -> dict:
         smtp_seconds = t_last_250 - t0
         lat = [x for s in senders for x in s.latencies]
         out = {
-            "accepted": len(accepted_ids), "refused": refused, "errors": len(errors),
-            "error_samples": errors[:5], "smtp_seconds": smtp_seconds,
+            "accepted": len(accepted_ids),
+            "refused": refused,
+            "errors": len(errors),
+            "error_samples": errors[:5],
+            "smtp_seconds": smtp_seconds,
             "smtp_msgs_per_sec": len(accepted_ids) / smtp_seconds,
             "transactions_seconds": t_last - t0,
-            "latency_ms": {"p50": common.pct(lat, 50), "p90": common.pct(lat, 90),
-                           "p99": common.pct(lat, 99), "max": max(lat)},
-            "status_when_smtp_done": backlog, "to_archive": want - 1,
+            "latency_ms": {
+                "p50": common.pct(lat, 50),
+                "p90": common.pct(lat, 90),
+                "p99": common.pct(lat, 99),
+                "max": max(lat),
+            },
+            "status_when_smtp_done": backlog,
+            "to_archive": want - 1,
             "warmup_archived_seconds": warmup_seconds,
         }
         if done is None:
             out.update(e2e_seconds=None, e2e_msgs_per_sec=None, final_counts=counts)
-            print(f"run {run}: NOT all archived after {args.ingest_timeout:.0f} s: {counts}",
-                  flush=True)
+            print(
+                f"run {run}: NOT all archived after {args.ingest_timeout:.0f} s: {counts}",
+                flush=True,
+            )
         else:
-            out.update(e2e_seconds=done - t0, e2e_msgs_per_sec=(want - 1) / (done - t0),
-                       final_counts=counts)
-        print(f"run {run}: {len(accepted_ids)} accepted in {smtp_seconds:.1f} s = "
-              f"{out['smtp_msgs_per_sec']:.0f} msg/s over {n} connections (p50 "
-              f"{out['latency_ms']['p50']:.1f} ms, p99 {out['latency_ms']['p99']:.1f} ms per "
-              f"message), refused {refused or 0}, errors {len(errors)}; status when SMTP done "
-              f"{backlog}; all {want - 1} archived after "
-              + (f"{out['e2e_seconds']:.1f} s = {out['e2e_msgs_per_sec']:.0f} msg/s end to end"
-                 if done is not None else "(timeout)"), flush=True)
+            out.update(
+                e2e_seconds=done - t0,
+                e2e_msgs_per_sec=(want - 1) / (done - t0),
+                final_counts=counts,
+            )
+        print(
+            f"run {run}: {len(accepted_ids)} accepted in {smtp_seconds:.1f} s = "
+            f"{out['smtp_msgs_per_sec']:.0f} msg/s over {n} connections (p50 "
+            f"{out['latency_ms']['p50']:.1f} ms, p99 {out['latency_ms']['p99']:.1f} ms per "
+            f"message), refused {refused or 0}, errors {len(errors)}; status when SMTP done "
+            f"{backlog}; all {want - 1} archived after "
+            + (
+                f"{out['e2e_seconds']:.1f} s = {out['e2e_msgs_per_sec']:.0f} msg/s end to end"
+                if done is not None
+                else "(timeout)"
+            ),
+            flush=True,
+        )
         return out
     finally:
         counter.close()
@@ -343,18 +384,35 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--count", type=int, default=10_000)
     ap.add_argument("--connections", type=int, default=4)
-    ap.add_argument("--include-refused", action="store_true",
-                    help="send the first --count messages, HTML ones too, counting refusals")
-    ap.add_argument("--database-url", default="",
-                    help="PostgreSQL URL; the database is dropped and created for every run")
-    ap.add_argument("--broker-url", default="",
-                    help="Celery broker, e.g. redis://127.0.0.1:6379/15 (FLUSHDB'd every run)")
-    ap.add_argument("--worker-concurrency", type=int, default=1,
-                    help="MAILYARD_WORKER_CONCURRENCY (default %(default)s)")
+    ap.add_argument(
+        "--include-refused",
+        action="store_true",
+        help="send the first --count messages, HTML ones too, counting refusals",
+    )
+    ap.add_argument(
+        "--database-url",
+        default="",
+        help="PostgreSQL URL; the database is dropped and created for every run",
+    )
+    ap.add_argument(
+        "--broker-url",
+        default="",
+        help="Celery broker, e.g. redis://127.0.0.1:6379/15 (FLUSHDB'd every run)",
+    )
+    ap.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=1,
+        help="MAILYARD_WORKER_CONCURRENCY (default %(default)s)",
+    )
     ap.add_argument("--with-web", action="store_true", help="let serve start the web UI too")
     ap.add_argument("--timeout", type=float, default=1800, help="cap on the SMTP phase, s")
-    ap.add_argument("--ingest-timeout", type=float, default=1800,
-                    help="cap on waiting for everything to be archived, s")
+    ap.add_argument(
+        "--ingest-timeout",
+        type=float,
+        default=1800,
+        help="cap on waiting for everything to be archived, s",
+    )
     ap.add_argument("--keep-database", action="store_true")
     common.add_shared_arg(ap)
     args = ap.parse_args()
@@ -363,9 +421,12 @@ def main() -> None:
         raise SystemExit("--broker-url: only redis:// URLs are flushed and supported here")
 
     messages, info = build_messages(args.shared, args.count, args.include_refused)
-    print(f"{info['sent']} messages to send ({info['corpus_messages_used']} corpus messages, "
-          f"{info['skipped_html']} with HTML skipped, {info['distinct_message_ids']} distinct "
-          f"Message-IDs, {info['bytes'] / 1e6:.1f} MB)", flush=True)
+    print(
+        f"{info['sent']} messages to send ({info['corpus_messages_used']} corpus messages, "
+        f"{info['skipped_html']} with HTML skipped, {info['distinct_message_ids']} distinct "
+        f"Message-IDs, {info['bytes'] / 1e6:.1f} MB)",
+        flush=True,
+    )
     runs = []
     try:
         for r in range(args.runs):
@@ -378,12 +439,14 @@ def main() -> None:
     e2e = [x["e2e_msgs_per_sec"] for x in runs if x["e2e_msgs_per_sec"]]
     result = {
         "what": f"SMTP to `mailyard serve` (intake + worker{' + web' if args.with_web else ''}), "
-                f"{args.connections} connections, database {backend}, broker {broker}",
-        "messages": info, "connections": args.connections,
+        f"{args.connections} connections, database {backend}, broker {broker}",
+        "messages": info,
+        "connections": args.connections,
         "worker_concurrency": args.worker_concurrency,
         "database": common.safe_url(args.database_url) if args.database_url else "sqlite",
         "broker": common.safe_url(args.broker_url) if args.broker_url else "sqla+sqlite",
-        "code": common.code_fingerprint(), "machine": common.machine(),
+        "code": common.code_fingerprint(),
+        "machine": common.machine(),
         "smtp_msgs_per_sec": common.summary([x["smtp_msgs_per_sec"] for x in runs]),
         "smtp_seconds": common.summary([x["smtp_seconds"] for x in runs]),
         "smtp_latency_p50_ms": common.summary([x["latency_ms"]["p50"] for x in runs]),
@@ -392,15 +455,24 @@ def main() -> None:
     }
     if e2e:
         result["e2e_msgs_per_sec"] = common.summary(e2e)
-        result["e2e_seconds"] = common.summary([x["e2e_seconds"] for x in runs
-                                                if x["e2e_seconds"]])
-    print(f"SMTP ({backend}/{broker}, {args.connections} connections), median (min–max) of "
-          f"{len(runs)}: {common.fmt_summary(result['smtp_msgs_per_sec'])} msg/s accepted; "
-          "end to end " + (common.fmt_summary(result["e2e_msgs_per_sec"]) + " msg/s, "
-                           + common.fmt_summary(result["e2e_seconds"], "%.1f") + " s"
-                           if e2e else "n/a"), flush=True)
+        result["e2e_seconds"] = common.summary([x["e2e_seconds"] for x in runs if x["e2e_seconds"]])
+    print(
+        f"SMTP ({backend}/{broker}, {args.connections} connections), median (min–max) of "
+        f"{len(runs)}: {common.fmt_summary(result['smtp_msgs_per_sec'])} msg/s accepted; "
+        "end to end "
+        + (
+            common.fmt_summary(result["e2e_msgs_per_sec"])
+            + " msg/s, "
+            + common.fmt_summary(result["e2e_seconds"], "%.1f")
+            + " s"
+            if e2e
+            else "n/a"
+        ),
+        flush=True,
+    )
     suffix = ("" if args.count == 10_000 else f"_n{args.count}") + (
-        "_with_refused" if args.include_refused else "")
+        "_with_refused" if args.include_refused else ""
+    )
     common.save(f"mailyard_smtp_{backend}_{broker}_c{args.connections}{suffix}.json", result)
 
 

@@ -89,10 +89,14 @@ def build_archive(args, env: dict[str, str], url: str) -> dict:
     where = common.safe_url(args.database_url) if args.database_url else archive
     print(f"building the archive in {where} (import-mbox, about a minute or two)", flush=True)
     t = time.perf_counter()
-    out = common.run_mailyard(env, "import-mbox", common.LIST_NAME, str(mbox), "-j", "2",
-                              timeout=3600)
-    info = {"import_seconds": time.perf_counter() - t, "import_output": out.strip(),
-            "messages": common.count_messages(url)}
+    out = common.run_mailyard(
+        env, "import-mbox", common.LIST_NAME, str(mbox), "-j", "2", timeout=3600
+    )
+    info = {
+        "import_seconds": time.perf_counter() - t,
+        "import_output": out.strip(),
+        "messages": common.count_messages(url),
+    }
     (archive / MARKER).write_text(out)
     print(out.strip(), flush=True)
     return info
@@ -134,15 +138,23 @@ def latency_round(port: int, path: str, requests: int) -> dict:
         if time.time() > t_end:
             break
     conn.close()
-    return {"n": len(lat), "p50_ms": common.pct(lat, 50), "p90_ms": common.pct(lat, 90),
-            "p99_ms": common.pct(lat, 99), "mean_ms": statistics.mean(lat),
-            "status": {str(k): v for k, v in codes.items()}, "bytes": size}
+    return {
+        "n": len(lat),
+        "p50_ms": common.pct(lat, 50),
+        "p90_ms": common.pct(lat, 90),
+        "p99_ms": common.pct(lat, 99),
+        "mean_ms": statistics.mean(lat),
+        "status": {str(k): v for k, v in codes.items()},
+        "bytes": size,
+    }
 
 
 def wrk(port: int, path: str) -> float:
-    w = subprocess.run(["wrk", "-t1", "-c4", "-d10s", "--timeout", "10s",
-                        f"http://127.0.0.1:{port}{path}"], stdout=subprocess.PIPE,
-                       timeout=60).stdout.decode()
+    w = subprocess.run(
+        ["wrk", "-t1", "-c4", "-d10s", "--timeout", "10s", f"http://127.0.0.1:{port}{path}"],
+        stdout=subprocess.PIPE,
+        timeout=60,
+    ).stdout.decode()
     m = re.search(r"Requests/sec:\s+([\d.]+)", w)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", w)
     if non2xx:
@@ -156,8 +168,9 @@ def main() -> None:
     ap.add_argument("--rounds", "--runs", dest="rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=1, help="MAILYARD_WEB_WORKERS (default 1)")
     ap.add_argument("--wrk", action="store_true", help="also wrk -t1 -c4 -d10s per endpoint")
-    ap.add_argument("--database-url", default="",
-                    help="PostgreSQL URL holding (or to hold) the medium archive")
+    ap.add_argument(
+        "--database-url", default="", help="PostgreSQL URL holding (or to hold) the medium archive"
+    )
     ap.add_argument("--rebuild", action="store_true", help="import the archive again")
     common.add_shared_arg(ap)
     args = ap.parse_args()
@@ -169,17 +182,27 @@ def main() -> None:
     archive = archive_dir(args.database_url)
     url = args.database_url or f"sqlite:///{archive / 'mailyard.db'}"
     port = common.free_port()
-    env = common.mailyard_env(archive, args.database_url, http_listen=f"127.0.0.1:{port}",
-                              base_url=f"http://127.0.0.1:{port}",
-                              web_workers=str(args.workers), smtp_listen="")
+    env = common.mailyard_env(
+        archive,
+        args.database_url,
+        http_listen=f"127.0.0.1:{port}",
+        base_url=f"http://127.0.0.1:{port}",
+        web_workers=str(args.workers),
+        smtp_listen="",
+    )
     build = None
     if not archive_ready(args, env, url):
         build = build_archive(args, env, url)
     common.run_mailyard(env, "init")
     log_path = archive / "web.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([common.mailyard_bin(), "web"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [common.mailyard_bin(), "web"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         try:
             common.wait_for_port(port, proc, timeout=60)
@@ -188,30 +211,45 @@ def main() -> None:
             raise SystemExit(f"{e}\n--- web log:\n{common.tail(log_path)}") from None
         if status != 200:
             print(f"warning: /{common.LIST_NAME}/ answers {status}", flush=True)
-        eps = {"thread_page_T": f"/{common.LIST_NAME}/{esc}/T/",
-               "raw": f"/{common.LIST_NAME}/{esc}/raw",
-               "t_mbox_gz_10msgs": f"/{common.LIST_NAME}/{esc}/t.mbox.gz",
-               "search_q_fixture": f"/{common.LIST_NAME}/?q=fixture"}
+        eps = {
+            "thread_page_T": f"/{common.LIST_NAME}/{esc}/T/",
+            "raw": f"/{common.LIST_NAME}/{esc}/raw",
+            "t_mbox_gz_10msgs": f"/{common.LIST_NAME}/{esc}/t.mbox.gz",
+            "search_q_fixture": f"/{common.LIST_NAME}/?q=fixture",
+        }
         have_wrk = bool(shutil.which("wrk"))
         if args.wrk and not have_wrk:
             print("wrk is not installed: no throughput figures (apt-get install wrk)", flush=True)
-        out = {"thread_root": root, "endpoints": {}, "requests_per_round": args.requests,
-               "rounds": args.rounds, "machine": common.machine(),
-               "server": f"mailyard web (gunicorn gthread, {args.workers} worker(s) x 4 threads), "
-                         "127.0.0.1",
-               "database": common.safe_url(url), "code": common.code_fingerprint(),
-               "archive": str(archive), "archive_built_now": build}
+        out = {
+            "thread_root": root,
+            "endpoints": {},
+            "requests_per_round": args.requests,
+            "rounds": args.rounds,
+            "machine": common.machine(),
+            "server": f"mailyard web (gunicorn gthread, {args.workers} worker(s) x 4 threads), "
+            "127.0.0.1",
+            "database": common.safe_url(url),
+            "code": common.code_fingerprint(),
+            "archive": str(archive),
+            "archive_built_now": build,
+        }
         for name, path in eps.items():
             rounds = []
             for r in range(args.rounds):
                 rounds.append(latency_round(port, path, args.requests))
                 x = rounds[-1]
-                print(f"{name} round {r}: p50 {x['p50_ms']:.2f} ms p90 {x['p90_ms']:.2f} ms "
-                      f"p99 {x['p99_ms']:.2f} ms ({x['status']}, {x['bytes']} bytes)", flush=True)
-            e = {"path": path, "rounds": rounds,
-                 "p50_ms": common.summary([x["p50_ms"] for x in rounds]),
-                 "p90_ms": common.summary([x["p90_ms"] for x in rounds]),
-                 "p99_ms": common.summary([x["p99_ms"] for x in rounds])}
+                print(
+                    f"{name} round {r}: p50 {x['p50_ms']:.2f} ms p90 {x['p90_ms']:.2f} ms "
+                    f"p99 {x['p99_ms']:.2f} ms ({x['status']}, {x['bytes']} bytes)",
+                    flush=True,
+                )
+            e = {
+                "path": path,
+                "rounds": rounds,
+                "p50_ms": common.summary([x["p50_ms"] for x in rounds]),
+                "p90_ms": common.summary([x["p90_ms"] for x in rounds]),
+                "p99_ms": common.summary([x["p99_ms"] for x in rounds]),
+            }
             if args.wrk and have_wrk:
                 rps = [wrk(port, path) for _ in range(args.rounds)]
                 e["wrk_t1_c4_10s_req_per_sec"] = common.summary(rps)
@@ -220,14 +258,17 @@ def main() -> None:
         if proc.poll() is not None:
             raise SystemExit(f"mailyard web died during the benchmark\n{common.tail(log_path)}")
         for name, e in out["endpoints"].items():
-            line = (f"{name}: p50 {common.fmt_summary(e['p50_ms'], '%.2f')} ms, p99 "
-                    f"{common.fmt_summary(e['p99_ms'], '%.2f')} ms, {e['rounds'][-1]['bytes']} "
-                    "bytes")
+            line = (
+                f"{name}: p50 {common.fmt_summary(e['p50_ms'], '%.2f')} ms, p99 "
+                f"{common.fmt_summary(e['p99_ms'], '%.2f')} ms, {e['rounds'][-1]['bytes']} "
+                "bytes"
+            )
             if "wrk_t1_c4_10s_req_per_sec" in e:
                 line += f", wrk {common.fmt_summary(e['wrk_t1_c4_10s_req_per_sec'])} req/s"
             print(line, flush=True)
-        common.save(f"mailyard_http_w{args.workers}"
-                    f"{'_postgresql' if args.database_url else ''}.json", out)
+        common.save(
+            f"mailyard_http_w{args.workers}{'_postgresql' if args.database_url else ''}.json", out
+        )
     finally:
         common.stop_process(proc, sig=signal.SIGTERM)
 

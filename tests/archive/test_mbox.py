@@ -81,9 +81,11 @@ def test_mboxo_does_not_split_on_body_from_lines():
         b"Subject: two\n\nbody\n"
     )
     one, two = read_all(data, fmt="mboxo")
-    assert one == (b"Subject: one\n\nFrom the desk of Ann\ntext\n"
-                   b"From bob Mon Jun  2 08:05:09 2025 but in the middle\n"
-                   b"From quoted\n>>From deeper\n")
+    assert one == (
+        b"Subject: one\n\nFrom the desk of Ann\ntext\n"
+        b"From bob Mon Jun  2 08:05:09 2025 but in the middle\n"
+        b"From quoted\n>>From deeper\n"
+    )
     assert two == b"Subject: two\n\nbody\n"
 
 
@@ -93,8 +95,10 @@ def test_mboxrd_unescapes_one_level():
 
 
 def test_crlf_mbox_keeps_crlf_and_drops_the_separator():
-    data = (b"From x Mon Jun  2 08:05:09 2025\r\nSubject: a\r\n\r\nbody\r\n\r\n"
-            b"From y Mon Jun  2 08:05:10 2025\r\nSubject: b\r\n\r\nbody\r\n")
+    data = (
+        b"From x Mon Jun  2 08:05:09 2025\r\nSubject: a\r\n\r\nbody\r\n\r\n"
+        b"From y Mon Jun  2 08:05:10 2025\r\nSubject: b\r\n\r\nbody\r\n"
+    )
     assert read_all(data) == [b"Subject: a\r\n\r\nbody\r\n", b"Subject: b\r\n\r\nbody\r\n"]
 
 
@@ -128,9 +132,14 @@ def test_patchwork_series_files_split_into_their_messages():
     assert counts["base-single-patch.mbox"] == 1
 
 
-@pytest.mark.parametrize("suffix, compress", [
-    (".gz", gzip.compress), (".xz", lzma.compress), (".bz2", bz2.compress),
-])
+@pytest.mark.parametrize(
+    "suffix, compress",
+    [
+        (".gz", gzip.compress),
+        (".xz", lzma.compress),
+        (".bz2", bz2.compress),
+    ],
+)
 def test_open_mbox_decompresses_by_suffix_and_by_magic(tmp_path, suffix, compress):
     data = mboxrd_entry(TRICKY) + mboxrd_entry(PLAIN)
     for name in ("archive.mbox" + suffix, "archive-without-suffix"):

@@ -47,8 +47,10 @@ Message-ID: <basic@example.org>
 def small() -> list[tuple[bytes, dict, ParsedMessage]]:
     require_corpus()
     raws = generated_messages("small")
-    return [(raw, meta, parse_message(raw))
-            for raw, meta in zip(raws, truth("small")["messages"], strict=True)]
+    return [
+        (raw, meta, parse_message(raw))
+        for raw, meta in zip(raws, truth("small")["messages"], strict=True)
+    ]
 
 
 def patchwork_messages(kind: str) -> list[tuple[str, bytes]]:
@@ -102,14 +104,13 @@ def test_generated_messages_have_no_problems(small):
 
 
 def test_generated_messages_carry_the_list_id(small):
-    assert {tuple(parsed.list_ids) for _, _, parsed in small} == {
-        ("pytest-dev.lists.example.org",)
-    }
+    assert {tuple(parsed.list_ids) for _, _, parsed in small} == {("pytest-dev.lists.example.org",)}
 
 
 def test_raw_utf8_headers_in_the_corpus_decode_as_utf8(small):
-    eight_bit = [parsed for raw, _, parsed in small
-                 if re.search(rb"[\x80-\xff]", raw.split(b"\n\n", 1)[0])]
+    eight_bit = [
+        parsed for raw, _, parsed in small if re.search(rb"[\x80-\xff]", raw.split(b"\n\n", 1)[0])
+    ]
     assert len(eight_bit) >= 10  # about 1 % of the corpus
     for parsed in eight_bit:
         texts = [parsed.subject] + [a.name for a in [parsed.from_, *parsed.to, *parsed.cc]]
@@ -117,8 +118,11 @@ def test_raw_utf8_headers_in_the_corpus_decode_as_utf8(small):
 
 
 def test_html_alternatives_in_the_corpus_give_plain_body_and_html_flag(small):
-    alternatives = [(raw, p) for raw, meta, p in small
-                    if (meta.get("mime") or {}).get("type") == "multipart/alternative"]
+    alternatives = [
+        (raw, p)
+        for raw, meta, p in small
+        if (meta.get("mime") or {}).get("type") == "multipart/alternative"
+    ]
     assert alternatives
     for _, parsed in alternatives:
         assert parsed.has_plain and parsed.has_html
@@ -186,8 +190,9 @@ def test_fuzz_msgid_len2_has_no_usable_message_id():
     assert "unusable Message-ID: '>'" in parsed.problems
 
 
-@pytest.mark.parametrize("name", ["date-too-long.mbox", "year-out-of-range.mbox",
-                                  "date-oserror.mbox"])
+@pytest.mark.parametrize(
+    "name", ["date-too-long.mbox", "year-out-of-range.mbox", "date-oserror.mbox"]
+)
 def test_fuzz_absurd_dates_give_no_date(name):
     parsed = patchwork_message("fuzz", name)
     assert parsed.date is None
@@ -246,8 +251,10 @@ def test_raw_latin1_header_falls_back_to_latin1_with_a_problem():
 
 
 def test_rfc2047_words_join_and_unfold():
-    subject = ("Subject: =?UTF-8?B?R3LDvMOf?= =?UTF-8?Q?e_aus?=\n =?UTF-8?Q?_K=C3=B6ln?=\n"
-               " [PATCH]\n\tfolded")
+    subject = (
+        "Subject: =?UTF-8?B?R3LDvMOf?= =?UTF-8?Q?e_aus?=\n =?UTF-8?Q?_K=C3=B6ln?=\n"
+        " [PATCH]\n\tfolded"
+    )
     parsed = parse_message(mail(BASIC.replace("Subject: hello", subject)))
     assert parsed.subject == "Grüße aus Köln [PATCH] folded"
 
@@ -260,11 +267,14 @@ def test_multibyte_character_split_across_encoded_words():
 
 
 def test_encoded_display_names_are_decoded_after_splitting():
-    headers = BASIC.replace("To: list@example.org",
-                            "To: =?UTF-8?Q?Doe=2C_J=C3=B6rg?= <j@example.org>, b@example.org")
+    headers = BASIC.replace(
+        "To: list@example.org", "To: =?UTF-8?Q?Doe=2C_J=C3=B6rg?= <j@example.org>, b@example.org"
+    )
     parsed = parse_message(mail(headers))
-    assert [(a.name, a.addr) for a in parsed.to] == [("Doe, Jörg", "j@example.org"),
-                                                    ("", "b@example.org")]
+    assert [(a.name, a.addr) for a in parsed.to] == [
+        ("Doe, Jörg", "j@example.org"),
+        ("", "b@example.org"),
+    ]
 
 
 def test_unquoted_comma_in_display_name_keeps_one_address():
@@ -369,24 +379,28 @@ def multipart(subtype: str, *parts: str) -> bytes:
 
 
 def test_multipart_alternative_reads_the_plain_part():
-    parsed = parse_message(multipart(
-        "alternative",
-        "Content-Type: text/plain; charset=utf-8\n\nplain words",
-        "Content-Type: text/html; charset=utf-8\n\n<p>html words</p>",
-    ))
+    parsed = parse_message(
+        multipart(
+            "alternative",
+            "Content-Type: text/plain; charset=utf-8\n\nplain words",
+            "Content-Type: text/html; charset=utf-8\n\n<p>html words</p>",
+        )
+    )
     assert parsed.has_plain and parsed.has_html
     assert parsed.body == "plain words"
     assert parsed.attachments == []
 
 
 def test_patch_attachment_is_read_as_text_and_listed():
-    parsed = parse_message(multipart(
-        "mixed",
-        "Content-Type: text/plain\n\nSee the patch.",
-        'Content-Type: text/x-patch; name="0001-fix.patch"\n'
-        'Content-Disposition: attachment; filename="0001-fix.patch"\n\n'
-        "diff --git a/x b/x\n--- a/x\n+++ b/x",
-    ))
+    parsed = parse_message(
+        multipart(
+            "mixed",
+            "Content-Type: text/plain\n\nSee the patch.",
+            'Content-Type: text/x-patch; name="0001-fix.patch"\n'
+            'Content-Disposition: attachment; filename="0001-fix.patch"\n\n'
+            "diff --git a/x b/x\n--- a/x\n+++ b/x",
+        )
+    )
     assert parsed.body == "See the patch.\ndiff --git a/x b/x\n--- a/x\n+++ b/x"
     assert [(a.filename, a.content_type) for a in parsed.attachments] == [
         ("0001-fix.patch", "text/x-patch")
@@ -394,13 +408,15 @@ def test_patch_attachment_is_read_as_text_and_listed():
 
 
 def test_binary_and_named_text_attachments_are_not_in_body():
-    parsed = parse_message(multipart(
-        "mixed",
-        "Content-Type: text/plain\n\nLogs attached.",
-        'Content-Type: text/plain\nContent-Disposition: attachment; filename="out.log"\n\nlog',
-        "Content-Type: application/octet-stream; name=\"=?UTF-8?Q?r=C3=A9sum=C3=A9.bin?=\"\n"
-        "Content-Transfer-Encoding: base64\n\nAAECAw==",
-    ))
+    parsed = parse_message(
+        multipart(
+            "mixed",
+            "Content-Type: text/plain\n\nLogs attached.",
+            'Content-Type: text/plain\nContent-Disposition: attachment; filename="out.log"\n\nlog',
+            'Content-Type: application/octet-stream; name="=?UTF-8?Q?r=C3=A9sum=C3=A9.bin?="\n'
+            "Content-Transfer-Encoding: base64\n\nAAECAw==",
+        )
+    )
     assert parsed.body == "Logs attached."
     assert [(a.filename, a.content_type, a.size) for a in parsed.attachments] == [
         ("out.log", "text/plain", 3),
@@ -417,8 +433,9 @@ def test_broken_boundary_keeps_the_text():
 
 def test_deeply_nested_multiparts_do_not_crash():
     depth = 3000
-    opening = "".join(f'--b{i}\nContent-Type: multipart/mixed; boundary="b{i + 1}"\n\n'
-                      for i in range(depth))
+    opening = "".join(
+        f'--b{i}\nContent-Type: multipart/mixed; boundary="b{i + 1}"\n\n' for i in range(depth)
+    )
     headers = BASIC + 'Content-Type: multipart/mixed; boundary="b0"\n'
     parsed = parse_message(mail(headers, opening + "text\n"))
     assert parsed.message_id == "basic@example.org"
@@ -427,11 +444,13 @@ def test_deeply_nested_multiparts_do_not_crash():
 
 
 def test_forwarded_message_is_an_attachment():
-    parsed = parse_message(multipart(
-        "mixed",
-        "Content-Type: text/plain\n\nForwarding.",
-        "Content-Type: message/rfc822\n\nSubject: inner\n\ninner body",
-    ))
+    parsed = parse_message(
+        multipart(
+            "mixed",
+            "Content-Type: text/plain\n\nForwarding.",
+            "Content-Type: message/rfc822\n\nSubject: inner\n\ninner body",
+        )
+    )
     assert parsed.body == "Forwarding."
     assert [a.content_type for a in parsed.attachments] == ["message/rfc822"]
 
@@ -466,41 +485,50 @@ def test_threading_headers():
     assert parsed.auto_submitted == "auto-replied"
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("<a@b>", "a@b"),
-    (" a@b ", "a@b"),
-    ("<a@b> (comment)", "a@b"),
-    ("  <no-at-sign>  ", "no-at-sign"),
-    ("", None),
-    ("<>", None),
-    ("a b@c", None),
-    ("<a\x00b@c>", None),
-    ("<" + "x" * 996 + ">", None),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("<a@b>", "a@b"),
+        (" a@b ", "a@b"),
+        ("<a@b> (comment)", "a@b"),
+        ("  <no-at-sign>  ", "no-at-sign"),
+        ("", None),
+        ("<>", None),
+        ("a b@c", None),
+        ("<a\x00b@c>", None),
+        ("<" + "x" * 996 + ">", None),
+    ],
+)
 def test_normalize_msgid(value, expected):
     assert normalize_msgid(value) == expected
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("<a@b> <c@d>", ["a@b", "c@d"]),
-    ("<a@b>\n\t<c@d>", ["a@b", "c@d"]),
-    ("bare@id", ["bare@id"]),
-    ("two bare@ids here@x", []),
-    ("Message from Ann of Monday", []),
-    ("<a@b> <bad id> <c@d>", ["a@b", "c@d"]),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("<a@b> <c@d>", ["a@b", "c@d"]),
+        ("<a@b>\n\t<c@d>", ["a@b", "c@d"]),
+        ("bare@id", ["bare@id"]),
+        ("two bare@ids here@x", []),
+        ("Message from Ann of Monday", []),
+        ("<a@b> <bad id> <c@d>", ["a@b", "c@d"]),
+    ],
+)
 def test_parse_msgid_list(value, expected):
     assert parse_msgid_list(value) == expected
 
 
-@pytest.mark.parametrize("subject, expected", [
-    ("Re: [PATCH] x", "[PATCH] x"),
-    ("RE: Fwd: AW: Sv: Antw: Fw: x", "x"),
-    ("Re[2]: re : x", "x"),
-    ("[list] Re: x", "[list] Re: x"),
-    ("Reconsider: x", "Reconsider: x"),
-    ("x", "x"),
-])
+@pytest.mark.parametrize(
+    "subject, expected",
+    [
+        ("Re: [PATCH] x", "[PATCH] x"),
+        ("RE: Fwd: AW: Sv: Antw: Fw: x", "x"),
+        ("Re[2]: re : x", "x"),
+        ("[list] Re: x", "[list] Re: x"),
+        ("Reconsider: x", "Reconsider: x"),
+        ("x", "x"),
+    ],
+)
 def test_strip_subject_prefixes(subject, expected):
     assert strip_subject_prefixes(subject) == expected
 
@@ -510,8 +538,18 @@ def test_random_mutations_never_raise():
     require_corpus()
     rng = random.Random(20250602)
     seeds = generated_messages("small")[:50] + [raw for _, raw in patchwork_messages("fuzz")]
-    inserts = [b"\x00", b"=?", b"?=", b"\r", b"\n\n", b"<", b"=?utf-8?b?", b"\xff",
-               b"Content-Type: multipart/mixed; boundary=x\n", b"--x\n"]
+    inserts = [
+        b"\x00",
+        b"=?",
+        b"?=",
+        b"\r",
+        b"\n\n",
+        b"<",
+        b"=?utf-8?b?",
+        b"\xff",
+        b"Content-Type: multipart/mixed; boundary=x\n",
+        b"--x\n",
+    ]
     for _ in range(400):
         raw = bytearray(rng.choice(seeds))
         for _ in range(rng.randint(1, 12)):

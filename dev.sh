@@ -22,7 +22,7 @@ setup_python() {
     fi
 }
 
-# What the end-to-end tests drive: git send-email, swaks, b4. Installed when missing and
+# What the end-to-end tests drive: git send-email, swaks, b4, gpg. Installed when missing and
 # this user may; otherwise the tests that need them skip and say why.
 setup_test_tools() {
     local missing=()
@@ -31,6 +31,7 @@ setup_test_tools() {
     command -v swaks >/dev/null || missing+=(swaks)
     command -v b4 >/dev/null || missing+=(b4)
     command -v xz >/dev/null || missing+=(xz-utils)
+    command -v gpg >/dev/null || missing+=(gnupg)
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
             echo "installing ${missing[*]}" >&2

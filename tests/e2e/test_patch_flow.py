@@ -82,7 +82,9 @@ def sent(served, settings, tmp_path):
     git(repo, "commit", "-q", "-m", "Add file 2\n\nBecause file 2 is needed.")
     send_series(served, repo, tmp_path / "v2", "-v2", "-2", subject="Add two files")
     rows = wait_for_patchsets(
-        served, settings, lambda rows: len(rows) == 2 and rows[1].previous_id is not None
+        served,
+        settings,
+        lambda rows: len(rows) == 2 and rows[1].previous_id is not None and rows[1].received_all,
     )
     return repo, rows[0], rows[1]
 

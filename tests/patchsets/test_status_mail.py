@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
+import shutil
+import tempfile
+import uuid
 from dataclasses import replace
 
+import gnupg
 import pytest
 from sqlalchemy import select
 
 from mailyard.settings import use_settings
+from mta.keys import add_pgp_key
+from mta.pgp import stop_gnupg_daemons
 from patchsets.models import Patchset, PatchsetEvent, PatchsetStatus, StatusRequest
 from patchsets.status_mail import find_status_request
 from tests.mta.conftest import sign
@@ -174,3 +181,88 @@ def test_a_request_outside_any_patchset_is_answered(served, session, sink, publi
     )
     send(served.smtp_address, sign(raw, "example.com", rsa_key[0]), sender=OWNER)
     assert "does not answer a patch" in sent_replies(sink)[0].get_content()
+
+
+# --- PGP ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def owner_key():
+    """An OpenPGP key for the list owner: (armored public key, sign(bytes) -> signature)."""
+    home = tempfile.mkdtemp(prefix="mailyard-test-gpg-")
+    os.chmod(home, 0o700)
+    gpg = gnupg.GPG(gnupghome=home)
+    key = gpg.gen_key(
+        gpg.gen_key_input(
+            key_type="EDDSA",
+            key_curve="ed25519",
+            key_usage="sign",
+            name_email=OWNER,
+            expire_date="0",
+            no_protection=True,
+        )
+    )
+    try:
+        yield (
+            gpg.export_keys(key.fingerprint),
+            (lambda data: str(gpg.sign(data, detach=True, keyid=key.fingerprint))),
+        )
+    finally:
+        stop_gnupg_daemons(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def pgp_signed_reply(patch_msgid: str, text: str, sign_detached, extra: str = "") -> bytes:
+    """A PGP/MIME reply from the owner, its text part signed (RFC 3156)."""
+    part = f"Content-Type: text/plain; charset=utf-8\r\n\r\n{text}".encode()
+    signature = sign_detached(part)
+    return (
+        (
+            f"From: {OWNER}\r\nTo: {DEV}\r\nSubject: Re: [PATCH] hello: add a greeting\r\n"
+            "Date: Mon, 01 Jan 2024 12:00:00 +0000\r\n"
+            f"Message-ID: <{uuid.uuid4().hex}@example.com>\r\n"
+            f"In-Reply-To: <{patch_msgid}>\r\nReferences: <{patch_msgid}>\r\n{extra}"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/signed; micalg=pgp-sha512;\r\n"
+            ' protocol="application/pgp-signature"; boundary="sig"\r\n\r\n--sig\r\n'
+        ).encode()
+        + part
+        + (
+            "\r\n--sig\r\nContent-Type: application/pgp-signature\r\n\r\n"
+            f"{signature}\r\n--sig--\r\n"
+        ).encode()
+    )
+
+
+def test_owner_with_a_registered_pgp_key_approves(served, session, patch_id, owner_key, sink):
+    armored, sign_detached = owner_key
+    add_pgp_key(session, OWNER, armored)
+    session.commit()
+    raw = pgp_signed_reply(patch_id, "Thanks.\r\n\r\n!status approved\r\n", sign_detached)
+    send(served.smtp_address, raw, sender=OWNER)
+    assert patchset(session).status is PatchsetStatus.approved
+    (request,) = session.scalars(select(StatusRequest)).all()
+    assert request.outcome == "applied (pgp)"
+
+
+def test_pgp_signature_by_an_unregistered_key_does_not_count(served, session, patch_id, owner_key):
+    _, sign_detached = owner_key
+    raw = pgp_signed_reply(patch_id, "!status approved\r\n", sign_detached)
+    send(served.smtp_address, raw, sender=OWNER)
+    assert patchset(session).status is PatchsetStatus.proposed
+
+
+def test_pgp_signed_mail_with_the_request_only_in_a_header_is_refused(
+    served, session, patch_id, owner_key, sink
+):
+    armored, sign_detached = owner_key
+    add_pgp_key(session, OWNER, armored)
+    session.commit()
+    raw = pgp_signed_reply(
+        patch_id,
+        "An old signed mail.\r\n",
+        sign_detached,
+        extra="X-Mailyard-Patchset-Update: approved\r\n",
+    )
+    send(served.smtp_address, raw, sender=OWNER)
+    assert patchset(session).status is PatchsetStatus.proposed
+    assert "does not cover mail headers" in sent_replies(sink)[0].get_content()

@@ -46,6 +46,31 @@ def place_in_patchset(
     existing = _patchset_of(session, list_id, message)
     if existing is not None:
         return existing
+    return file_into_patchset(session, list_id, message, classified)
+
+
+def placed_already(session: Session, message_pks: list[int]) -> dict[tuple[int, int], Patchset]:
+    """(message pk, list id) -> patchset, for those of the messages already filed: one
+    query for a whole ingest batch instead of two per message."""
+    found: dict[tuple[int, int], Patchset] = {}
+    for pk, patchset in session.execute(
+        select(PatchsetPatch.message_pk, Patchset)
+        .join(Patchset, Patchset.id == PatchsetPatch.patchset_id)
+        .where(PatchsetPatch.message_pk.in_(message_pks))
+    ):
+        found[(pk, patchset.list_id)] = patchset
+    for patchset in session.scalars(
+        select(Patchset).where(Patchset.cover_message_pk.in_(message_pks))
+    ):
+        found[(patchset.cover_message_pk, patchset.list_id)] = patchset
+    return found
+
+
+def file_into_patchset(
+    session: Session, list_id: int, message: Message, classified: ClassifiedMessage
+) -> Patchset:
+    """Put a message not yet in any patchset of this list into the one it fits, or a new
+    one (see the module)."""
     anchor = _nearest_patchset(session, list_id, message)
     if anchor is not None and _fits(anchor, message, classified):
         target = anchor

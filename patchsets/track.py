@@ -22,7 +22,7 @@ from patchsets.models import (
     PatchsetPatch,
     PatchsetStatus,
 )
-from patchsets.series import place_in_patchset, refresh_patchset
+from patchsets.series import file_into_patchset, placed_already, refresh_patchset
 from patchsets.status_mail import handle_status_request
 from patchsets.trailers import followup_trailers
 
@@ -40,17 +40,28 @@ def track_messages(session: Session, items: Sequence[tuple[Message, int]]) -> No
     # before the next query, and autoflushing every query costs half the ingest time.
     with session.no_autoflush:
         session.flush()
-        for message, list_id in items:
-            if known[message.id].kind in (MailKind.patch, MailKind.cover):
-                patchset = place_in_patchset(session, list_id, message, known[message.id])
-                touched[patchset.id] = patchset
+        submissions = [
+            (message, list_id)
+            for message, list_id in items
+            if known[message.id].kind in (MailKind.patch, MailKind.cover)
+        ]
+        placed = placed_already(session, [m.id for m, _ in submissions]) if submissions else {}
+        for message, list_id in submissions:
+            patchset = placed.get((message.id, list_id))
+            if patchset is None:
+                patchset = file_into_patchset(session, list_id, message, known[message.id])
+            touched[patchset.id] = patchset
         for message, list_id in items:
             if known[message.id].kind is MailKind.reply:
                 handle_status_request(session, list_id, message)
+        # Before refreshing: superseding must see the status people gave (an approved
+        # v1 stays approved when its v2 comes), not the default a rebuild starts from.
+        _replay_events(session, [p for p in touched.values() if p.status_at is None])
+        # Refreshing reads other patchsets' names from the identity map, not the
+        # database, so one flush at the end does.
         for patchset in sorted(touched.values(), key=lambda p: (p.date is None, p.date, p.id)):
             refresh_patchset(session, patchset)
-            _replay_events(session, patchset)
-            session.flush()
+        session.flush()
 
 
 def classify_and_store(session: Session, message: Message) -> ClassifiedMessage:
@@ -115,15 +126,19 @@ def _row_from(message: Message, result: Classification) -> ClassifiedMessage:
     return row
 
 
-def _replay_events(session: Session, patchset: Patchset) -> None:
-    """After reindex, a rebuilt patchset takes back the last status people gave it."""
-    if patchset.status_at is not None:
+def _replay_events(session: Session, patchsets: list[Patchset]) -> None:
+    """After reindex, rebuilt patchsets take back the last status people gave them."""
+    if not patchsets:
         return
-    last = session.scalars(
+    by_first = {p.first_message_id: p for p in patchsets}
+    last: dict[str, PatchsetEvent] = {}
+    for event in session.scalars(
         select(PatchsetEvent)
-        .where(PatchsetEvent.patchset_first_message_id == patchset.first_message_id)
-        .order_by(PatchsetEvent.id.desc())
-    ).first()
-    if last is not None:
-        patchset.status = PatchsetStatus(last.new_status)
-        patchset.status_by, patchset.status_at = last.actor, last.at
+        .where(PatchsetEvent.patchset_first_message_id.in_(list(by_first)))
+        .order_by(PatchsetEvent.id)
+    ):
+        last[event.patchset_first_message_id] = event
+    for first, event in last.items():
+        patchset = by_first[first]
+        patchset.status = PatchsetStatus(event.new_status)
+        patchset.status_by, patchset.status_at = event.actor, event.at

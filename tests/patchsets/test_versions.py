@@ -133,3 +133,28 @@ def test_version_history_lists_every_version_oldest_first(feed, session):
     feed((b, raw))
     sets = feed(mail("[PATCH v3] widget", reply_to=b, minute=2))
     assert [p.version for p in version_history(session, sets[1])] == [1, 2, 3]
+
+
+def test_reindex_keeps_statuses_and_adds_no_events(feed, session):
+    from archive.importer import reindex
+    from archive.models import MailingList
+    from patchsets.models import PatchsetEvent
+    from patchsets.status import change_status
+
+    a, raw = mail("[PATCH] widget")
+    (v1,) = feed((a, raw))
+    mlist = session.get(MailingList, v1.list_id)
+    change_status(session, mlist, v1, PatchsetStatus.approved, actor="owner@example.org", via="web")
+    session.commit()
+    b, raw_b = mail("[PATCH] gadget", minute=1)
+    c, raw_c = mail("[PATCH v2] gadget", reply_to=b, minute=2)
+    feed((b, raw_b), (c, raw_c))
+    events_before = session.query(PatchsetEvent).count()
+    reindex(session)
+    session.commit()
+    session.expire_all()
+    by_name = {(p.name, p.version): p for p in session.scalars(select(Patchset))}
+    assert by_name[("widget", 1)].status is PatchsetStatus.approved
+    assert by_name[("gadget", 1)].status is PatchsetStatus.superseded
+    assert by_name[("gadget", 2)].previous_id == by_name[("gadget", 1)].id
+    assert session.query(PatchsetEvent).count() == events_before

@@ -176,13 +176,31 @@ def collect_trailers(session: Session, patchset: Patchset) -> dict[int, PatchTra
 
 
 def commit_message(body: str) -> str:
-    """The commit message part of a patch mail: up to the first `---` line or the diff."""
+    """The commit message part of a patch mail, as `git mailinfo` reads it: without the
+    in-body `From:`/`Date:`/`Subject:` lines a sender who is not the author puts first,
+    and up to the first `---` line or the diff."""
     message, _diff = split_patch(body)
-    lines = message.split("\n")
+    lines = _without_inbody_headers(message.split("\n"))
     for i, line in enumerate(lines):
         if line.rstrip() == "---":
             return "\n".join(lines[:i])
-    return message
+    return "\n".join(lines)
+
+
+_INBODY_HEADER = re.compile(r"^(?:From|Date|Subject):", re.IGNORECASE)
+# An in-body From names a person; a commit message may itself start with 'From: <url>'.
+_INBODY_FROM = re.compile(r"^From:[^/]*@", re.IGNORECASE)
+
+
+def _without_inbody_headers(lines: list[str]) -> list[str]:
+    if not lines or not _INBODY_FROM.match(lines[0]):
+        return lines
+    i = 0
+    while i < len(lines) and _INBODY_HEADER.match(lines[i]):
+        i += 1
+    if i and (i == len(lines) or not lines[i].strip()):
+        return lines[i + 1 :]
+    return lines
 
 
 def _given_trailers(

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from archive.models import Message, utcnow
 from patchsets.classify import MailKind
@@ -157,47 +158,57 @@ def find_previous_version(
         if patchset.resend
         else Patchset.version < patchset.version
     )
-    candidates = list(
-        session.scalars(
-            earlier.where(func.lower(Patchset.submitter_addr) == patchset.submitter_addr.lower())
-            .where(version_ok)
-            .order_by(Patchset.date.desc(), Patchset.id.desc())
-            .limit(PREVIOUS_LOOKBACK)
+    # Columns, not objects: loading up to PREVIOUS_LOOKBACK full rows per re-roll was
+    # a tenth of bulk import time.
+    rows = session.execute(
+        select(Patchset.id, Patchset.version, Patchset.name)
+        .where(
+            Patchset.list_id == patchset.list_id,
+            Patchset.id != patchset.id,
+            Patchset.date <= patchset.date,
+            func.lower(Patchset.submitter_addr) == patchset.submitter_addr.lower(),
+            version_ok,
         )
+        .order_by(Patchset.date.desc(), Patchset.id.desc())
+        .limit(PREVIOUS_LOOKBACK)
+    ).all()
+    best = _best_previous(
+        session, patchset, [(pid, v, _current_name(session, pid, name)) for pid, v, name in rows]
     )
-    return _best_previous(session, patchset, candidates)
+    return session.get(Patchset, best) if best is not None else None
+
+
+def _current_name(session: Session, patchset_id: int, stored: str) -> str:
+    """A patchset's name as this transaction last set it: those filed in the same ingest
+    batch are refreshed in memory and flushed together at its end."""
+    loaded = session.identity_map.get(identity_key(Patchset, patchset_id))
+    return loaded.name if loaded is not None else stored
 
 
 def _best_previous(
-    session: Session, patchset: Patchset, candidates: list[Patchset]
-) -> Patchset | None:
-    """Of the submitter's earlier patchsets, the one this re-rolls: it must share a patch
-    (by subject or by diff), or carry the same name and touch some of the same files.
-    A shared patch beats a shared cover name ('collection: assorted fixes' is no
-    evidence); then the nearest version, the most shared patches, the same name."""
+    session: Session, patchset: Patchset, candidates: list[tuple[int, int, str]]
+) -> int | None:
+    """Of the submitter's earlier patchsets (id, version, name), the id of the one this
+    re-rolls: it must share a patch (by subject or by diff), or carry the same name and
+    touch some of the same files. A shared patch beats a shared cover name ('collection:
+    assorted fixes' is no evidence); then the nearest version, the most shared patches,
+    the same name."""
     if not candidates:
         return None
     mine = _content(session, [patchset.id])[patchset.id]
-    theirs = _content(session, [c.id for c in candidates])
+    theirs = _content(session, [pid for pid, _, _ in candidates])
     best, best_key = None, None
-    for candidate in candidates:
-        names, prints, files = theirs.get(candidate.id, (set(), set(), set()))
-        same_name = bool(candidate.name) and _same_name(candidate.name, patchset.name)
+    for pid, version, name in candidates:
+        names, prints, files = theirs.get(pid, (set(), set(), set()))
+        same_name = bool(name) and _same_name(name, patchset.name)
         shared_names, shared_prints = len(names & mine[0]), len(prints & mine[1])
         shared_files = len(files & mine[2])
         if not (shared_names or shared_prints or (same_name and (shared_files or not files))):
             continue
         shares_patch = bool(shared_names or shared_prints)
-        key = (
-            shares_patch,
-            candidate.version,
-            shared_names,
-            shared_prints,
-            same_name,
-            shared_files,
-        )
+        key = (shares_patch, version, shared_names, shared_prints, same_name, shared_files)
         if best_key is None or key > best_key:
-            best, best_key = candidate, key
+            best, best_key = pid, key
     return best
 
 

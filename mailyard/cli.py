@@ -317,6 +317,27 @@ def patchset_status(list_name: str, patchset_id: int, status: str) -> None:
         click.echo(f"patchset {patchset.id}: {wanted.value}" + ("" if changed else " (already)"))
 
 
+@patchset_group.command(name="rename")
+@click.argument("list_name", metavar="LIST")
+@click.argument("patchset_id", metavar="ID", type=int)
+@click.argument("name")
+def patchset_rename(list_name: str, patchset_id: int, name: str) -> None:
+    """Name patchset ID of LIST, as its list owner; later mail keeps the name."""
+    from archive.lists import get_list
+    from mailyard.db import session_scope
+    from patchsets.queries import get_patchset
+    from patchsets.status import rename_patchset
+
+    _ready_database()
+    with session_scope() as session:
+        mlist = _existing_list(session, list_name, get_list)
+        patchset = get_patchset(session, patchset_id, mlist.name)
+        if patchset is None:
+            raise click.ClickException(f"{list_name} has no patchset {patchset_id}")
+        rename_patchset(session, mlist, patchset, name, actor=mlist.owner_email)
+        click.echo(f"patchset {patchset.id}: {patchset.name}")
+
+
 def _existing_list(session, name: str, get_list):
     mlist = get_list(session, name)
     if mlist is None:

@@ -78,6 +78,7 @@ class Patchset(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(Text, default="")
+    custom_name: Mapped[bool] = mapped_column(Boolean, default=False)  # set by a person
     version: Mapped[int] = mapped_column(Integer, default=1)
     version_stated: Mapped[bool] = mapped_column(Boolean, default=False)  # 'v3' was written
     total: Mapped[int] = mapped_column(Integer, default=1)  # patches announced (n of 1/n)

@@ -108,10 +108,11 @@ def refresh_patchset(session: Session, patchset: Patchset) -> None:
     first = next((infos.get(p.message_pk) for p in members if p.position == 1), None)
     head = cover or first
     if head is not None:
-        patchset.name = head.name
+        if not patchset.custom_name:
+            patchset.name = head.name
         patchset.rfc, patchset.resend, patchset.tags = head.rfc, head.resend, list(head.tags)
-    elif not patchset.patches:
-        patchset.name = ""
+    elif not patchset.custom_name:
+        patchset.name = ""  # only a later patch so far: unnamed until patch 1 or the cover
     everything = [i for i in (cover, *(infos.get(p.message_pk) for p in members)) if i]
     patchset.change_id = next((i.change_id for i in everything if i.change_id), None)
     patchset.base_commit = next((i.base_commit for i in everything if i.base_commit), None)

@@ -75,3 +75,16 @@ def change_status(
         return False
     record_status(session, patchset, status, actor=actor, via=via, message_pk=message_pk)
     return True
+
+
+def rename_patchset(
+    session: Session, mlist: MailingList, patchset: Patchset, name: str, *, actor: str
+) -> None:
+    """Give a patchset a name of the list owner's choosing, which later mail of the
+    series does not overwrite (Patchwork's custom series names)."""
+    if actor.lower() != mlist.owner_email.lower():
+        raise StatusRefused(f"only the list owner may rename a patchset, not {actor}")
+    name = " ".join(name.split())
+    if not name:
+        raise StatusRefused("a patchset's name cannot be empty")
+    patchset.name, patchset.custom_name = name[:2000], True

@@ -43,6 +43,14 @@ def test_every_command_has_help():
         ["list", "ls"],
         ["import-mbox"],
         ["reindex"],
+        ["login-link"],
+        ["key"],
+        ["key", "add"],
+        ["key", "ls"],
+        ["patchset"],
+        ["patchset", "ls"],
+        ["patchset", "status"],
+        ["patchset", "rename"],
     ]
     for args in commands:
         out = subprocess.run(
@@ -66,6 +74,9 @@ def test_list_create_and_ls(run):
         (["list", "create", "Bad Name!", "--owner", "o@example.org"], "invalid list name"),
         (["list", "create", "dev", "--owner", "not-an-address"], "invalid owner address"),
         (["import-mbox", "nosuchlist", __file__], "no list named 'nosuchlist'"),
+        (["patchset", "ls", "nosuchlist"], "no list named 'nosuchlist'"),
+        (["login-link", "not-an-address"], "not-an-address"),
+        (["key", "add", "a@example.org", __file__], "not an armored OpenPGP public key"),
     ],
 )
 def test_bad_arguments_get_one_line_not_a_traceback(run, args, message):
@@ -117,3 +128,40 @@ def test_reindex_rebuilds_from_raw(run, tmp_path, settings):
         )
         body = s.scalar(select(Message.body).where(Message.message_id == "m1@example.com"))
         assert body.startswith("From the start")
+
+
+PATCH = (
+    "From: Ada <ada@example.com>\nTo: dev@lists.example.org\nSubject: [PATCH] add a file\n"
+    "Message-ID: <p1@example.com>\nDate: Mon, 02 Mar 2026 10:00:00 +0000\n\nAdd it.\n---\n"
+    "diff --git a/f b/f\nnew file mode 100644\nindex 0000000..ce01362\n--- /dev/null\n"
+    "+++ b/f\n@@ -0,0 +1 @@\n+hello\n"
+)
+
+
+def test_patchset_ls_status_and_rename(run, tmp_path):
+    run("list", "create", "dev", "--owner", "owner@example.org")
+    (tmp_path / "p.mbox").write_bytes(mboxrd_entry(PATCH.encode()))
+    assert run("import-mbox", "dev", str(tmp_path / "p.mbox")).returncode == 0
+    out = run("patchset", "ls", "dev")
+    assert out.stdout.split("\t")[:4] == ["1", "v1", "1/1", "proposed"], out.stdout
+    out = run("patchset", "status", "dev", "1", "needs-revision")
+    assert out.returncode == 0 and "needs_revision" in out.stdout
+    out = run("patchset", "status", "dev", "1", "merged")
+    assert out.returncode == 1 and "unknown status 'merged'" in out.stderr
+    out = run("patchset", "rename", "dev", "1", "A better name")
+    assert "A better name" in run("patchset", "ls", "dev", "--status", "needs_revision").stdout
+    assert run("patchset", "status", "dev", "9", "approved").returncode == 1
+
+
+def test_login_link_is_signed_for_the_address(run, settings):
+    from itsdangerous import URLSafeTimedSerializer
+
+    from mailyard.settings import secret_key
+
+    out = run("login-link", "Owner@Example.org")
+    assert out.returncode == 0
+    link = out.stdout.strip()
+    assert "/login/" in link
+    token = link.rsplit("/", 1)[1]
+    address = URLSafeTimedSerializer(secret_key(settings), salt="login").loads(token)
+    assert address.lower() == "owner@example.org"

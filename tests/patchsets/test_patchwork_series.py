@@ -183,6 +183,22 @@ def test_series_name_out_of_order(session, mlist):
     assert names == [[""], ["test: Add some lorem ipsum"], ["A sample series"]]
 
 
+def test_custom_name_is_kept_as_the_series_fills(session, mlist):
+    from patchsets.status import rename_patchset
+
+    mails = mails_of(series_file("base-out-of-order.mbox"))
+    import_messages(session, mlist, mails[:1])
+    session.commit()
+    (patchset,) = patchsets_by_date(session)
+    assert patchset.name == ""
+    rename_patchset(session, mlist, patchset, "My fun series", actor="owner@example.org")
+    session.commit()
+    for raw in mails[1:]:
+        import_messages(session, mlist, [raw])
+        session.commit()
+        assert [p.name for p in patchsets_by_date(session)] == ["My fun series"]
+
+
 # --- dependencies ----------------------------------------------------------------------
 
 BASE = "dependency-base-patch.mbox"

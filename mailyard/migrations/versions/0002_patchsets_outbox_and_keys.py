@@ -164,6 +164,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("list_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("custom_name", sa.Boolean(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("version_stated", sa.Boolean(), nullable=False),
         sa.Column("total", sa.Integer(), nullable=False),

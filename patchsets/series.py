@@ -12,7 +12,7 @@ name) may have arrived: by thread (v2 sent in reply to v1), b4's change-id, an e
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -245,6 +245,7 @@ def supersede(session: Session, old: Patchset, new: Patchset) -> None:
             return  # a later version already replaced it
     old.superseded_by_id = new.id
     if old.status in _OPEN_STATUSES:
+        # Dated when the new version was sent, not when an import happened to file it.
         record_status(
             session,
             old,
@@ -252,6 +253,7 @@ def supersede(session: Session, old: Patchset, new: Patchset) -> None:
             actor="mailyard",
             via="auto",
             note=f"superseded by v{new.version}",
+            at=new.date,
         )
 
 
@@ -264,11 +266,14 @@ def record_status(
     via: str,
     message_pk: int | None = None,
     note: str = "",
+    at: datetime | None = None,
 ) -> None:
     """Change a patchset's status and keep the change as an event."""
+    at = at or utcnow()
     session.add(
         PatchsetEvent(
             patchset_first_message_id=patchset.first_message_id,
+            at=at,
             actor=actor,
             via=via,
             old_status=patchset.status.value,
@@ -279,7 +284,7 @@ def record_status(
     )
     patchset.status = status
     patchset.status_by = actor
-    patchset.status_at = utcnow()
+    patchset.status_at = at
 
 
 # --- finding where a message goes ------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import contextmanager
 
 import click
 from sqlalchemy.exc import OperationalError
@@ -279,14 +280,13 @@ def patchset_group() -> None:
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 def patchset_ls(list_name: str, status: str | None, limit: int) -> None:
     """The newest patchsets of LIST."""
-    from archive.lists import get_list
     from mailyard.db import session_scope
     from patchsets.queries import patchsets_page
     from patchsets.status import parse_status
 
     _ready_database()
     with session_scope() as session:
-        mlist = _existing_list(session, list_name, get_list)
+        mlist = _existing_list(session, list_name)
         wanted = parse_status(status) if status else None
         for p in patchsets_page(session, mlist.id, status=wanted, limit=limit):
             size = f"{p.patch_count}/{p.total}"
@@ -299,18 +299,10 @@ def patchset_ls(list_name: str, status: str | None, limit: int) -> None:
 @click.argument("status")
 def patchset_status(list_name: str, patchset_id: int, status: str) -> None:
     """Set the status of patchset ID of LIST, as its list owner."""
-    from archive.lists import get_list
-    from mailyard.db import session_scope
-    from patchsets.queries import get_patchset
     from patchsets.status import change_status, parse_status
 
-    _ready_database()
-    with session_scope() as session:
-        mlist = _existing_list(session, list_name, get_list)
-        patchset = get_patchset(session, patchset_id, mlist.name)
-        if patchset is None:
-            raise click.ClickException(f"{list_name} has no patchset {patchset_id}")
-        wanted = parse_status(status)
+    wanted = parse_status(status)
+    with _owned_patchset(list_name, patchset_id) as (session, mlist, patchset):
         changed = change_status(
             session, mlist, patchset, wanted, actor=mlist.owner_email, via="cli"
         )
@@ -323,22 +315,32 @@ def patchset_status(list_name: str, patchset_id: int, status: str) -> None:
 @click.argument("name")
 def patchset_rename(list_name: str, patchset_id: int, name: str) -> None:
     """Name patchset ID of LIST, as its list owner; later mail keeps the name."""
-    from archive.lists import get_list
-    from mailyard.db import session_scope
-    from patchsets.queries import get_patchset
     from patchsets.status import rename_patchset
 
-    _ready_database()
-    with session_scope() as session:
-        mlist = _existing_list(session, list_name, get_list)
-        patchset = get_patchset(session, patchset_id, mlist.name)
-        if patchset is None:
-            raise click.ClickException(f"{list_name} has no patchset {patchset_id}")
+    with _owned_patchset(list_name, patchset_id) as (session, mlist, patchset):
         rename_patchset(session, mlist, patchset, name, actor=mlist.owner_email)
         click.echo(f"patchset {patchset.id}: {patchset.name}")
 
 
-def _existing_list(session, name: str, get_list):
+@contextmanager
+def _owned_patchset(list_name: str, patchset_id: int):
+    """(session, list, patchset) for a change the operator makes as the list owner; the
+    session commits when the block ends without an error."""
+    from mailyard.db import session_scope
+    from patchsets.queries import get_patchset
+
+    _ready_database()
+    with session_scope() as session:
+        mlist = _existing_list(session, list_name)
+        patchset = get_patchset(session, patchset_id, mlist.name)
+        if patchset is None:
+            raise click.ClickException(f"{list_name} has no patchset {patchset_id}")
+        yield session, mlist, patchset
+
+
+def _existing_list(session, name: str):
+    from archive.lists import get_list
+
     mlist = get_list(session, name)
     if mlist is None:
         raise click.ClickException(f"no list named {name!r}")

@@ -125,17 +125,14 @@ def git_has_send_email() -> bool:
     return (Path(exec_path.strip()) / "git-send-email").exists()
 
 
-@pytest.mark.skipif(
-    not git_has_send_email(), reason="git send-email missing (apt-get install git-email)"
-)
-def test_git_send_email_series_is_one_thread_downloadable_as_mbox(served, settings, tmp_path):
-    repo = make_repo(tmp_path)
-    outdir = tmp_path / "outgoing"
-    git(repo, "format-patch", "-q", "--cover-letter", "-2", "-o", str(outdir))
-    cover_file = next(outdir.glob("0000-*"))
-    cover_file.write_text(
-        cover_file.read_text()
-        .replace("*** SUBJECT HERE ***", "Add two files")
+def send_series(served, repo: Path, outdir: Path, *format_args: str, subject: str) -> None:
+    """`git format-patch --cover-letter` (the cover letter filled in, as git insists),
+    then `git send-email` of the whole series to the served list."""
+    git(repo, "format-patch", "-q", "--cover-letter", *format_args, "-o", str(outdir))
+    cover = next(outdir.glob("*0000-*"))
+    cover.write_text(
+        cover.read_text()
+        .replace("*** SUBJECT HERE ***", subject)
         .replace("*** BLURB HERE ***", "Two files, one per patch.")
     )
     git(
@@ -150,6 +147,14 @@ def test_git_send_email_series_is_one_thread_downloadable_as_mbox(served, settin
         "--from=Ada Lovelace <ada@example.com>",
         *sorted(str(p) for p in outdir.iterdir()),
     )
+
+
+@pytest.mark.skipif(
+    not git_has_send_email(), reason="git send-email missing (apt-get install git-email)"
+)
+def test_git_send_email_series_is_one_thread_downloadable_as_mbox(served, settings, tmp_path):
+    repo = make_repo(tmp_path)
+    send_series(served, repo, tmp_path / "outgoing", "-2", subject="Add two files")
 
     def all_archived():
         with new_session(settings) as s:

@@ -16,34 +16,18 @@ from sqlalchemy import select
 from archive.models import Message
 from mailyard.db import new_session
 from patchsets.models import Patchset, PatchsetStatus
-from tests.e2e.test_mail_in_archive_out import LIST, git, git_has_send_email, make_repo
+from tests.e2e.test_mail_in_archive_out import (
+    LIST,
+    git,
+    git_has_send_email,
+    make_repo,
+    send_series,
+)
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not git_has_send_email(), reason="git send-email missing (git-email)"),
 ]
-
-
-def send_series(served, repo: Path, outdir: Path, *format_args: str, subject: str) -> None:
-    git(repo, "format-patch", "-q", "--cover-letter", *format_args, "-o", str(outdir))
-    cover = next(outdir.glob("*0000-*"))
-    cover.write_text(
-        cover.read_text()
-        .replace("*** SUBJECT HERE ***", subject)
-        .replace("*** BLURB HERE ***", "Two files, one per patch.")
-    )
-    git(
-        repo,
-        "send-email",
-        "--quiet",
-        "--confirm=never",
-        "--suppress-cc=all",
-        "--smtp-server=127.0.0.1",
-        f"--smtp-server-port={served.smtp_port}",
-        f"--to={LIST}",
-        "--from=Ada Lovelace <ada@example.com>",
-        *sorted(str(p) for p in outdir.iterdir()),
-    )
 
 
 def patchsets(settings) -> list[Patchset]:

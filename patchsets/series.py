@@ -1,31 +1,25 @@
-"""Put patches and cover letters into patchsets, and link each patchset to the version it
-re-rolls.
+"""Put patches and cover letters into patchsets.
 
 A message joins the patchset of its nearest thread ancestor when it fits there (same
 submitter, same version, a free position); otherwise, as Patchwork does for series sent
 without threading or out of order, the most recent patchset of the same submitter,
 version and size within a time window that still has the position free. Anything else
-starts a new patchset. Versions are linked afterwards, once the cover letter (and so the
-name) may have arrived: by thread (v2 sent in reply to v1), b4's change-id, an explicit
-`Supersedes:`, or the same submitter re-sending the same name or patches.
+starts a new patchset. Which version a patchset re-rolls is `patchsets.versions`' job.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 
-from archive.models import Message, utcnow
+from archive.models import Message
 from patchsets.classify import MailKind
 from patchsets.models import (
     ClassifiedMessage,
     Patchset,
-    PatchsetEvent,
     PatchsetPatch,
-    PatchsetStatus,
 )
 
 # Patchwork groups unthreaded series over this window; git send-email sends in seconds,
@@ -34,9 +28,6 @@ SERIES_WINDOW = timedelta(hours=12)
 # How far apart the Dates of one sending may stray from their numbering (clock skew,
 # a re-sent patch).
 SENDING_SLACK = timedelta(minutes=5)
-# How far back a re-roll looks for the version it replaces, among its submitter's sets.
-PREVIOUS_LOOKBACK = 200
-_OPEN_STATUSES = (PatchsetStatus.proposed, PatchsetStatus.needs_revision)
 
 
 def place_in_patchset(
@@ -97,9 +88,9 @@ def patchset_replied_to(session: Session, list_id: int, message: Message) -> Pat
     return _nearest_patchset(session, list_id, message)
 
 
-def refresh_patchset(session: Session, patchset: Patchset) -> None:
-    """Recompute what a patchset shows from its members, and link it to the version it
-    re-rolls if that is not known yet."""
+def summarize_patchset(session: Session, patchset: Patchset) -> list[ClassifiedMessage]:
+    """Recompute what a patchset shows from its members (count, completeness, name,
+    prefixes, b4 metadata); returns the members' classifications, cover letter first."""
     members = [p for p in patchset.patches if not p.replaced]
     patchset.patch_count = len(members)
     patchset.received_all = patchset.patch_count >= patchset.total
@@ -117,174 +108,7 @@ def refresh_patchset(session: Session, patchset: Patchset) -> None:
     patchset.change_id = next((i.change_id for i in everything if i.change_id), None)
     patchset.base_commit = next((i.base_commit for i in everything if i.base_commit), None)
     patchset.depends_on = list(dict.fromkeys(d for i in everything for d in i.depends_on))
-    if patchset.previous_id is None:
-        previous = find_previous_version(session, patchset, everything)
-        if previous is not None:
-            supersede(session, previous, patchset)
-
-
-def find_previous_version(
-    session: Session, patchset: Patchset, infos: list[ClassifiedMessage]
-) -> Patchset | None:
-    """The patchset this one re-rolls, or None for a first version."""
-    for target in (s for i in infos for s in i.supersedes):
-        found = _patchset_by_msgid(session, patchset.list_id, target)
-        if found is not None and found.id != patchset.id:
-            return found
-    earlier = select(Patchset).where(
-        Patchset.list_id == patchset.list_id,
-        Patchset.id != patchset.id,
-        Patchset.date <= patchset.date,
-    )
-    if patchset.change_id:
-        found = session.scalars(
-            earlier.where(Patchset.change_id == patchset.change_id)
-            .where(Patchset.version <= patchset.version)
-            .order_by(Patchset.date.desc(), Patchset.id.desc())
-        ).first()
-        if found is not None:
-            return found
-    if patchset.thread_anchor_id is not None:
-        anchor = session.get(Patchset, patchset.thread_anchor_id)
-        if (
-            anchor is not None
-            and anchor.submitter_addr.lower() == patchset.submitter_addr.lower()
-            and anchor.version <= patchset.version
-        ):
-            return anchor
-    if patchset.version <= 1 and not patchset.resend:
-        return None
-    version_ok = (
-        Patchset.version <= patchset.version
-        if patchset.resend
-        else Patchset.version < patchset.version
-    )
-    # Columns, not objects: loading up to PREVIOUS_LOOKBACK full rows per re-roll was
-    # a tenth of bulk import time.
-    rows = session.execute(
-        select(Patchset.id, Patchset.version, Patchset.name)
-        .where(
-            Patchset.list_id == patchset.list_id,
-            Patchset.id != patchset.id,
-            Patchset.date <= patchset.date,
-            func.lower(Patchset.submitter_addr) == patchset.submitter_addr.lower(),
-            version_ok,
-        )
-        .order_by(Patchset.date.desc(), Patchset.id.desc())
-        .limit(PREVIOUS_LOOKBACK)
-    ).all()
-    best = _best_previous(
-        session, patchset, [(pid, v, _current_name(session, pid, name)) for pid, v, name in rows]
-    )
-    return session.get(Patchset, best) if best is not None else None
-
-
-def _current_name(session: Session, patchset_id: int, stored: str) -> str:
-    """A patchset's name as this transaction last set it: those filed in the same ingest
-    batch are refreshed in memory and flushed together at its end."""
-    loaded = session.identity_map.get(identity_key(Patchset, patchset_id))
-    return loaded.name if loaded is not None else stored
-
-
-def _best_previous(
-    session: Session, patchset: Patchset, candidates: list[tuple[int, int, str]]
-) -> int | None:
-    """Of the submitter's earlier patchsets (id, version, name), the id of the one this
-    re-rolls: it must share a patch (by subject or by diff), or carry the same name and
-    touch some of the same files. A shared patch beats a shared cover name ('collection:
-    assorted fixes' is no evidence); then the nearest version, the most shared patches,
-    the same name."""
-    if not candidates:
-        return None
-    mine = _content(session, [patchset.id])[patchset.id]
-    theirs = _content(session, [pid for pid, _, _ in candidates])
-    best, best_key = None, None
-    for pid, version, name in candidates:
-        names, prints, files = theirs.get(pid, (set(), set(), set()))
-        same_name = bool(name) and _same_name(name, patchset.name)
-        shared_names, shared_prints = len(names & mine[0]), len(prints & mine[1])
-        shared_files = len(files & mine[2])
-        if not (shared_names or shared_prints or (same_name and (shared_files or not files))):
-            continue
-        shares_patch = bool(shared_names or shared_prints)
-        key = (shares_patch, version, shared_names, shared_prints, same_name, shared_files)
-        if best_key is None or key > best_key:
-            best, best_key = pid, key
-    return best
-
-
-def _content(session: Session, patchset_ids: list[int]) -> dict[int, tuple[set, set, set]]:
-    """Per patchset: its patches' name keys, diff fingerprints and touched paths."""
-    out: dict[int, tuple[set, set, set]] = {pid: (set(), set(), set()) for pid in patchset_ids}
-    rows = session.execute(
-        select(
-            PatchsetPatch.patchset_id,
-            ClassifiedMessage.name,
-            ClassifiedMessage.fingerprint,
-            ClassifiedMessage.files,
-        )
-        .join(ClassifiedMessage, ClassifiedMessage.message_pk == PatchsetPatch.message_pk)
-        .where(PatchsetPatch.patchset_id.in_(patchset_ids))
-    )
-    for patchset_id, name, fingerprint, files in rows:
-        names, prints, paths = out[patchset_id]
-        if name:
-            names.add(_name_key(name))
-        if fingerprint:
-            prints.add(fingerprint)
-        paths.update(files or ())
-    return out
-
-
-def supersede(session: Session, old: Patchset, new: Patchset) -> None:
-    """Record that `new` re-rolls `old`; an open `old` becomes superseded."""
-    new.previous_id = old.id
-    if old.superseded_by_id is not None and old.superseded_by_id != new.id:
-        current = session.get(Patchset, old.superseded_by_id)
-        if current is not None and current.date and new.date and current.date > new.date:
-            return  # a later version already replaced it
-    old.superseded_by_id = new.id
-    if old.status in _OPEN_STATUSES:
-        # Dated when the new version was sent, not when an import happened to file it.
-        record_status(
-            session,
-            old,
-            PatchsetStatus.superseded,
-            actor="mailyard",
-            via="auto",
-            note=f"superseded by v{new.version}",
-            at=new.date,
-        )
-
-
-def record_status(
-    session: Session,
-    patchset: Patchset,
-    status: PatchsetStatus,
-    *,
-    actor: str,
-    via: str,
-    message_pk: int | None = None,
-    note: str = "",
-    at: datetime | None = None,
-) -> None:
-    """Change a patchset's status and keep the change as an event."""
-    at = at or utcnow()
-    session.add(
-        PatchsetEvent(
-            patchset_first_message_id=patchset.first_message_id,
-            at=at,
-            actor=actor,
-            via=via,
-            old_status=patchset.status.value,
-            new_status=status.value,
-            message_pk=message_pk,
-            note=note,
-        )
-    )
-    patchset.status = status
-    patchset.status_by = actor
-    patchset.status_at = at
+    return everything
 
 
 # --- finding where a message goes ------------------------------------------------------
@@ -340,7 +164,8 @@ def _thread_root(message: Message) -> str:
     return message.message_id
 
 
-def _patchset_by_msgid(session: Session, list_id: int, msgid: str) -> Patchset | None:
+def patchset_containing(session: Session, list_id: int, msgid: str) -> Patchset | None:
+    """The patchset of this list that has the message as a patch or cover letter."""
     message = session.scalars(select(Message).where(Message.message_id == msgid)).first()
     return _patchset_of(session, list_id, message) if message is not None else None
 
@@ -496,11 +321,3 @@ def _infos(session: Session, patchset: Patchset) -> dict[int, ClassifiedMessage]
         pks.append(patchset.cover_message_pk)
     rows = session.scalars(select(ClassifiedMessage).where(ClassifiedMessage.message_pk.in_(pks)))
     return {row.message_pk: row for row in rows}
-
-
-def _same_name(a: str, b: str) -> bool:
-    return _name_key(a) == _name_key(b)
-
-
-def _name_key(name: str) -> str:
-    return " ".join(name.lower().split()).rstrip(".!:; ")

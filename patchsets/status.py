@@ -9,11 +9,12 @@ the submitter may only withdraw or retire their own work (`needs_revision`,
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
-from archive.models import MailingList
-from patchsets.models import Patchset, PatchsetStatus
-from patchsets.series import record_status
+from archive.models import MailingList, utcnow
+from patchsets.models import Patchset, PatchsetEvent, PatchsetStatus
 
 SUBMITTER_STATUSES = frozenset(
     {PatchsetStatus.needs_revision, PatchsetStatus.superseded, PatchsetStatus.rejected}
@@ -46,6 +47,36 @@ def allowed_statuses(
     if actor == patchset.submitter_addr.lower():
         return [s for s in PatchsetStatus if s in SUBMITTER_STATUSES]
     return []
+
+
+def record_status(
+    session: Session,
+    patchset: Patchset,
+    status: PatchsetStatus,
+    *,
+    actor: str,
+    via: str,
+    message_pk: int | None = None,
+    note: str = "",
+    at: datetime | None = None,
+) -> None:
+    """Change a patchset's status and keep the change as an event."""
+    at = at or utcnow()
+    session.add(
+        PatchsetEvent(
+            patchset_first_message_id=patchset.first_message_id,
+            at=at,
+            actor=actor,
+            via=via,
+            old_status=patchset.status.value,
+            new_status=status.value,
+            message_pk=message_pk,
+            note=note,
+        )
+    )
+    patchset.status = status
+    patchset.status_by = actor
+    patchset.status_at = at
 
 
 def change_status(

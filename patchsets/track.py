@@ -22,9 +22,10 @@ from patchsets.models import (
     PatchsetPatch,
     PatchsetStatus,
 )
-from patchsets.series import file_into_patchset, placed_already, refresh_patchset
+from patchsets.series import file_into_patchset, placed_already, summarize_patchset
 from patchsets.status_mail import handle_status_request
 from patchsets.trailers import followup_trailers
+from patchsets.versions import link_previous_version
 
 
 def track_messages(session: Session, items: Sequence[tuple[Message, int]]) -> None:
@@ -60,7 +61,7 @@ def track_messages(session: Session, items: Sequence[tuple[Message, int]]) -> No
         # Refreshing reads other patchsets' names from the identity map, not the
         # database, so one flush at the end does.
         for patchset in sorted(touched.values(), key=lambda p: (p.date is None, p.date, p.id)):
-            refresh_patchset(session, patchset)
+            link_previous_version(session, patchset, summarize_patchset(session, patchset))
         session.flush()
 
 

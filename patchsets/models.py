@@ -71,7 +71,8 @@ class ClassifiedMessage(Base):
 
 
 class Patchset(Base):
-    """One sent version of a series: its cover letter (if any) and its patches."""
+    """One sent version of a series: its cover letter (if any) and its patches; or one
+    pull request."""
 
     __tablename__ = "patchsets"
 
@@ -111,6 +112,10 @@ class Patchset(Base):
     change_id: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
     base_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
     depends_on: Mapped[list] = mapped_column(JSON, default=list)
+    # A pull request is a patchset of no patches: its mail stands where a cover letter
+    # would, and these say what to pull.
+    pull_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pull_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[PatchsetStatus] = mapped_column(
         Enum(PatchsetStatus, native_enum=False, length=16), default=PatchsetStatus.proposed
     )

@@ -103,6 +103,7 @@ def _has_tag(patchset: Patchset, wanted: str) -> bool:
     words |= {"rfc"} if patchset.rfc else set()
     words |= {"resend"} if patchset.resend else set()
     words.add(f"v{patchset.version}")
+    words |= {"pull"} if patchset.pull_url else set()
     return wanted in words
 
 

@@ -33,8 +33,8 @@ SENDING_SLACK = timedelta(minutes=5)
 def place_in_patchset(
     session: Session, list_id: int, message: Message, classified: ClassifiedMessage
 ) -> Patchset:
-    """The patchset `message` (a patch or a cover letter) belongs to in this list; created
-    when it fits no existing one. Idempotent."""
+    """The patchset `message` (a patch, cover letter or pull request) belongs to in this
+    list; created when it fits no existing one. Idempotent."""
     existing = _patchset_of(session, list_id, message)
     if existing is not None:
         return existing
@@ -63,6 +63,13 @@ def file_into_patchset(
 ) -> Patchset:
     """Put a message not yet in any patchset of this list into the one it fits, or a new
     one (see the module)."""
+    if classified.kind is MailKind.pull:
+        target = _new_patchset(list_id, message, classified, None)
+        target.total = 0
+        session.add(target)
+        _add_member(target, message, classified)
+        session.flush()
+        return target
     anchor = _nearest_patchset(session, list_id, message)
     if anchor is not None and _fits(anchor, message, classified):
         target = anchor
@@ -108,6 +115,8 @@ def summarize_patchset(session: Session, patchset: Patchset) -> list[ClassifiedM
     patchset.change_id = next((i.change_id for i in everything if i.change_id), None)
     patchset.base_commit = next((i.base_commit for i in everything if i.base_commit), None)
     patchset.depends_on = list(dict.fromkeys(d for i in everything for d in i.depends_on))
+    if cover is not None and cover.kind is MailKind.pull:
+        patchset.pull_url, patchset.pull_ref = cover.pull_url, cover.pull_ref
     return everything
 
 
@@ -273,7 +282,7 @@ def _new_patchset(
 
 
 def _add_member(patchset: Patchset, message: Message, classified: ClassifiedMessage) -> None:
-    if classified.kind is MailKind.cover:
+    if classified.kind in (MailKind.cover, MailKind.pull):
         patchset.cover_message_pk = message.id
     else:
         patchset.patches.append(

@@ -27,6 +27,8 @@ from patchsets.status_mail import handle_status_request
 from patchsets.trailers import followup_trailers
 from patchsets.versions import link_previous_version
 
+_FILED = (MailKind.patch, MailKind.cover, MailKind.pull)
+
 
 def track_messages(session: Session, items: Sequence[tuple[Message, int]]) -> None:
     """Classify and file each (message, list id) pair, in order."""
@@ -42,9 +44,7 @@ def track_messages(session: Session, items: Sequence[tuple[Message, int]]) -> No
     with session.no_autoflush:
         session.flush()
         submissions = [
-            (message, list_id)
-            for message, list_id in items
-            if known[message.id].kind in (MailKind.patch, MailKind.cover)
+            (message, list_id) for message, list_id in items if known[message.id].kind in _FILED
         ]
         placed = placed_already(session, [m.id for m, _ in submissions]) if submissions else {}
         for message, list_id in submissions:

@@ -131,6 +131,30 @@ def test_single_mail_is_one_patch(session, mlist, name):
         assert kinds == [MailKind.patch]
 
 
+@pytest.mark.parametrize(
+    "name,url",
+    [
+        (
+            "0023-git-pull-request-newline-in-url.mbox",
+            "https://git.kernel.org/pub/scm/linux/kernel/git/matthias.bgg/linux.git/"
+            " tags/v5.4-next-soc",
+        ),
+        (
+            "0024-git-pull-request-trailing-space.mbox",
+            "git://git.kernel.org/pub/scm/linux/kernel/git/nsekhar/linux-davinci.git"
+            " tags/davinci-for-v5.6/soc",
+        ),
+    ],
+)
+def test_pull_request_is_a_patchset_to_pull(session, mlist, name, url):
+    path = corpus.require_corpus() / "patchwork" / "mail" / name
+    import_messages(session, mlist, mails_of(path))
+    session.commit()
+    (patchset,) = patchsets_by_date(session)
+    assert f"{patchset.pull_url} {patchset.pull_ref}" == url
+    assert patchset.patch_count == 0 and patchset.received_all and patchset.cover_message_pk
+
+
 def test_same_mail_twice_is_one_patch(session, mlist):
     path = corpus.require_corpus() / "patchwork" / "mail" / "0013-with-utf8-body.mbox"
     import_messages(session, mlist, mails_of(path))

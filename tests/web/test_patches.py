@@ -372,3 +372,18 @@ def test_a_series_missing_patches_is_marked_incomplete(client, dev, session):
     import_messages(session, dev, [part])
     page = client.get("/dev/patches?submitter=grace@example.com").get_data(as_text=True)
     assert "1/3" in page and 'class="incomplete"' in page
+
+
+def test_a_pull_request_is_listed_with_what_to_pull(client, dev, session):
+    body = (
+        "The following changes since commit 0123456789abcdef:\n\n  base (2026-03-01)\n\n"
+        "are available in the Git repository at:\n\n"
+        "  https://git.example.org/ada/thing.git tags/thing-1.0\n\n"
+        "for you to fetch changes up to fedcba9876543210:\n\n  tip (2026-03-02)\n"
+    )
+    import_messages(session, dev, [mail("pull@x", "[GIT PULL] thing 1.0", body, 40)])
+    listing = client.get("/dev/patches?tag=pull").get_data(as_text=True)
+    (pid,) = map(int, re.findall(r'href="/dev/patches/(\d+)/">thing 1.0', listing))
+    page = client.get(f"/dev/patches/{pid}/").get_data(as_text=True)
+    assert "git pull https://git.example.org/ada/thing.git tags/thing-1.0" in page
+    assert client.get(f"/dev/patches/{pid}/mbox").status_code == 404

@@ -187,6 +187,8 @@ def upgrade() -> None:
         sa.Column("change_id", sa.String(length=255), nullable=True),
         sa.Column("base_commit", sa.String(length=64), nullable=True),
         sa.Column("depends_on", sa.JSON(), nullable=False),
+        sa.Column("pull_url", sa.Text(), nullable=True),
+        sa.Column("pull_ref", sa.Text(), nullable=True),
         sa.Column(
             "status",
             sa.Enum(

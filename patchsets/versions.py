@@ -75,6 +75,7 @@ def find_previous_version(
             Patchset.id != patchset.id,
             Patchset.date <= patchset.date,
             func.lower(Patchset.submitter_addr) == patchset.submitter_addr.lower(),
+            Patchset.pull_url.is_(None),
             version_ok,
         )
         .order_by(Patchset.date.desc(), Patchset.id.desc())

@@ -55,6 +55,7 @@ def find_previous_version(
         anchor = session.get(Patchset, patchset.thread_anchor_id)
         if (
             anchor is not None
+            and anchor.pull_url is None
             and anchor.submitter_addr.lower() == patchset.submitter_addr.lower()
             and anchor.version <= patchset.version
         ):
@@ -81,17 +82,19 @@ def find_previous_version(
         .order_by(Patchset.date.desc(), Patchset.id.desc())
         .limit(PREVIOUS_LOOKBACK)
     ).all()
-    best = _best_previous(
-        session, patchset, [(pid, v, _current_name(session, pid, name)) for pid, v, name in rows]
-    )
+    best = _best_previous(session, patchset, [c for row in rows if (c := _as_now(session, row))])
     return session.get(Patchset, best) if best is not None else None
 
 
-def _current_name(session: Session, patchset_id: int, stored: str) -> str:
-    """A patchset's name as this transaction last set it: those filed in the same ingest
-    batch are refreshed in memory and flushed together at its end."""
+def _as_now(session: Session, row) -> tuple[int, int, str] | None:
+    """A candidate (id, version, name) as this transaction last left it, or None for a
+    pull request: patchsets filed in the same ingest batch are summarised in memory and
+    flushed together at its end, so the row read may be behind."""
+    patchset_id, version, name = row
     loaded = session.identity_map.get(identity_key(Patchset, patchset_id))
-    return loaded.name if loaded is not None else stored
+    if loaded is None:
+        return patchset_id, version, name
+    return None if loaded.pull_url else (patchset_id, version, loaded.name)
 
 
 def _best_previous(

@@ -158,3 +158,20 @@ def test_reindex_keeps_statuses_and_adds_no_events(feed, session):
     assert by_name[("gadget", 1)].status is PatchsetStatus.superseded
     assert by_name[("gadget", 2)].previous_id == by_name[("gadget", 1)].id
     assert session.query(PatchsetEvent).count() == events_before
+
+
+PULL_BODY = (
+    "The following changes since commit 0123456789abcdef:\n\n  base\n\n"
+    "are available in the Git repository at:\n\n"
+    "  https://git.example.org/ada/widget.git widget-fix\n\nfor you to fetch.\n"
+)
+
+
+@pytest.mark.parametrize("same_batch", [True, False])
+def test_a_pull_request_is_never_the_earlier_version(feed, same_batch):
+    pull, raw = mail("[GIT PULL] widget: fix it", body=PULL_BODY, diff=False)
+    patch = mail("[PATCH v2] widget: fix it", reply_to=pull, minute=5)
+    sets = feed((pull, raw), patch) if same_batch else (feed((pull, raw)), feed(patch))[1]
+    pull_set, patch_set = sets
+    assert pull_set.pull_url == "https://git.example.org/ada/widget.git"
+    assert patch_set.previous_id is None and pull_set.status is PatchsetStatus.proposed

@@ -35,6 +35,9 @@ def track_messages(session: Session, items: Sequence[tuple[Message, int]]) -> No
     if not items:
         return
     known = _classified(session, [m.id for m, _ in items])
+    # Only a message classified before (a cross-post reaching another list) can be filed
+    # already; a new one cannot, and needs no lookup.
+    seen_before = set(known)
     for message, _ in items:
         if message.id not in known:
             known[message.id] = classify_and_store(session, message)
@@ -46,7 +49,8 @@ def track_messages(session: Session, items: Sequence[tuple[Message, int]]) -> No
         submissions = [
             (message, list_id) for message, list_id in items if known[message.id].kind in _FILED
         ]
-        placed = placed_already(session, [m.id for m, _ in submissions]) if submissions else {}
+        again = [m.id for m, _ in submissions if m.id in seen_before]
+        placed = placed_already(session, again) if again else {}
         for message, list_id in submissions:
             patchset = placed.get((message.id, list_id))
             if patchset is None:

@@ -10,7 +10,6 @@ marker (`[PATCH] Re: ...`, the prefix before the reply marker) makes such a mail
 from __future__ import annotations
 
 import enum
-import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -71,17 +70,6 @@ def classify_message(subject: str, body: str, has_parent: bool) -> Classificatio
         result.files = diff_files(result.diff)
     _read_series_metadata(result, body)
     return result
-
-
-def diff_fingerprint(diff: str) -> str:
-    """A hash of what a diff changes, blind to whitespace, line numbers and context, in
-    the spirit of `git patch-id`: an unchanged patch re-sent in a new version keeps it."""
-    digest = hashlib.sha1()
-    for line in diff.split("\n"):
-        if line[:1] in ("+", "-") and not line.startswith(("+++ ", "--- ")):
-            digest.update("".join(line.split()).encode("utf-8", "surrogateescape"))
-            digest.update(b"\n")
-    return digest.hexdigest()
 
 
 def _read_series_metadata(result: Classification, body: str) -> None:

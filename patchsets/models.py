@@ -62,7 +62,8 @@ class ClassifiedMessage(Base):
     depends_on: Mapped[list] = mapped_column(JSON, default=list)
     supersedes: Mapped[list] = mapped_column(JSON, default=list)
     files: Mapped[list] = mapped_column(JSON, default=list)  # paths the diff touches
-    fingerprint: Mapped[str | None] = mapped_column(String(40), nullable=True)  # of the diff
+    # `git patch-id --stable` of the diff: the same patch in another version or commit.
+    patch_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     files_changed: Mapped[int] = mapped_column(Integer, default=0)
     lines_added: Mapped[int] = mapped_column(Integer, default=0)
     lines_removed: Mapped[int] = mapped_column(Integer, default=0)

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from archive.models import Message
-from patchsets.classify import Classification, MailKind, classify_message, diff_fingerprint
+from patchsets.classify import Classification, MailKind, classify_message
 from patchsets.models import (
     ClassifiedMessage,
     GivenTrailer,
@@ -22,6 +22,7 @@ from patchsets.models import (
     PatchsetPatch,
     PatchsetStatus,
 )
+from patchsets.patch_id import git_patch_id
 from patchsets.series import file_into_patchset, placed_already, summarize_patchset
 from patchsets.status_mail import handle_status_request
 from patchsets.trailers import followup_trailers
@@ -124,7 +125,7 @@ def _row_from(message: Message, result: Classification) -> ClassifiedMessage:
     if result.diff:
         files = result.files
         row.files = [f.path for f in files][:200]
-        row.fingerprint = diff_fingerprint(result.diff)
+        row.patch_id = git_patch_id(result.diff)
         row.files_changed = len(files)
         row.lines_added = sum(f.added for f in files)
         row.lines_removed = sum(f.removed for f in files)

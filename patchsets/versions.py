@@ -101,7 +101,7 @@ def _best_previous(
     session: Session, patchset: Patchset, candidates: list[tuple[int, int, str]]
 ) -> int | None:
     """Of the submitter's earlier patchsets (id, version, name), the id of the one this
-    re-rolls: it must share a patch (by subject or by diff), or carry the same name and
+    re-rolls: it must share a patch (by subject or by git patch-id), or carry the same name and
     touch some of the same files. A shared patch beats a shared cover name ('collection:
     assorted fixes' is no evidence); then the nearest version, the most shared patches,
     the same name."""
@@ -125,24 +125,24 @@ def _best_previous(
 
 
 def _content(session: Session, patchset_ids: list[int]) -> dict[int, tuple[set, set, set]]:
-    """Per patchset: its patches' name keys, diff fingerprints and touched paths."""
+    """Per patchset: its patches' name keys, patch ids and touched paths."""
     out: dict[int, tuple[set, set, set]] = {pid: (set(), set(), set()) for pid in patchset_ids}
     rows = session.execute(
         select(
             PatchsetPatch.patchset_id,
             ClassifiedMessage.name,
-            ClassifiedMessage.fingerprint,
+            ClassifiedMessage.patch_id,
             ClassifiedMessage.files,
         )
         .join(ClassifiedMessage, ClassifiedMessage.message_pk == PatchsetPatch.message_pk)
         .where(PatchsetPatch.patchset_id.in_(patchset_ids))
     )
-    for patchset_id, name, fingerprint, files in rows:
+    for patchset_id, name, patch_id, files in rows:
         names, prints, paths = out[patchset_id]
         if name:
             names.add(_name_key(name))
-        if fingerprint:
-            prints.add(fingerprint)
+        if patch_id:
+            prints.add(patch_id)
         paths.update(files or ())
     return out
 

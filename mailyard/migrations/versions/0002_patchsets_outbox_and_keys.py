@@ -96,7 +96,7 @@ def upgrade() -> None:
         sa.Column("depends_on", sa.JSON(), nullable=False),
         sa.Column("supersedes", sa.JSON(), nullable=False),
         sa.Column("files", sa.JSON(), nullable=False),
-        sa.Column("fingerprint", sa.String(length=40), nullable=True),
+        sa.Column("patch_id", sa.String(length=40), nullable=True),
         sa.Column("files_changed", sa.Integer(), nullable=False),
         sa.Column("lines_added", sa.Integer(), nullable=False),
         sa.Column("lines_removed", sa.Integer(), nullable=False),
@@ -111,6 +111,9 @@ def upgrade() -> None:
     with op.batch_alter_table("classified_messages", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_classified_messages_change_id"), ["change_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_classified_messages_patch_id"), ["patch_id"], unique=False
         )
 
     op.create_table(
@@ -302,6 +305,7 @@ def downgrade() -> None:
 
     op.drop_table("given_trailers")
     with op.batch_alter_table("classified_messages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_classified_messages_patch_id"))
         batch_op.drop_index(batch_op.f("ix_classified_messages_change_id"))
 
     op.drop_table("classified_messages")

@@ -8,15 +8,14 @@ sweep that races a late task, does no harm.
 from __future__ import annotations
 
 import email.utils
-import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
-from functools import cache
 
 from sqlalchemy import delete, exists, func, or_, select, union, update
 from sqlalchemy.orm import Session, undefer
 
 from archive import search
+from archive.hooks import domain_hooks
 from archive.models import Message, MessageStatus, Thread, ThreadNode
 from archive.parse import ParsedMessage, parse_message
 from archive.thread_store import SqlNodeStore
@@ -174,23 +173,6 @@ def reset_derived(session: Session) -> None:
     for hook in domain_hooks("reset"):
         hook(session)
     session.execute(update(Message).values(status=MessageStatus.received))
-
-
-# The domains that read list messages once they are archived (DESIGN: the path of one
-# message, step 3). Named, not imported, so that the archive never depends on them.
-DOMAIN_HOOKS = {
-    "after_ingest": ("patchsets.track:track_messages",),
-    "reset": ("patchsets.track:reset_patchsets",),
-}
-
-
-@cache
-def domain_hooks(event: str) -> tuple[Callable, ...]:
-    hooks = []
-    for name in DOMAIN_HOOKS[event]:
-        module, _, function = name.partition(":")
-        hooks.append(getattr(importlib.import_module(module), function))
-    return tuple(hooks)
 
 
 def _lock_threading(session: Session) -> None:

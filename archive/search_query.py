@@ -61,12 +61,15 @@ Node = Term | Not | And | Or
 class SearchQuery:
     text: Node | None = None
     message_ids: list[str] = field(default_factory=list)
+    patch_ids: list[str] = field(default_factory=list)  # git patch-id --stable, hex
     date_from: datetime | None = None
     date_to: datetime | None = None  # exclusive
 
     @property
     def is_empty(self) -> bool:
-        return not (self.text or self.message_ids or self.date_from or self.date_to)
+        return not (
+            self.text or self.message_ids or self.patch_ids or self.date_from or self.date_to
+        )
 
 
 _TOKEN = re.compile(r'\s*(?:(\()|(\))|((?:[^\s()"]*"[^"]*"?)+[^\s()"]*|[^\s()"]+))')
@@ -162,6 +165,9 @@ class _Parser:
         value = _unquote(value)
         if sep and prefix == "m":
             self.query.message_ids.append(value.strip().strip("<>"))
+            return None
+        if sep and prefix == "patchid":
+            self.query.patch_ids.append(value.strip().lower())
             return None
         if sep and prefix in ("d", "dt"):
             self.query.date_from, self.query.date_to = parse_date_range(value)

@@ -342,3 +342,8 @@ def _resolve_reference(session: Session, list_id: int, value: str) -> Patchset |
         .join(Message, Message.id == Patchset.cover_message_pk)
         .where(Message.message_id == msgid, Patchset.list_id == list_id)
     ).first()
+
+
+def messages_with_patch_id(patch_ids: list[str]):
+    """The `patchid:` search prefix: a select of the pks of patches with these ids."""
+    return select(ClassifiedMessage.message_pk).where(ClassifiedMessage.patch_id.in_(patch_ids))

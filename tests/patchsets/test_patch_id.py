@@ -56,3 +56,24 @@ def test_every_patch_of_the_small_archive_has_the_truths_patch_id():
         and git_patch_id(split_patch(parse_message(raw).body)[1] or "") != m["patch_id"]
     ]
     assert wrong == []
+
+
+def test_patchid_search_prefix_finds_the_patch(session):
+    from archive.importer import import_messages
+    from archive.lists import create_list
+    from archive.models import Message
+    from archive.search import search_messages
+
+    mlist = create_list(session, "dev", "owner@example.org")
+    raw = (
+        "From: Ada <ada@example.com>\nTo: dev@lists.example.org\nSubject: [PATCH] two\n"
+        "Message-ID: <pid@example.com>\nDate: Mon, 02 Mar 2026 10:00:00 +0000\n\n"
+        "Change two.\n---\n" + TWO_FILES
+    ).encode()
+    import_messages(session, mlist, [raw])
+    session.commit()
+    (pk,) = session.query(Message.id).filter(Message.message_id == "pid@example.com").one()
+    wanted = git_patch_id(TWO_FILES)
+    assert search_messages(session, [mlist.id], f"patchid:{wanted}") == [pk]
+    assert search_messages(session, [mlist.id], f"patchid:{wanted.upper()} s:two") == [pk]
+    assert search_messages(session, [mlist.id], "patchid:" + "0" * 40) == []

@@ -1,0 +1,30 @@
+"""The domains the archive hands work to, named rather than imported, so that the
+archive never depends on them (DESIGN: web -> domains -> archive -> mailyard).
+
+- `after_ingest(session, [(message, list_id), ...])`: newly archived list messages
+  (DESIGN, the path of one message, step 3);
+- `reset(session)`: forget what was derived, before `reindex` rebuilds it;
+- `patch_id_messages(patch_ids) -> select of message pks`: what the `patchid:` search
+  prefix finds, for `b4`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from functools import cache
+
+DOMAIN_HOOKS = {
+    "after_ingest": ("patchsets.track:track_messages",),
+    "reset": ("patchsets.track:reset_patchsets",),
+    "patch_id_messages": ("patchsets.queries:messages_with_patch_id",),
+}
+
+
+@cache
+def domain_hooks(event: str) -> tuple[Callable, ...]:
+    hooks = []
+    for name in DOMAIN_HOOKS[event]:
+        module, _, function = name.partition(":")
+        hooks.append(getattr(importlib.import_module(module), function))
+    return tuple(hooks)

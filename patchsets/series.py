@@ -58,19 +58,71 @@ def placed_already(session: Session, message_pks: list[int]) -> dict[tuple[int, 
     return found
 
 
+# (list id, Message-ID) -> the patchset that message is filed in, for a whole batch.
+FiledIndex = dict[tuple[int, str], Patchset]
+
+
+def filed_index(session: Session, items: list[tuple[Message, int]]) -> FiledIndex:
+    """Where the thread ancestors of these messages are filed: two queries for a whole
+    ingest batch, rather than two per patch (each a round trip on PostgreSQL).
+    `file_into_patchset` keeps it up to date as it files the batch."""
+    wanted: dict[int, set[str]] = {}
+    for message, list_id in items:
+        wanted.setdefault(list_id, set()).update(_ancestors(message))
+    index: FiledIndex = {}
+    for list_id, msgids in wanted.items():
+        chunks = [sorted(msgids)[i : i + 500] for i in range(0, len(msgids), 500)]
+        for chunk in chunks:
+            for msgid, patchset in session.execute(
+                select(PatchsetPatch.message_id, Patchset)
+                .join(Patchset, Patchset.id == PatchsetPatch.patchset_id)
+                .where(PatchsetPatch.message_id.in_(chunk), Patchset.list_id == list_id)
+            ):
+                index.setdefault((list_id, msgid), patchset)
+            for msgid, patchset in session.execute(
+                select(Message.message_id, Patchset)
+                .join(Patchset, Patchset.cover_message_pk == Message.id)
+                .where(Message.message_id.in_(chunk), Patchset.list_id == list_id)
+            ):
+                index.setdefault((list_id, msgid), patchset)
+    return index
+
+
 def file_into_patchset(
-    session: Session, list_id: int, message: Message, classified: ClassifiedMessage
+    session: Session,
+    list_id: int,
+    message: Message,
+    classified: ClassifiedMessage,
+    index: FiledIndex | None = None,
 ) -> Patchset:
     """Put a message not yet in any patchset of this list into the one it fits, or a new
-    one (see the module)."""
+    one (see the module). `index` (from `filed_index`) saves the ancestor lookups."""
     if classified.kind is MailKind.pull:
         target = _new_patchset(list_id, message, classified, None)
         target.total = 0
         session.add(target)
         _add_member(target, message, classified)
-        session.flush()
-        return target
-    anchor = _nearest_patchset(session, list_id, message)
+    else:
+        target = _choose_patchset(session, list_id, message, classified, index)
+    if target is not None and index is not None:
+        index[(list_id, message.message_id)] = target
+    session.flush()
+    return target
+
+
+def _choose_patchset(
+    session: Session,
+    list_id: int,
+    message: Message,
+    classified: ClassifiedMessage,
+    index: FiledIndex | None,
+) -> Patchset:
+    if index is None:
+        anchor = _nearest_patchset(session, list_id, message)
+    else:
+        anchor = next(
+            (index[(list_id, a)] for a in _ancestors(message) if (list_id, a) in index), None
+        )
     if anchor is not None and _fits(anchor, message, classified):
         target = anchor
     elif (
@@ -86,7 +138,6 @@ def file_into_patchset(
         target = _new_patchset(list_id, message, classified, anchor)
         session.add(target)
     _add_member(target, message, classified)
-    session.flush()
     return target
 
 
@@ -95,13 +146,16 @@ def patchset_replied_to(session: Session, list_id: int, message: Message) -> Pat
     return _nearest_patchset(session, list_id, message)
 
 
-def summarize_patchset(session: Session, patchset: Patchset) -> list[ClassifiedMessage]:
+def summarize_patchset(
+    session: Session, patchset: Patchset, known: dict[int, ClassifiedMessage] | None = None
+) -> list[ClassifiedMessage]:
     """Recompute what a patchset shows from its members (count, completeness, name,
-    prefixes, b4 metadata); returns the members' classifications, cover letter first."""
+    prefixes, b4 metadata); returns the members' classifications, cover letter first.
+    `known` holds classifications at hand (a batch's), so only the others are read."""
     members = [p for p in patchset.patches if not p.replaced]
     patchset.patch_count = len(members)
     patchset.received_all = patchset.patch_count >= patchset.total
-    infos = _infos(session, patchset)
+    infos = _infos(session, patchset, known or {})
     cover = infos.get(patchset.cover_message_pk) if patchset.cover_message_pk else None
     first = next((infos.get(p.message_pk) for p in members if p.position == 1), None)
     head = cover or first
@@ -324,9 +378,17 @@ def _touch(patchset: Patchset, message: Message) -> None:
         patchset.last_activity = when
 
 
-def _infos(session: Session, patchset: Patchset) -> dict[int, ClassifiedMessage]:
+def _infos(
+    session: Session, patchset: Patchset, known: dict[int, ClassifiedMessage]
+) -> dict[int, ClassifiedMessage]:
     pks = [p.message_pk for p in patchset.patches]
     if patchset.cover_message_pk:
         pks.append(patchset.cover_message_pk)
-    rows = session.scalars(select(ClassifiedMessage).where(ClassifiedMessage.message_pk.in_(pks)))
-    return {row.message_pk: row for row in rows}
+    infos = {pk: known[pk] for pk in pks if pk in known}
+    missing = [pk for pk in pks if pk not in infos]
+    if missing:
+        rows = session.scalars(
+            select(ClassifiedMessage).where(ClassifiedMessage.message_pk.in_(missing))
+        )
+        infos.update((row.message_pk, row) for row in rows)
+    return infos

@@ -23,7 +23,12 @@ from patchsets.models import (
     PatchsetStatus,
 )
 from patchsets.patch_id import git_patch_id
-from patchsets.series import file_into_patchset, placed_already, summarize_patchset
+from patchsets.series import (
+    file_into_patchset,
+    filed_index,
+    placed_already,
+    summarize_patchset,
+)
 from patchsets.status_mail import handle_status_request
 from patchsets.trailers import followup_trailers
 from patchsets.versions import link_previous_version
@@ -52,10 +57,11 @@ def track_messages(session: Session, items: Sequence[tuple[Message, int]]) -> No
         ]
         again = [m.id for m, _ in submissions if m.id in seen_before]
         placed = placed_already(session, again) if again else {}
+        index = filed_index(session, submissions) if submissions else {}
         for message, list_id in submissions:
             patchset = placed.get((message.id, list_id))
             if patchset is None:
-                patchset = file_into_patchset(session, list_id, message, known[message.id])
+                patchset = file_into_patchset(session, list_id, message, known[message.id], index)
             touched[patchset.id] = patchset
         for message, list_id in items:
             if known[message.id].kind is MailKind.reply:
@@ -66,7 +72,7 @@ def track_messages(session: Session, items: Sequence[tuple[Message, int]]) -> No
         # Refreshing reads other patchsets' names from the identity map, not the
         # database, so one flush at the end does.
         for patchset in sorted(touched.values(), key=lambda p: (p.date is None, p.date, p.id)):
-            link_previous_version(session, patchset, summarize_patchset(session, patchset))
+            link_previous_version(session, patchset, summarize_patchset(session, patchset, known))
         session.flush()
 
 

@@ -28,6 +28,7 @@ from patchsets.models import (
     PatchsetPatch,
     PatchsetStatus,
 )
+from patchsets.series import patchset_containing
 from patchsets.trailers import Trailer, commit_trailers, mismatched
 
 
@@ -328,20 +329,7 @@ def _resolve_reference(session: Session, list_id: int, value: str) -> Patchset |
         segments = [s for s in urlsplit(value).path.split("/") if s]
         value = unquote(segments[-1]) if segments else ""
     msgid = value[1:-1] if value.startswith("<") and value.endswith(">") else value
-    if not msgid:
-        return None
-    as_patch = session.scalars(
-        select(Patchset)
-        .join(PatchsetPatch, PatchsetPatch.patchset_id == Patchset.id)
-        .where(PatchsetPatch.message_id == msgid, Patchset.list_id == list_id)
-    ).first()
-    if as_patch is not None:
-        return as_patch
-    return session.scalars(
-        select(Patchset)
-        .join(Message, Message.id == Patchset.cover_message_pk)
-        .where(Message.message_id == msgid, Patchset.list_id == list_id)
-    ).first()
+    return patchset_containing(session, list_id, msgid) if msgid else None
 
 
 def messages_with_patch_id(patch_ids: list[str]):

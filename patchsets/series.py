@@ -30,17 +30,6 @@ SERIES_WINDOW = timedelta(hours=12)
 SENDING_SLACK = timedelta(minutes=5)
 
 
-def place_in_patchset(
-    session: Session, list_id: int, message: Message, classified: ClassifiedMessage
-) -> Patchset:
-    """The patchset `message` (a patch, cover letter or pull request) belongs to in this
-    list; created when it fits no existing one. Idempotent."""
-    existing = _patchset_of(session, list_id, message)
-    if existing is not None:
-        return existing
-    return file_into_patchset(session, list_id, message, classified)
-
-
 def placed_already(session: Session, message_pks: list[int]) -> dict[tuple[int, int], Patchset]:
     """(message pk, list id) -> patchset, for those of the messages already filed: one
     query for a whole ingest batch instead of two per message."""
@@ -69,23 +58,32 @@ def filed_index(session: Session, items: list[tuple[Message, int]]) -> FiledInde
     wanted: dict[int, set[str]] = {}
     for message, list_id in items:
         wanted.setdefault(list_id, set()).update(_ancestors(message))
-    index: FiledIndex = {}
-    for list_id, msgids in wanted.items():
-        chunks = [sorted(msgids)[i : i + 500] for i in range(0, len(msgids), 500)]
-        for chunk in chunks:
-            for msgid, patchset in session.execute(
-                select(PatchsetPatch.message_id, Patchset)
-                .join(Patchset, Patchset.id == PatchsetPatch.patchset_id)
-                .where(PatchsetPatch.message_id.in_(chunk), Patchset.list_id == list_id)
-            ):
-                index.setdefault((list_id, msgid), patchset)
-            for msgid, patchset in session.execute(
-                select(Message.message_id, Patchset)
-                .join(Patchset, Patchset.cover_message_pk == Message.id)
-                .where(Message.message_id.in_(chunk), Patchset.list_id == list_id)
-            ):
-                index.setdefault((list_id, msgid), patchset)
-    return index
+    return {
+        (list_id, msgid): patchset
+        for list_id, msgids in wanted.items()
+        for msgid, patchset in filed_by_msgid(session, list_id, msgids).items()
+    }
+
+
+def filed_by_msgid(session: Session, list_id: int, msgids) -> dict[str, Patchset]:
+    """Message-ID -> the patchset of this list that has it as a patch, a cover letter or
+    a pull request; the ids filed nowhere are left out."""
+    found: dict[str, Patchset] = {}
+    ordered = sorted(set(msgids))
+    for chunk in (ordered[i : i + 500] for i in range(0, len(ordered), 500)):
+        for msgid, patchset in session.execute(
+            select(PatchsetPatch.message_id, Patchset)
+            .join(Patchset, Patchset.id == PatchsetPatch.patchset_id)
+            .where(PatchsetPatch.message_id.in_(chunk), Patchset.list_id == list_id)
+        ):
+            found.setdefault(msgid, patchset)
+        for msgid, patchset in session.execute(
+            select(Message.message_id, Patchset)
+            .join(Patchset, Patchset.cover_message_pk == Message.id)
+            .where(Message.message_id.in_(chunk), Patchset.list_id == list_id)
+        ):
+            found.setdefault(msgid, patchset)
+    return found
 
 
 def file_into_patchset(
@@ -177,38 +175,11 @@ def summarize_patchset(
 # --- finding where a message goes ------------------------------------------------------
 
 
-def _patchset_of(session: Session, list_id: int, message: Message) -> Patchset | None:
-    as_patch = session.scalars(
-        select(Patchset)
-        .join(PatchsetPatch, PatchsetPatch.patchset_id == Patchset.id)
-        .where(PatchsetPatch.message_pk == message.id, Patchset.list_id == list_id)
-    ).first()
-    if as_patch is not None:
-        return as_patch
-    return session.scalars(
-        select(Patchset).where(Patchset.cover_message_pk == message.id, Patchset.list_id == list_id)
-    ).first()
-
-
 def _nearest_patchset(session: Session, list_id: int, message: Message) -> Patchset | None:
     """The patchset of the closest thread ancestor that is in one: In-Reply-To first, then
     References from the nearest back."""
     ancestors = _ancestors(message)
-    if not ancestors:
-        return None
-    found: dict[str, Patchset] = {}
-    for msgid, patchset in session.execute(
-        select(PatchsetPatch.message_id, Patchset)
-        .join(Patchset, Patchset.id == PatchsetPatch.patchset_id)
-        .where(PatchsetPatch.message_id.in_(ancestors), Patchset.list_id == list_id)
-    ):
-        found.setdefault(msgid, patchset)
-    for msgid, patchset in session.execute(
-        select(Message.message_id, Patchset)
-        .join(Patchset, Patchset.cover_message_pk == Message.id)
-        .where(Message.message_id.in_(ancestors), Patchset.list_id == list_id)
-    ):
-        found.setdefault(msgid, patchset)
+    found = filed_by_msgid(session, list_id, ancestors) if ancestors else {}
     return next((found[a] for a in ancestors if a in found), None)
 
 
@@ -229,8 +200,7 @@ def _thread_root(message: Message) -> str:
 
 def patchset_containing(session: Session, list_id: int, msgid: str) -> Patchset | None:
     """The patchset of this list that has the message as a patch or cover letter."""
-    message = session.scalars(select(Message).where(Message.message_id == msgid)).first()
-    return _patchset_of(session, list_id, message) if message is not None else None
+    return filed_by_msgid(session, list_id, [msgid]).get(msgid)
 
 
 def _fits(patchset: Patchset, message: Message, classified: ClassifiedMessage) -> bool:

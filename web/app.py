@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
+from archive.lists import get_list
+from archive.models import MailingList
 from mailyard.db import new_session
 from mailyard.settings import Settings, get_settings, secret_key
 
@@ -74,6 +76,14 @@ def db_session() -> Session:
     if "db_session" not in g:
         g.db_session = new_session(current_app.config["MAILYARD_SETTINGS"])
     return g.db_session
+
+
+def list_or_404(name: str) -> MailingList:
+    """The list called `name`, or a 404 that says there is none."""
+    mlist = get_list(db_session(), name)
+    if mlist is None:
+        abort(404, f"There is no list named {name!r} here.")
+    return mlist
 
 
 def app_settings() -> Settings:

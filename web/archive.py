@@ -32,13 +32,12 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from sqlalchemy.orm import Session
 
 from archive import queries
-from archive.lists import get_list
 from archive.mbox import iter_gzip, mboxrd_entry
 from archive.models import MailingList, Message, ThreadNode
 from archive.search import SearchQueryError, search_messages
 from mailyard.db import new_session
 from mailyard.settings import Settings
-from web.app import app_settings, db_session
+from web.app import app_settings, db_session, list_or_404
 from web.mid import FLAT, MESSAGE, NESTED, RAW, THREAD_MBOX, message_path, mid_escape
 from web.render import render_body, to_filename
 
@@ -302,9 +301,7 @@ def _thread_page(scope: Scope, msgid: str, flat: bool):
 def _scope(name: str) -> Scope:
     if name == ALL:
         return Scope(ALL, None)
-    mlist = get_list(db_session(), name)
-    if mlist is None:
-        abort(404, f"There is no list named {name!r} here.")
+    mlist = list_or_404(name)
     return Scope(mlist.name, mlist)
 
 

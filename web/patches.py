@@ -24,14 +24,13 @@ from pygments.lexers import DiffLexer
 from sqlalchemy import func, select
 
 from archive import queries as archive_queries
-from archive.lists import get_list
 from archive.models import MailingList, Message
 from patchsets import queries
 from patchsets.diff import FileDiff, diff_files, diffstat, split_patch
 from patchsets.models import ClassifiedMessage, Patchset, PatchsetPatch, PatchsetStatus
 from patchsets.queries import PatchTrailers
 from patchsets.status import StatusRefused, allowed_statuses, change_status, parse_status
-from web.app import app_settings, db_session
+from web.app import app_settings, db_session, list_or_404
 from web.auth import check_csrf, current_address
 from web.render import render_body, to_filename
 
@@ -60,7 +59,7 @@ class PatchView:
 
 @bp.get("/<name>/patches")
 def listing(name: str):
-    mlist = _list(name)
+    mlist = list_or_404(name)
     status = _status_filter(request.args.get("status", ""))
     submitter = request.args.get("submitter", "").strip() or None
     tag = request.args.get("tag", "").strip() or None
@@ -173,15 +172,8 @@ def set_status(name: str, patchset_id: int):
 # -- helpers -----------------------------------------------------------------------------
 
 
-def _list(name: str) -> MailingList:
-    mlist = get_list(db_session(), name)
-    if mlist is None:
-        abort(404, f"There is no list named {name!r} here.")
-    return mlist
-
-
 def _patchset(name: str, patchset_id: int) -> tuple[MailingList, Patchset]:
-    mlist = _list(name)
+    mlist = list_or_404(name)
     patchset = queries.get_patchset(db_session(), patchset_id, mlist.name)
     if patchset is None:
         abort(404, f"There is no patchset {patchset_id} on the list {mlist.name}.")

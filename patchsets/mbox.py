@@ -26,13 +26,19 @@ _RISKY_LINE = re.compile(r"^>*From |\r|[^\n]{900}", re.MULTILINE)
 _QP_FROM = re.compile(rb"^(>*)From ", re.MULTILINE)
 
 
+def commit_message_end(body: str) -> int:
+    """Where the commit message of a patch mail's text ends, as `git mailinfo` decides:
+    at the first `---` line, or where the diff starts."""
+    end = _MESSAGE_END.search(body)
+    return end.start() if end else len(body)
+
+
 def insert_trailers(body: str, trailers: Iterable[Trailer]) -> str:
     """`body` with `trailers` added at the end of its commit message (before `---`)."""
     wanted = list(trailers)
     if not wanted:
         return body
-    end = _MESSAGE_END.search(body)
-    cut = end.start() if end else len(body)
+    cut = commit_message_end(body)
     message, rest = body[:cut], body[cut:]
     stripped = message.rstrip("\n")
     updated = add_trailers(stripped + "\n", wanted)

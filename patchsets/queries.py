@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from archive.models import MailingList, Message, ThreadNode
 from patchsets.classify import MailKind
-from patchsets.diff import split_patch
-from patchsets.mbox import patch_mail
+from patchsets.mbox import commit_message_end, patch_mail
 from patchsets.models import (
     ClassifiedMessage,
     GivenTrailer,
@@ -181,12 +180,8 @@ def commit_message(body: str) -> str:
     """The commit message part of a patch mail, as `git mailinfo` reads it: without the
     in-body `From:`/`Date:`/`Subject:` lines a sender who is not the author puts first,
     and up to the first `---` line or the diff."""
-    message, _diff = split_patch(body)
-    lines = _without_inbody_headers(message.split("\n"))
-    for i, line in enumerate(lines):
-        if line.rstrip() == "---":
-            return "\n".join(lines[:i])
-    return "\n".join(lines)
+    lines = _without_inbody_headers(body[: commit_message_end(body)].split("\n"))
+    return "\n".join(lines).rstrip("\n")
 
 
 _INBODY_HEADER = re.compile(r"^(?:From|Date|Subject):", re.IGNORECASE)

@@ -1,9 +1,8 @@
 """Message-IDs in URLs, escaped exactly as public-inbox escapes them.
 
-public-inbox's `mid_escape` percent-encodes everything but the RFC 3986 path characters
-`A-Za-z0-9-._~!$&'()*+,;=:@`, so a '/' in a Message-ID becomes %2F and the id stays one
-path segment. `b4` and `lei` build the same URLs (b4 with `quote_plus`, which encodes
-more, '+' as %2B and '@' as %40; unescaping either gives the same id back).
+`archive.urls.mid_escape` escapes them as public-inbox does. `b4` and `lei` build the
+same URLs (b4 with `quote_plus`, which encodes more, '+' as %2B and '@' as %40;
+unescaping either gives the same id back).
 
 WSGI servers hand the application a PATH_INFO that is already percent-decoded, so a
 %2F arrives as '/' and the segment boundary is lost. `message_path` therefore reads the
@@ -15,10 +14,11 @@ as public-inbox does for servers that unescape slashes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
-# Besides the letters, digits and '-._~' that quote() never escapes.
-_SAFE = "!$&'()*+,;=:@"
+from archive.urls import mid_escape, mid_unescape
+
+__all__ = ["MessagePath", "message_path", "mid_escape", "mid_unescape", "split_message_path"]
 
 # The views below a message, by their path suffix after the Message-ID.
 MESSAGE = ""
@@ -36,17 +36,6 @@ _VIEWS = (
 )
 # Paths public-inbox redirects to a canonical one: the thread views without their slash.
 _REDIRECTS = ((FLAT, "/T"), (NESTED, "/t"))
-
-
-def mid_escape(msgid: str) -> str:
-    """The Message-ID as one URL path segment (public-inbox's MID.pm `mid_escape`)."""
-    return quote(msgid, safe=_SAFE)
-
-
-def mid_unescape(segment: str) -> str:
-    """The Message-ID in an escaped path segment. '+' stays '+': this is a path, not a
-    form, so only %2B and '+' itself mean '+'."""
-    return unquote(segment, errors="replace")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ registered by importing those modules here.
 from __future__ import annotations
 
 from celery import Celery
+from celery.schedules import crontab
+from celery.signals import worker_ready
 
 from mailyard.settings import get_settings
 
@@ -33,12 +35,21 @@ def _configure(sender: Celery, **_kwargs) -> None:
         beat_schedule={
             "sweep-pending": {"task": "archive.sweep_pending", "schedule": 30.0},
             "sweep-outbox": {"task": "mta.sweep_outbox", "schedule": 30.0},
+            "send-digests": {"task": "mta.send_digests", "schedule": crontab(minute=0, hour=0)},
         },
         timezone="UTC",
     )
 
 
 app.conf.imports = TASK_MODULES
+
+
+@worker_ready.connect
+def _sweep_on_start(sender, **_kwargs) -> None:
+    """A worker starting after a crash finishes what the dead one left, without waiting
+    for the first beat."""
+    for task in ("archive.sweep_pending", "mta.sweep_outbox"):
+        sender.app.send_task(task)
 
 
 def _transport_options(broker_url: str) -> dict:

@@ -30,6 +30,15 @@ class Settings:
     lmtp_listen: str = ""
     http_listen: str = "127.0.0.1:8080"
     relay_url: str = "smtp://127.0.0.1:25"
+    # Outgoing list mail is DKIM-signed when this key exists (`mailyard dkim genkey`);
+    # empty means dkim.pem in the data directory.
+    dkim_key_file: str = ""
+    dkim_selector: str = "mailyard"
+    # An undeliverable copy is retried this long (seconds), then reported to the owner.
+    delivery_give_up_after: int = 2 * 24 * 3600
+    # A worker sending a row holds it this long past its last progress (seconds); the
+    # row of a worker that died is sent by another once the hold runs out.
+    delivery_claim_seconds: int = 300
     secret_key: str = ""
     max_message_size: int = 10 * 1024 * 1024
     web_workers: int = 2
@@ -43,7 +52,13 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
-_INT_FIELDS = {"max_message_size", "web_workers", "worker_concurrency"}
+_INT_FIELDS = {
+    "max_message_size",
+    "web_workers",
+    "worker_concurrency",
+    "delivery_give_up_after",
+    "delivery_claim_seconds",
+}
 _BOOL_FIELDS = {"tasks_eager"}
 
 
@@ -97,6 +112,8 @@ def complete(settings: Settings) -> Settings:
         changes["database_url"] = f"sqlite:///{data_dir / 'mailyard.db'}"
     if not settings.broker_url:
         changes["broker_url"] = f"sqla+sqlite:///{data_dir / 'queue.db'}"
+    if not settings.dkim_key_file:
+        changes["dkim_key_file"] = str(data_dir / "dkim.pem")
     return replace(settings, **changes)
 
 

@@ -33,8 +33,9 @@ from archive.store import IncomingMessage, StoreResult, store_messages
 from archive.tasks import enqueue_ingest
 from mailyard.db import new_session
 from mailyard.settings import Settings
-from mta import post
+from mta import bounces, post, subscribe
 from mta.dkim import verify_dkim
+from mta.fanout import Fanout, record_fanout
 from mta.policy import Decision, Outcome, Reason, check_size, reject
 from mta.routing import Route, RouteKind, route
 
@@ -126,6 +127,7 @@ class StoreRequest:
     """One accepted message on its way to the database, and the handler waiting for it."""
 
     message: IncomingMessage
+    fanout: Fanout | None = None  # a list post: who gets copies (see mta.fanout)
     future: Future[StoreResult] = field(default_factory=Future, repr=False)
 
 
@@ -161,7 +163,11 @@ class GroupCommitWriter:
         # The stored messages are safe once committed; telling the broker is not part of
         # the answer, so it happens on a thread of its own (inline when tasks run eagerly,
         # so that in tests a 250 means "archived").
-        self._ingest = enqueue_ingest if settings.tasks_eager else BackgroundEnqueuer().submit
+        if settings.tasks_eager:
+            self._ingest, self._enqueue_outbox = enqueue_ingest, _enqueue_delivery
+        else:
+            self._ingest = BackgroundEnqueuer(enqueue_ingest).submit
+            self._enqueue_outbox = BackgroundEnqueuer(_enqueue_delivery).submit
         self.batches = 0  # committed batches, for tests and logs
 
     def start(self) -> GroupCommitWriter:
@@ -216,14 +222,16 @@ class GroupCommitWriter:
 
     def _write_batch(self, batch: list[StoreRequest]) -> None:
         outcomes: list[StoreResult | BaseException]
+        outbox_ids: list[int] = []  # copies of list posts to deliver, once committed
         try:
-            outcomes = list(self._store_together(batch))
+            outcomes = self._store_together(batch, outbox_ids)
         except Exception:
             if len(batch) > 1:
                 log.warning("batch of %d failed; storing one by one", len(batch), exc_info=True)
             else:
                 log.warning("storing a message failed", exc_info=True)
-            outcomes = [self._store_alone(request) for request in batch]
+            outbox_ids.clear()
+            outcomes = [self._store_alone(request, outbox_ids) for request in batch]
         else:
             self.batches += 1
         new_pks = [
@@ -232,22 +240,45 @@ class GroupCommitWriter:
             if isinstance(o, StoreResult) and o.message_pk is not None
         ]
         self._ingest(list(dict.fromkeys(new_pks)))
+        self._enqueue_outbox(outbox_ids)
         for request, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 request.future.set_exception(outcome)
             else:
                 request.future.set_result(outcome)
 
-    def _store_together(self, batch: list[StoreRequest]) -> list[StoreResult]:
+    def _store_together(
+        self, batch: list[StoreRequest], outbox_ids: list[int]
+    ) -> list[StoreResult]:
+        """Store the batch and record its list posts' copies in one transaction; the
+        copies' outbox ids are added to `outbox_ids` once committed."""
         with new_session(self.settings) as session:  # closing rolls back what failed
             results = store_messages(session, [request.message for request in batch])
+            rows = []
+            for request, result in zip(batch, results, strict=True):
+                if request.fanout is None or result.message_pk is None:
+                    continue
+                for list_id in result.new_list_ids:
+                    rows += record_fanout(
+                        session,
+                        result.message_pk,
+                        list_id,
+                        list_name=request.fanout.list_names[list_id],
+                        domain=self.settings.domain.lower(),
+                        fanout=request.fanout,
+                    )
+            session.flush()
+            ids = [row.id for row in rows]
             session.commit()
+        outbox_ids += ids
         return results
 
-    def _store_alone(self, request: StoreRequest) -> StoreResult | BaseException:
+    def _store_alone(
+        self, request: StoreRequest, outbox_ids: list[int]
+    ) -> StoreResult | BaseException:
         for attempt in (1, 2):
             try:
-                [result] = self._store_together([request])
+                [result] = self._store_together([request], outbox_ids)
                 return result
             except IntegrityError as e:
                 # Another process stored the same Message-ID on the same list between our
@@ -260,11 +291,18 @@ class GroupCommitWriter:
         raise AssertionError("unreachable")
 
 
-class BackgroundEnqueuer:
-    """Hands stored message ids to the broker from its own thread, merging whatever
-    piled up while it was busy into one task."""
+def _enqueue_delivery(row_ids: list[int]) -> None:
+    from mta.tasks import enqueue_delivery  # here: mta.tasks imports the Celery app
 
-    def __init__(self) -> None:
+    enqueue_delivery(row_ids)
+
+
+class BackgroundEnqueuer:
+    """Hands stored ids to the broker from its own thread, merging whatever piled up
+    while it was busy into one call."""
+
+    def __init__(self, enqueue: Callable[[list[int]], None]) -> None:
+        self._enqueue = enqueue
         self._queue: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
         threading.Thread(target=self._run, name="intake-enqueue", daemon=True).start()
 
@@ -280,7 +318,7 @@ class BackgroundEnqueuer:
                     pks += self._queue.get_nowait()
                 except queue.Empty:
                     break
-            enqueue_ingest(pks)
+            self._enqueue(pks)
 
 
 # --- the handler ----------------------------------------------------------------------
@@ -300,6 +338,15 @@ def from_domain(msg: ParsedMessage) -> str:
 # What each kind of address asks of a message at DATA.
 _JUDGES: dict[RouteKind, Callable[[ParsedMessage, Any], Decision]] = {
     RouteKind.POST: post.judge_post,
+    RouteKind.COMMAND: subscribe.judge_command,
+    RouteKind.BOUNCE: bounces.judge_bounce,
+}
+
+# What is done at DATA with mail to an address that is not a list: in one transaction,
+# committed before the answer (mail and changes go together into the outbox).
+_HANDLERS: dict[RouteKind, Callable[..., None]] = {
+    RouteKind.COMMAND: subscribe.handle_command,
+    RouteKind.BOUNCE: bounces.handle_bounce,
 }
 
 
@@ -387,12 +434,33 @@ class IntakeHandler:
             # sender can fix beats silently archiving on some of the lists.
             return [reply_for(refusals[0])] * len(routes)
         accepted = [r for r, d in zip(routes, decisions, strict=True) if d.accepted]
-        stored = True
-        if accepted:
-            stored = await self._store(raw, parsed, envelope, accepted)
+        posts = [r for r in accepted if r.kind is RouteKind.POST]
+        others = [r for r in accepted if r.kind is not RouteKind.POST]
+        stored = handled = True
+        if posts:
+            stored = await self._store(raw, parsed, envelope, posts)
+        if others:
+            handled = await asyncio.to_thread(self._handle, raw, parsed, others)
         return [
-            (ACCEPTED if stored else TRY_AGAIN) if d.accepted else reply_for(d) for d in decisions
+            reply_for(d)
+            if not d.accepted
+            else ACCEPTED
+            if (stored if r.kind is RouteKind.POST else handled)
+            else TRY_AGAIN
+            for r, d in zip(routes, decisions, strict=True)
         ]
+
+    def _handle(self, raw: bytes, parsed: ParsedMessage, routes: list[Route]) -> bool:
+        """Command and bounce mail, done and committed in one transaction."""
+        try:
+            with new_session(self.settings) as session:
+                for r in routes:
+                    _HANDLERS[r.kind](session, self.settings, parsed, raw, r.target)
+                session.commit()
+        except Exception:  # noqa: BLE001  the sender retries on 451
+            log.exception("handling mail to %s failed", ", ".join(r.address for r in routes))
+            return False
+        return True
 
     async def _store(
         self, raw: bytes, parsed: ParsedMessage, envelope: Envelope, accepted: list[Route]
@@ -401,6 +469,11 @@ class IntakeHandler:
             raise ValueError("accepted a message without a Message-ID")
         dkim = await asyncio.to_thread(verify_dkim, raw, from_domain(parsed))
         list_ids = list(dict.fromkeys(list_id_of(r) for r in accepted))
+        fanout = Fanout(
+            sender=parsed.from_.addr if parsed.from_ else "",
+            addressed=frozenset(a.addr.lower() for a in (*parsed.to, *parsed.cc)),
+            list_names={list_id_of(r): r.target.name for r in accepted},
+        )
         request = StoreRequest(
             IncomingMessage(
                 raw=raw,
@@ -411,7 +484,8 @@ class IntakeHandler:
                 dkim_result=dkim.result.value,
                 dkim_domain=dkim.domain,
                 dkim_aligned=dkim.aligned,
-            )
+            ),
+            fanout=fanout,
         )
         try:
             result = await self.writer.store(request)

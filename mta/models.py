@@ -11,7 +11,19 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Enum, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from archive.models import UTC_DT, utcnow
@@ -31,7 +43,18 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
     envelope_from: Mapped[str] = mapped_column(String(998))
     recipients: Mapped[list] = mapped_column(JSON, default=list)
-    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    # Those still to deliver: a recipient leaves once the relay has the message.
+    remaining: Mapped[list] = mapped_column(JSON, default=list)
+    # The bytes to send; None for a list post, built at delivery from the archived message.
+    raw: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
+    # A copy of a list post (`mta.fanout`): the archived message and the list it went to.
+    message_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    list_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mailing_lists.id", ondelete="CASCADE"), nullable=True
+    )
+    delivered: Mapped[int] = mapped_column(Integer, default=0)  # recipients handed over
     status: Mapped[OutboxStatus] = mapped_column(
         Enum(OutboxStatus, native_enum=False, length=16), default=OutboxStatus.pending
     )
@@ -59,3 +82,107 @@ class PgpKey(Base):
     added_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
 
     __table_args__ = (UniqueConstraint("address", "fingerprint", name="uq_pgp_keys_address"),)
+
+
+# -- list membership ---------------------------------------------------------------------
+
+
+class DeliveryMode(enum.Enum):
+    each = "each"  # every post, as it arrives
+    digest = "digest"  # one plain-text digest a day (RFC 1153)
+
+
+class SubscriptionStatus(enum.Enum):
+    active = "active"
+    disabled = "disabled"  # by bounces: kept, but sent nothing until re-enabled
+
+
+class Subscription(Base):
+    """One address subscribed to one list (`mta.subscriptions`)."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(254))  # as normalized by email-validator
+    address_key: Mapped[str] = mapped_column(String(254))  # lower-cased, for matching
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        Enum(SubscriptionStatus, native_enum=False, length=16), default=SubscriptionStatus.active
+    )
+    delivery: Mapped[DeliveryMode] = mapped_column(
+        Enum(DeliveryMode, native_enum=False, length=16), default=DeliveryMode.each
+    )
+    copy_self: Mapped[bool] = mapped_column(Boolean, default=True)  # receive own posts
+    subscribed_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTC_DT, nullable=True)
+    # Mailman's bounce score: one point per day with a permanent failure, forgotten
+    # when the last one is older than `BOUNCE_STALE_AFTER`.
+    bounce_score: Mapped[float] = mapped_column(Float, default=0.0)
+    last_bounce_at: Mapped[datetime | None] = mapped_column(UTC_DT, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("list_id", "address_key", name="uq_subscriptions_list_address"),
+        Index("ix_subscriptions_list_status", "list_id", "status", "id"),
+    )
+
+
+class RequestKind(enum.Enum):
+    subscribe = "subscribe"
+    unsubscribe = "unsubscribe"
+
+
+class PendingRequest(Base):
+    """A subscribe or unsubscribe request waiting for its confirmation reply."""
+
+    __tablename__ = "pending_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
+    kind: Mapped[RequestKind] = mapped_column(Enum(RequestKind, native_enum=False, length=16))
+    address: Mapped[str] = mapped_column(String(254))
+    address_key: Mapped[str] = mapped_column(String(254))
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTC_DT)
+
+    __table_args__ = (
+        UniqueConstraint("list_id", "address_key", "kind", name="uq_pending_requests_who"),
+    )
+
+
+class ListDelivery(Base):
+    """How a list sends its mail; one row per list, made with the defaults on first use."""
+
+    __tablename__ = "list_delivery"
+
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("mailing_lists.id", ondelete="CASCADE"), primary_key=True
+    )
+    subject_prefix: Mapped[str] = mapped_column(String(64), default="")  # "" = no tag
+    footer: Mapped[str] = mapped_column(Text, default="")  # "" = no footer
+    dmarc_mode: Mapped[str] = mapped_column(String(16), default="auto")  # mta.dmarc.DmarcMode
+    # VERP and a one-click unsubscribe URL per subscriber: one SMTP transaction each.
+    personalize: Mapped[bool] = mapped_column(Boolean, default=True)
+    bounce_threshold: Mapped[float] = mapped_column(Float, default=5.0)
+    digest_volume: Mapped[int] = mapped_column(Integer, default=1)
+    digest_issue: Mapped[int] = mapped_column(Integer, default=0)  # the last one sent
+    # Posts received before this went into a digest already.
+    digest_sent_until: Mapped[datetime | None] = mapped_column(UTC_DT, nullable=True)
+
+
+class BounceEvent(Base):
+    """A bounce received for a subscriber: what it said, and whether it counted."""
+
+    __tablename__ = "bounce_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(254))
+    received_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+    permanent: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="")
+    diagnostic: Mapped[str] = mapped_column(Text, default="")
+    # 'dsn' (a bounce mail) or 'smtp' (refused when we delivered)
+    source: Mapped[str] = mapped_column(String(8), default="dsn")
+
+    __table_args__ = (Index("ix_bounce_events_list_received", "list_id", "received_at"),)

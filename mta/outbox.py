@@ -3,18 +3,23 @@
 Recording (`queue_mail`) happens in the caller's transaction, so a message exists if and
 only if the change that caused it was committed. After the commit the caller enqueues
 delivery (`mta.tasks.enqueue_delivery`, or `after_commit_enqueue` to have it done on
-commit); a periodic sweep enqueues whatever was due and lost its task.
+commit); a periodic sweep enqueues whatever was due and lost its task. Copies of list
+posts are rows too (`mta.fanout`), with their bytes built at delivery
+(`mta.list_delivery`).
 
 Delivery (`deliver`) is idempotent: a worker first claims the row (a conditional UPDATE,
 committed), then talks SMTP, then records the outcome (committed). Two workers never both
-send a row while a claim holds. Delivery is at-least-once only in one case, the same as
-for every MTA: a crash after the relay accepted the message and before the outcome was
-committed; the claim then runs out and the message is sent again.
+send a row while a claim holds. Each recipient is recorded as handed over in a commit
+made just before the final '.' of its DATA: a worker killed before that commit leaves a
+message the relay discards (no '.' came), and after it the '.' is on its way, so a crash
+sends no copy twice; only a crash in the instant between that commit and writing the
+'.' could lose one.
 
-Outcomes: the relay accepts the message (for at least one recipient) -> `sent`; a 5xx
-for every recipient, or for the message at DATA -> `failed` at once; anything else (4xx,
-connection and TLS errors, authentication failures, a bad relay URL) -> retried with
-exponential backoff until `GIVE_UP_AFTER` from creation, then `failed`.
+Outcomes per recipient: accepted -> done; 5xx -> dropped (a list subscriber's refusal
+counts as a bounce); 4xx, connection and TLS errors, authentication failures, a bad relay
+URL -> retried with exponential backoff until `settings.delivery_give_up_after` from
+creation. The row is `sent` once no recipient remains and one was accepted, `failed`
+when none was, or when retrying gave up (a list owner is then told).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import logging
 import re
 import smtplib
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -40,10 +45,6 @@ from mta.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 
-# Retrying stops this long after the row was created; the row is then `failed`.
-GIVE_UP_AFTER = timedelta(days=2)
-# How long a worker holds a row it is sending; a crashed worker's claim runs out then.
-CLAIM_FOR = timedelta(minutes=5)
 SMTP_TIMEOUT = 30.0
 BACKOFF_BASE_SECONDS = 60
 BACKOFF_MAX_SECONDS = 3600
@@ -79,6 +80,7 @@ def queue_mail(
         created_at=now,
         envelope_from=envelope_from,
         recipients=list(recipients),
+        remaining=list(recipients),
         raw=bytes(raw),
         status=OutboxStatus.pending,
         attempts=0,
@@ -213,19 +215,24 @@ def parse_relay_url(url: str) -> Relay:
     )
 
 
-class _Permanent(Exception):
-    """The relay refused the message for good."""
-
-
 class _Temporary(Exception):
     """Delivery may work later."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One SMTP transaction of a row: who it is from, to whom, and the bytes."""
+
+    mail_from: str
+    recipients: list[str]
+    data: bytes
 
 
 def deliver(session: Session, row_id: int, settings: Settings) -> str:
     """Send one outbox row if it is pending, due and not claimed; record the outcome.
 
-    Returns 'sent', 'retry', 'failed' or 'skipped'. Commits the session (twice: the claim,
-    then the outcome), so give it a session of its own.
+    Returns 'sent', 'retry', 'failed' or 'skipped'. Commits the session (the claim, each
+    hand-over, the outcome), so give it a session of its own.
     """
     now = utcnow()
     claimed = session.execute(
@@ -236,7 +243,7 @@ def deliver(session: Session, row_id: int, settings: Settings) -> str:
             OutboxMessage.next_attempt_at <= now,
             or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
         )
-        .values(claimed_until=now + CLAIM_FOR)
+        .values(claimed_until=now + _claim_for(settings))
         .execution_options(synchronize_session=False)
     ).rowcount
     session.commit()
@@ -248,18 +255,22 @@ def deliver(session: Session, row_id: int, settings: Settings) -> str:
     if row is None:  # deleted between the claim and now
         return SKIPPED
 
+    refused: dict[str, tuple[int, bytes]] = {}
     try:
-        refused = _send(row, settings)
-    except _Permanent as e:
-        outcome = _record_failure(row, str(e))
+        _send(session, row, settings, refused)
     except _Temporary as e:
-        outcome = _record_retry(row, str(e))
+        outcome = _record_retry(row, str(e), settings)
     else:
-        row.status = OutboxStatus.sent
-        row.sent_at = utcnow()
-        row.last_error = _describe_refused(refused) if refused else ""
-        outcome = SENT
-        log.info("outbox %d (%s) sent to %s", row.id, row.purpose, ", ".join(row.recipients))
+        if row.remaining:  # some were deferred with a 4xx
+            outcome = _record_retry(row, _describe_refused(refused), settings)
+        elif row.delivered:
+            row.status = OutboxStatus.sent
+            row.sent_at = utcnow()
+            row.last_error = _describe_refused(refused)
+            outcome = SENT
+            log.info("outbox %d (%s) sent to %d recipients", row.id, row.purpose, row.delivered)
+        else:
+            outcome = _record_failure(row, _describe_refused(refused))
     row.claimed_until = None
     session.commit()
     return outcome
@@ -273,10 +284,17 @@ def _record_failure(row: OutboxMessage, error: str) -> str:
     return FAILED
 
 
-def _record_retry(row: OutboxMessage, error: str) -> str:
+def _record_retry(row: OutboxMessage, error: str, settings: Settings) -> str:
+    """Try again after a backoff, or give up once `settings.delivery_give_up_after` has
+    passed since the row was made."""
     now = utcnow()
-    if now >= row.created_at + GIVE_UP_AFTER:
-        return _record_failure(row, f"gave up after {row.attempts + 1} attempts: {error}")
+    if now >= row.created_at + timedelta(seconds=settings.delivery_give_up_after):
+        outcome = _record_failure(row, f"gave up after {row.attempts + 1} attempts: {error}")
+        if row.list_id is not None:
+            from mta.list_delivery import report_given_up  # here: it imports this module
+
+            report_given_up(Session.object_session(row), row, settings)
+        return outcome
     row.attempts += 1
     delay = min(BACKOFF_BASE_SECONDS * 2**row.attempts, BACKOFF_MAX_SECONDS)
     row.next_attempt_at = now + timedelta(seconds=delay)
@@ -285,17 +303,30 @@ def _record_retry(row: OutboxMessage, error: str) -> str:
     return RETRY
 
 
-def _send(row: OutboxMessage, settings: Settings) -> dict:
-    """Hand the row to the relay; returns the recipients refused when others were accepted.
+def envelopes_of(session: Session, row: OutboxMessage, settings: Settings) -> Iterator[Envelope]:
+    """The transactions that deliver the row to its remaining recipients."""
+    if row.message_pk is not None:
+        from mta.list_delivery import list_envelopes  # here: it imports this module
 
-    Raises _Permanent or _Temporary for every failure, with the relay's reply as message.
+        return list_envelopes(session, row, settings)
+    return iter([Envelope(row.envelope_from, list(row.remaining), row.raw or b"")])
+
+
+def _send(
+    session: Session, row: OutboxMessage, settings: Settings, refused: dict[str, tuple[int, bytes]]
+) -> None:
+    """Hand the row's envelopes to the relay over one connection.
+
+    Each recipient leaves `row.remaining` when the relay has the message: committed just
+    before the final '.', so a worker killed at any point neither loses a copy (the relay
+    discards a message whose '.' never came) nor sends one twice (after that commit the
+    '.' is on its way). A 4xx puts recipients back; a 5xx drops them, noted in `refused`.
+    Raises _Temporary when the relay cannot be used at all.
     """
     try:
         relay = parse_relay_url(settings.relay_url)
     except SettingsError as e:
         raise _Temporary(str(e)) from None
-    raw = _crlf(row.raw)
-    addresses = [row.envelope_from, *row.recipients]
     smtp = smtplib.SMTP(timeout=SMTP_TIMEOUT, local_hostname=settings.domain)
     try:
         code, reply = smtp.connect(relay.host, relay.port)
@@ -306,34 +337,116 @@ def _send(row: OutboxMessage, settings: Settings) -> dict:
         if relay.username:
             smtp.login(relay.username, relay.password)
         smtp.ehlo_or_helo_if_needed()
-        options = []
-        if any(not a.isascii() for a in addresses):
-            options.append("SMTPUTF8")
-        if not raw.isascii() and smtp.has_extn("8bitmime"):
-            options.append("BODY=8BITMIME")
-        return smtp.sendmail(row.envelope_from, list(row.recipients), raw, mail_options=options)
-    except smtplib.SMTPRecipientsRefused as e:
-        error = _describe_refused(e.recipients)
-        if all(500 <= code < 600 for code, _ in e.recipients.values()):
-            raise _Permanent(error) from None
-        raise _Temporary(error) from None
-    except smtplib.SMTPDataError as e:
-        error = f"{e.smtp_code} {_text(e.smtp_error)}"
-        if 500 <= e.smtp_code < 600:
-            raise _Permanent(error) from None
-        raise _Temporary(error) from None
+        for envelope in envelopes_of(session, row, settings):
+            _transaction(session, smtp, row, envelope, refused, _claim_for(settings))
     except smtplib.SMTPResponseException as e:
         # MAIL FROM, AUTH, STARTTLS, HELO refused: about the relay setup, not this message.
         raise _Temporary(f"{e.smtp_code} {_text(e.smtp_error)}") from None
     except (smtplib.SMTPException, OSError) as e:
         raise _Temporary(f"relay {relay.host}:{relay.port}: {e or type(e).__name__}") from None
-    except (_Temporary, _Permanent):
+    except _Temporary:
         raise
     except Exception as e:  # noqa: BLE001  keep the row retrying with the error, not stuck
         log.exception("outbox %d: unexpected error while sending", row.id)
         raise _Temporary(f"{type(e).__name__}: {e}") from None
     finally:
         _close_quietly(smtp)
+
+
+def _transaction(
+    session: Session,
+    smtp: smtplib.SMTP,
+    row: OutboxMessage,
+    envelope: Envelope,
+    refused: dict[str, tuple[int, bytes]],
+    claim: timedelta,
+) -> None:
+    data = _crlf(envelope.data)
+    options = []
+    if any(not a.isascii() for a in (envelope.mail_from, *envelope.recipients)):
+        options.append("SMTPUTF8")
+    if not data.isascii() and smtp.has_extn("8bitmime"):
+        options.append("BODY=8BITMIME")
+    code, reply = smtp.mail(envelope.mail_from, options)
+    if code != 250:
+        smtp.rset()
+        raise smtplib.SMTPSenderRefused(code, reply, envelope.mail_from)
+    accepted = []
+    for rcpt in envelope.recipients:
+        code, reply = smtp.rcpt(rcpt)
+        if code in (250, 251):
+            accepted.append(rcpt)
+        else:
+            _refuse(session, row, [rcpt], code, reply, refused)
+    if not accepted:
+        smtp.rset()
+        return
+    code, reply = smtp.docmd("DATA")
+    if code != 354:
+        _refuse(session, row, accepted, code, reply, refused)
+        smtp.rset()
+        return
+    smtp.send(_dot_stuffed(data))
+    _hand_over(session, row, accepted, claim)
+    try:
+        smtp.send(b".\r\n")
+    except BaseException:  # the relay never got the end of the message: it has nothing
+        _take_back(session, row, accepted)
+        raise
+    code, reply = smtp.getreply()
+    if code != 250:
+        _take_back(session, row, accepted)
+        _refuse(session, row, accepted, code, reply, refused)
+
+
+def _claim_for(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.delivery_claim_seconds)
+
+
+def _hand_over(
+    session: Session, row: OutboxMessage, recipients: list[str], claim: timedelta
+) -> None:
+    gone = set(recipients)
+    row.remaining = [r for r in row.remaining if r not in gone]
+    row.delivered += len(recipients)
+    # Progress renews the claim, so a long fan-out keeps its row while it works.
+    row.claimed_until = utcnow() + claim
+    session.commit()
+
+
+def _take_back(session: Session, row: OutboxMessage, recipients: list[str]) -> None:
+    row.remaining = [*row.remaining, *recipients]
+    row.delivered -= len(recipients)
+    session.commit()
+
+
+def _refuse(
+    session: Session,
+    row: OutboxMessage,
+    recipients: list[str],
+    code: int,
+    reply: bytes,
+    refused: dict[str, tuple[int, bytes]],
+) -> None:
+    """A recipient refused: kept for a retry on 4xx, dropped (and told to the list's
+    bounce handling) on 5xx."""
+    for rcpt in recipients:
+        refused[rcpt] = (code, reply)
+    if not 500 <= code < 600:
+        return
+    gone = set(recipients)
+    row.remaining = [r for r in row.remaining if r not in gone]
+    if row.list_id is not None:
+        from mta.list_delivery import record_refusal  # here: it imports this module
+
+        for rcpt in recipients:
+            record_refusal(session, row, rcpt, f"{code} {_text(reply)}")
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The DATA payload without its final '.' line (RFC 5321 4.5.2 transparency)."""
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
 def _close_quietly(smtp: smtplib.SMTP) -> None:

@@ -17,19 +17,21 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from mailyard.settings import Settings
-from mta import post
+from mta import bounces, post, subscribe
 from mta.policy import Decision, Reason, reject
 
 
 class RouteKind(enum.Enum):
-    POST = "post"  # a message to a list: archived on it
+    POST = "post"  # a message to a list: archived on it, sent to its subscribers
+    COMMAND = "command"  # NAME+subscribe@ and the other command addresses
+    BOUNCE = "bounce"  # NAME+bounces@, and NAME+bounces=USER=HOST@ (VERP)
 
 
 @dataclass(frozen=True)
 class Route:
     kind: RouteKind
     address: str  # as the client gave it in RCPT TO
-    target: object  # what the resolver found: a `post.ListTarget` for POST
+    target: object  # what the resolver found: `post.ListTarget`, `subscribe.CommandTarget`...
 
 
 # A resolver gets the rule's match on the local part; it returns its target, a refusal
@@ -44,9 +46,17 @@ class Rule:
     resolve: Resolver
 
 
+# Same alphabet as archive.lists.LIST_NAME; '+' never matches, it is for sub-addresses.
+_NAME = r"(?P<name>[a-z0-9][a-z0-9._-]{0,63})"
+
 ROUTES: list[Rule] = [
-    # Same alphabet as archive.lists.LIST_NAME; '+' never matches, it is for sub-addresses.
-    Rule(RouteKind.POST, re.compile(r"(?P<name>[a-z0-9][a-z0-9._-]{0,63})"), post.find_list_target),
+    Rule(
+        RouteKind.BOUNCE, re.compile(_NAME + r"\+bounces(?P<verp>=.+)?"), bounces.find_bounce_target
+    ),
+    Rule(
+        RouteKind.COMMAND, re.compile(_NAME + r"\+(?P<command>.*)"), subscribe.find_command_target
+    ),
+    Rule(RouteKind.POST, re.compile(_NAME), post.find_list_target),
 ]
 
 

@@ -7,6 +7,7 @@ import logging
 from mailyard.celery_app import app
 from mailyard.db import session_scope
 from mailyard.settings import get_settings
+from mta.digests import send_digests
 from mta.outbox import deliver, due_message_ids
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,13 @@ def sweep_outbox() -> int:
         ids = due_message_ids(session, limit=SWEEP_BATCH)
     enqueue_delivery(ids)
     return len(ids)
+
+
+@app.task(name="mta.send_digests")
+def send_digests_task() -> int:
+    """Once a day: each list's digest to its digest subscribers."""
+    with session_scope() as session:
+        return send_digests(session, get_settings())
 
 
 def enqueue_delivery(row_ids: list[int]) -> None:

@@ -57,6 +57,7 @@ class ServedMailyard:
             MAILYARD_SMTP_LISTEN=f"127.0.0.1:{self.smtp_port}",
             MAILYARD_HTTP_LISTEN=f"127.0.0.1:{self.http_port}",
             MAILYARD_WEB_WORKERS="1",
+            MAILYARD_RELAY_URL=self.settings.relay_url,
         )
         return env
 

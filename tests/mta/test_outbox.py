@@ -16,7 +16,6 @@ from mta import tasks
 from mta.models import OutboxMessage, OutboxStatus
 from mta.outbox import (
     AUTO_REPLIED,
-    GIVE_UP_AFTER,
     after_commit_enqueue,
     build_message,
     deliver,
@@ -184,7 +183,8 @@ def test_backoff_doubles_up_to_an_hour(session, settings, relay_settings):
 def test_a_message_still_deferred_after_the_give_up_time_fails(session, relay_settings, sink):
     sink.defer = 1
     row = queued(session)
-    row.created_at = utcnow() - GIVE_UP_AFTER - timedelta(minutes=1)
+    give_up_after = timedelta(seconds=relay_settings.delivery_give_up_after)
+    row.created_at = utcnow() - give_up_after - timedelta(minutes=1)
     session.commit()
 
     assert deliver(session, row.id, relay_settings) == "failed"

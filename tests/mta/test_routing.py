@@ -27,7 +27,8 @@ def test_addresses_are_case_insensitive(session, settings, lists, address):
     "address",
     [
         "nosuch@lists.example.org",
-        "dev+subscribe@lists.example.org",  # no rule for sub-addresses yet
+        "nosuch+subscribe@lists.example.org",
+        "nosuch+bounces=a=example.org@lists.example.org",
         "dev@example.org",
         "dev",
         "",
@@ -38,6 +39,34 @@ def test_other_addresses_are_refused_as_unknown(session, settings, lists, addres
     assert isinstance(found, Decision)
     assert found.reason is Reason.UNKNOWN_RECIPIENT
     assert "no such list here" in found.detail
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("dev+subscribe@lists.example.org", RouteKind.COMMAND),
+        ("Dev+Confirm-Unsubscribe@lists.example.org", RouteKind.COMMAND),
+        ("dev+owner@lists.example.org", RouteKind.COMMAND),
+        ("dev+bounces@lists.example.org", RouteKind.BOUNCE),
+        ("dev+bounces=bob=example.net@lists.example.org", RouteKind.BOUNCE),
+    ],
+)
+def test_command_and_bounce_addresses_of_a_list(session, settings, lists, address, kind):
+    found = route(session, settings, address)
+    assert isinstance(found, Route) and found.kind is kind
+    assert found.target.list_id == lists["dev"]
+
+
+def test_a_verp_address_names_the_subscriber(session, settings, lists):
+    found = route(session, settings, "dev+bounces=Bob=Example.net@lists.example.org")
+    assert found.target.recipient == "bob@example.net"
+
+
+def test_an_unknown_sub_address_names_the_valid_ones(session, settings, lists):
+    found = route(session, settings, "dev+subscibe@lists.example.org")
+    assert isinstance(found, Decision) and found.reason is Reason.UNKNOWN_RECIPIENT
+    assert "dev+subscribe@lists.example.org" in found.detail
+    assert "dev+help@lists.example.org" in found.detail
 
 
 def test_split_address():

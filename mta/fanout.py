@@ -1,0 +1,99 @@
+"""Who receives a post, recorded as outbox rows in the transaction that archives it.
+
+Intake calls `record_fanout` for each list a new message was stored on, in the same
+transaction as the raw bytes: a post that got `250` goes out to every subscriber, and a
+retried or duplicate post (dropped by the store) goes out to nobody a second time. The
+rows hold no bytes: `mta.list_delivery` builds each copy from the archived message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archive.models import utcnow
+from mta.models import (
+    DeliveryMode,
+    OutboxMessage,
+    OutboxStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+
+# Recipients per outbox row: a row is what one worker sends over one connection, so
+# rows are the unit that several workers share.
+FANOUT_BATCH = 100
+PURPOSE = "list-post"
+
+
+@dataclass(frozen=True)
+class Fanout:
+    """What intake knows of a post that decides who gets a copy."""
+
+    sender: str  # the From address
+    addressed: frozenset[str] = field(default_factory=frozenset)  # To and Cc, lower-cased
+    list_names: dict[int, str] = field(default_factory=dict)  # list id -> name
+
+
+def fanout_recipients(
+    session: Session, list_id: int, *, sender: str, addressed: Iterable[str]
+) -> list[str]:
+    """Active subscribers who get each post, minus those the author wrote to directly
+    (they have a copy already) and minus the author unless they asked for their own."""
+    skip = {a.lower() for a in addressed}
+    sender_key = sender.strip().lower()
+    rows = session.execute(
+        select(Subscription.address, Subscription.address_key, Subscription.copy_self)
+        .where(
+            Subscription.list_id == list_id,
+            Subscription.status == SubscriptionStatus.active,
+            Subscription.delivery == DeliveryMode.each,
+        )
+        .order_by(Subscription.id)
+    )
+    return [
+        address
+        for address, key, copy_self in rows
+        if key not in skip and (copy_self or key != sender_key)
+    ]
+
+
+def record_fanout(
+    session: Session,
+    message_pk: int,
+    list_id: int,
+    *,
+    list_name: str,
+    domain: str,
+    fanout: Fanout,
+    batch: int = FANOUT_BATCH,
+) -> list[OutboxMessage]:
+    """Add the outbox rows that send this post to the list's subscribers; the caller
+    commits, then enqueues their delivery."""
+    recipients = fanout_recipients(
+        session, list_id, sender=fanout.sender, addressed=fanout.addressed
+    )
+    now = utcnow()
+    rows = [
+        OutboxMessage(
+            created_at=now,
+            envelope_from=f"{list_name}+bounces@{domain}",
+            recipients=chunk,
+            remaining=chunk,
+            raw=None,
+            message_pk=message_pk,
+            list_id=list_id,
+            delivered=0,
+            status=OutboxStatus.pending,
+            attempts=0,
+            next_attempt_at=now,
+            last_error="",
+            purpose=PURPOSE,
+        )
+        for chunk in (recipients[i : i + batch] for i in range(0, len(recipients), batch))
+    ]
+    session.add_all(rows)
+    return rows

@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.archive import bp as archive_bp
     from web.auth import bp as auth_bp
     from web.patches import bp as patches_bp
+    from web.subscriptions import bp as subscriptions_bp
 
     app = Flask(__name__)
     settings = settings or get_settings()
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(archive_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(patches_bp)
+    app.register_blueprint(subscriptions_bp)
     app.before_request(_refuse_nul)
     app.after_request(_add_security_headers)
     app.teardown_appcontext(_close_session)

@@ -1,0 +1,87 @@
+"""Membership pages: the one-click unsubscribe link every list copy carries, and the list
+owner's view of who is subscribed and how delivery goes.
+
+    /<list>/unsubscribe/<token>        a form that unsubscribes the token's address
+    POST /<list>/unsubscribe/<token>   RFC 8058 one-click: unsubscribes, no login
+    /<list>/members                    members, recent bounces, undelivered copies
+                                       (the list owner only; ?after=<id> pages)
+
+The signed token is the credential for unsubscribing: mail providers POST
+`List-Unsubscribe=One-Click` to it without cookies, so that POST needs no session and no
+CSRF token. A GET never unsubscribes, because mail scanners and link previews fetch every
+URL in a message; it shows the form whose POST does.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+
+from archive.models import MailingList
+from mta.list_reports import REPORT_ROWS, recent_bounces, undelivered_copies
+from mta.subscriptions import members_page, read_unsubscribe_token, unsubscribe
+from web.app import app_settings, db_session, list_or_404
+from web.auth import current_address
+
+bp = Blueprint("subscriptions", __name__)
+
+MEMBERS_PER_PAGE = 50
+
+
+@bp.app_template_global()
+def is_list_owner(mlist: MailingList) -> bool:
+    """Whether the signed-in address owns `mlist`; the one rule for the owner's pages."""
+    address = current_address()
+    return address is not None and address.strip().lower() == mlist.owner_email.strip().lower()
+
+
+@bp.get("/<name>/unsubscribe/<token>")
+def unsubscribe_form(name: str, token: str):
+    mlist, address = _token_target(name, token)
+    return render_template("unsubscribe.html", mlist=mlist, address=address, token=token)
+
+
+@bp.post("/<name>/unsubscribe/<token>")
+def unsubscribe_now(name: str, token: str):
+    """RFC 8058's POST. The body (`List-Unsubscribe=One-Click`) is not required: the token
+    alone decides, and answering 200 again for an address already gone keeps it idempotent."""
+    mlist, address = _token_target(name, token)
+    session = db_session()
+    unsubscribe(session, mlist.id, address)
+    session.commit()
+    return render_template(
+        "unsubscribed.html", mlist=mlist, address=address, domain=app_settings().domain
+    )
+
+
+@bp.get("/<name>/members")
+def members(name: str):
+    if current_address() is None:
+        abort(403, "Sign in as the list owner to see its members.")
+    mlist = list_or_404(name)
+    if not is_list_owner(mlist):
+        abort(403, f"Only the owner of {mlist.name} may see its members; sign in as the owner.")
+    after = max(request.args.get("after", 0, type=int), 0)
+    session = db_session()
+    page = members_page(session, mlist.id, after_id=after, limit=MEMBERS_PER_PAGE)
+    return render_template(
+        "members.html",
+        mlist=mlist,
+        page=page,
+        paged=after > 0,
+        bounces=recent_bounces(session, mlist.id),
+        undelivered=undelivered_copies(session, mlist.id),
+        report_rows=REPORT_ROWS,
+    )
+
+
+def _token_target(name: str, token: str) -> tuple[MailingList, str]:
+    """The list and address a token was made for; 404 for a forged token or one made for
+    another list, so a token cannot be replayed against a list it does not name."""
+    target = read_unsubscribe_token(app_settings(), token)
+    if target is None:
+        abort(404, "This unsubscribe link is not valid; check that it was copied whole.")
+    mlist = list_or_404(name)
+    list_name, address = target
+    if list_name != mlist.name:
+        abort(404, f"This unsubscribe link is not for the list {mlist.name}.")
+    return mlist, address

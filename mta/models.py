@@ -67,7 +67,11 @@ class OutboxMessage(Base):
     # Why it was sent, for people reading the table: 'patchset-status-reply', ...
     purpose: Mapped[str] = mapped_column(String(32), default="")
 
-    __table_args__ = (Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),
+        # The owner's "undelivered copies" report.
+        Index("ix_outbox_list_status", "list_id", "status", "created_at"),
+    )
 
 
 class PgpKey(Base):

@@ -44,6 +44,7 @@ class ServedMailyard:
     http_port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     log_path: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # more MAILYARD_* settings
 
     @property
     def env(self) -> dict[str, str]:
@@ -59,6 +60,7 @@ class ServedMailyard:
             MAILYARD_WEB_WORKERS="1",
             MAILYARD_RELAY_URL=self.settings.relay_url,
         )
+        env.update(self.extra_env)
         return env
 
     @property

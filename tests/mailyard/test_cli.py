@@ -51,6 +51,12 @@ def test_every_command_has_help():
         ["patchset", "ls"],
         ["patchset", "status"],
         ["patchset", "rename"],
+        ["list", "subscribe"],
+        ["list", "unsubscribe"],
+        ["list", "members"],
+        ["list", "set"],
+        ["dkim"],
+        ["dkim", "genkey"],
     ]
     for args in commands:
         out = subprocess.run(
@@ -77,6 +83,8 @@ def test_list_create_and_ls(run):
         (["patchset", "ls", "nosuchlist"], "no list named 'nosuchlist'"),
         (["login-link", "not-an-address"], "not-an-address"),
         (["key", "add", "a@example.org", __file__], "not an armored OpenPGP public key"),
+        (["list", "subscribe", "nosuchlist", "a@example.org"], "no list named 'nosuchlist'"),
+        (["list", "members", "nosuchlist"], "no list named 'nosuchlist'"),
     ],
 )
 def test_bad_arguments_get_one_line_not_a_traceback(run, args, message):
@@ -165,3 +173,40 @@ def test_login_link_is_signed_for_the_address(run, settings):
     token = link.rsplit("/", 1)[1]
     address = URLSafeTimedSerializer(secret_key(settings), salt="login").loads(token)
     assert address.lower() == "owner@example.org"
+
+
+def test_list_subscribe_members_set_and_unsubscribe(run):
+    run("list", "create", "dev", "--owner", "o@example.org")
+    out = run("list", "subscribe", "dev", "Bob@Example.NET", "carol@example.org", "--digest")
+    assert out.returncode == 0, out.stderr
+    out = run("list", "members", "dev")
+    assert out.stdout.splitlines() == [
+        "Bob@example.net\tactive\tdigest\tcopy-self\tbounces 0",
+        "carol@example.org\tactive\tdigest\tcopy-self\tbounces 0",
+    ]
+    run("list", "subscribe", "dev", "bob@example.net", "--each", "--no-copy-self")
+    assert (
+        "bob@example.net\tactive\teach\tno-copy-self"
+        in run("list", "members", "dev").stdout.lower()
+    )
+    out = run("list", "unsubscribe", "dev", "BOB@example.net", "nobody@example.org")
+    assert out.stdout.splitlines() == [
+        "BOB@example.net\tunsubscribed",
+        "nobody@example.org\twas not subscribed",
+    ]
+    out = run("list", "set", "dev", "--subject-prefix", "dev", "--dmarc", "munge_from")
+    assert "subject-prefix\t'dev'" in out.stdout and "dmarc-mode\t'munge_from'" in out.stdout
+    out = run("list", "subscribe", "dev", "not an address")
+    assert out.returncode == 1 and "invalid address" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_dkim_genkey_writes_the_key_once_and_prints_the_record(run, settings):
+    out = run("dkim", "genkey", "--bits", "1024")
+    assert out.returncode == 0, out.stderr
+    assert "mailyard._domainkey.lists.example.org. IN TXT" in out.stdout
+    assert '"v=DKIM1; k=rsa; p=' in out.stdout
+    key = settings.data_dir / "dkim.pem"
+    assert key.stat().st_mode & 0o777 == 0o600
+    again = run("dkim", "genkey")
+    assert again.returncode == 1 and "--force" in again.stderr

@@ -126,6 +126,9 @@ def upgrade() -> None:
             sa.Column("delivered", sa.Integer(), nullable=False, server_default=sa.text("0"))
         )
         batch_op.create_index(batch_op.f("ix_outbox_message_pk"), ["message_pk"], unique=False)
+        batch_op.create_index(
+            "ix_outbox_list_status", ["list_id", "status", "created_at"], unique=False
+        )
         batch_op.create_foreign_key(
             batch_op.f("fk_outbox_message_pk_messages"),
             "messages",
@@ -151,6 +154,7 @@ def downgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_outbox_list_id_mailing_lists"), type_="foreignkey")
         batch_op.drop_constraint(batch_op.f("fk_outbox_message_pk_messages"), type_="foreignkey")
+        batch_op.drop_index("ix_outbox_list_status")
         batch_op.drop_index(batch_op.f("ix_outbox_message_pk"))
         batch_op.drop_column("delivered")
         batch_op.drop_column("list_id")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from archive.lists import get_list
+from archive.models import MailingList
 from archive.parse import ParsedMessage
 from mailyard.settings import Settings
 from mta.models import RequestKind
@@ -26,6 +27,7 @@ from mta.subscriptions import (
     REQUEST_LIFETIME,
     SubscriptionError,
     find_subscription,
+    normalize_address,
     request_change,
     subscribe,
     take_request,
@@ -106,73 +108,116 @@ def handle_command(
         return
     sender = msg.from_.addr if msg.from_ else ""
     try:
-        reply = _ANSWERS[target.command](session, settings, msg, target, sender)
+        subject, body = _ANSWERS[target.command](session, settings, target, sender, msg)
     except SubscriptionError as e:
-        reply = ("Your request could not be done", f"{e}\n")
-    subject, body = reply
-    _answer(session, target, msg, sender, subject, body, reply_from=_REPLY_FROM[target.command])
+        subject, body = "Your request could not be done", f"{e}\n"
+    _answer(session, target, sender, subject, body, msg)
 
 
-def _subscribe_request(session, settings, msg, target, sender) -> tuple[str, str]:
-    if find_subscription(session, target.list_id, sender) is not None:
-        return (
-            f"You are already subscribed to {target.name}",
-            f"{sender} is already subscribed to {target.address()}.\n"
-            f"To unsubscribe, write to {target.address(Command.unsubscribe)}.\n",
+def request_by_web(
+    session: Session, settings: Settings, mlist: MailingList, address: str, kind: RequestKind
+) -> None:
+    """A subscribe or unsubscribe request from the web form: the same confirmation mail
+    as NAME+subscribe@ sends, so only the mailbox's owner can complete it. The caller
+    commits; SubscriptionError for an invalid address."""
+    address = normalize_address(address)
+    target = CommandTarget(mlist.id, mlist.name, settings.domain.lower(), Command(kind.value))
+    subject, body = _ANSWERS[target.command](session, settings, target, address, None)
+    _answer(session, target, address, subject, body, None)
+
+
+def confirm_by_web(
+    session: Session, settings: Settings, mlist: MailingList, token: str
+) -> tuple[RequestKind, str] | None:
+    """Complete the pending request with this token, as a reply to its mail would; the
+    kind and address it was for, or None when the token is unknown or expired."""
+    for kind in RequestKind:
+        target = CommandTarget(
+            mlist.id, mlist.name, settings.domain.lower(), Command(f"confirm-{kind.value}")
         )
-    pending = request_change(session, target.list_id, RequestKind.subscribe, sender)
-    return (
-        f"confirm {pending.token}",
-        f"Someone, hopefully you, asked to subscribe {pending.address} to the list\n"
-        f"{target.address()}.\n\n"
-        "To confirm, reply to this message; keep the Subject as it is.\n\n"
-        f"If you did not ask, ignore this message: the request expires in"
-        f" {REQUEST_LIFETIME.days} days.\n",
-    )
+        done = _complete(session, settings, target, kind, token)
+        if done is not None:
+            address, subject, body = done
+            _answer(session, target, address, subject, body, None)
+            return kind, address
+    return None
 
 
-def _unsubscribe_request(session, settings, msg, target, sender) -> tuple[str, str]:
-    if find_subscription(session, target.list_id, sender) is None:
+def _change_request(kind: RequestKind):
+    """The answer to NAME+subscribe@ or NAME+unsubscribe@: a confirmation request."""
+    verb = "subscribe" if kind is RequestKind.subscribe else "unsubscribe"
+
+    def ask(session, settings, target, sender, msg) -> tuple[str, str]:
+        subscribed = find_subscription(session, target.list_id, sender) is not None
+        if kind is RequestKind.subscribe and subscribed:
+            return (
+                f"You are already subscribed to {target.name}",
+                f"{sender} is already subscribed to {target.address()}.\n"
+                f"To unsubscribe, write to {target.address(Command.unsubscribe)}.\n",
+            )
+        if kind is RequestKind.unsubscribe and not subscribed:
+            return (
+                f"You are not subscribed to {target.name}",
+                f"{sender} is not subscribed to {target.address()}, so there is nothing to do.\n"
+                "If you receive the list at another address, write from that one.\n",
+            )
+        pending = request_change(session, target.list_id, kind, sender)
+        link = f"{settings.base_url.rstrip('/')}/{target.name}/confirm/{pending.token}"
         return (
-            f"You are not subscribed to {target.name}",
-            f"{sender} is not subscribed to {target.address()}, so there is nothing to do.\n"
-            "If you receive the list at another address, write from that one.\n",
+            f"confirm {pending.token}",
+            f"Someone, hopefully you, asked to {verb} {pending.address}\n"
+            f"{'to' if kind is RequestKind.subscribe else 'from'} the list {target.address()}.\n\n"
+            "To confirm, reply to this message; keep the Subject as it is.\n"
+            f"Or open this page and press the button:\n{link}\n\n"
+            "If you did not ask, ignore this message: the request expires in"
+            f" {REQUEST_LIFETIME.days} days.\n",
         )
-    pending = request_change(session, target.list_id, RequestKind.unsubscribe, sender)
-    return (
-        f"confirm {pending.token}",
-        f"Someone, hopefully you, asked to unsubscribe {pending.address} from the list\n"
-        f"{target.address()}.\n\n"
-        "To confirm, reply to this message; keep the Subject as it is.\n\n"
-        f"If you did not ask, ignore this message: the request expires in"
-        f" {REQUEST_LIFETIME.days} days.\n",
-    )
+
+    return ask
 
 
 def _confirm(kind: RequestKind):
-    def confirm(session, settings, msg, target, sender) -> tuple[str, str]:
-        token = _find_token(msg)
-        pending = take_request(session, target.list_id, kind, token) if token else None
-        if pending is None:
+    """The answer to a reply to a confirmation request."""
+
+    def confirm(session, settings, target, sender, msg) -> tuple[str, str]:
+        token = _find_token(msg) if msg is not None else None
+        done = _complete(session, settings, target, kind, token) if token else None
+        if done is None:
             return (
                 "Unknown or expired confirmation",
                 "This confirmation is unknown or has expired, or was used already.\n"
                 f"To start again, write to {target.address(kind.value)}.\n",
             )
-        if kind is RequestKind.subscribe:
-            subscribe(session, target.list_id, pending.address)
-            return (f"Welcome to {target.name}", _welcome(settings, target, pending.address))
-        unsubscribe(session, target.list_id, pending.address)
-        return (
-            f"You have left {target.name}",
-            f"{pending.address} is no longer subscribed to {target.address()}.\n"
-            f"To come back, write to {target.address(Command.subscribe)}.\n",
-        )
+        return done[1], done[2]
 
     return confirm
 
 
-def _help(session, settings, msg, target, sender) -> tuple[str, str]:
+def _complete(
+    session: Session, settings: Settings, target: CommandTarget, kind: RequestKind, token: str
+) -> tuple[str, str, str] | None:
+    """Apply the pending request with this token: (address, subject, body of the notice),
+    or None when there is no such valid request."""
+    pending = take_request(session, target.list_id, kind, token)
+    if pending is None:
+        return None
+    if kind is RequestKind.subscribe:
+        subscribe(session, target.list_id, pending.address)
+        return (
+            pending.address,
+            f"Welcome to {target.name}",
+            _welcome(settings, target, pending.address),
+        )
+    unsubscribe(session, target.list_id, pending.address)
+    return (
+        pending.address,
+        f"You have left {target.name}",
+        f"{pending.address} is no longer subscribed to {target.address()}.\n"
+        f"To come back, write to {target.address(Command.subscribe)}.\n",
+    )
+
+
+def _help(session, settings, target, sender, msg) -> tuple[str, str]:
     return (f"Help for {target.name}", help_text(settings, target))
 
 
@@ -197,8 +242,8 @@ def _welcome(settings: Settings, target: CommandTarget, address: str) -> str:
 
 
 _ANSWERS = {
-    Command.subscribe: _subscribe_request,
-    Command.unsubscribe: _unsubscribe_request,
+    Command.subscribe: _change_request(RequestKind.subscribe),
+    Command.unsubscribe: _change_request(RequestKind.unsubscribe),
     Command.confirm_subscribe: _confirm(RequestKind.subscribe),
     Command.confirm_unsubscribe: _confirm(RequestKind.unsubscribe),
     Command.help: _help,
@@ -227,20 +272,19 @@ def _find_token(msg: ParsedMessage) -> str | None:
 def _answer(
     session: Session,
     target: CommandTarget,
-    msg: ParsedMessage,
     to: str,
     subject: str,
     body: str,
-    *,
-    reply_from: Command,
+    msg: ParsedMessage | None,
 ) -> None:
+    """Queue the answer to `to`, in reply to `msg` when it came by mail."""
     raw = build_message(
-        from_addr=target.address(reply_from),
+        from_addr=target.address(_REPLY_FROM[target.command]),
         to_addrs=[to],
         subject=subject,
         body=body,
-        in_reply_to=msg.message_id,
-        references=msg.references,
+        in_reply_to=msg.message_id if msg else None,
+        references=msg.references if msg else (),
         extra_headers=AUTO_REPLIED,
         domain=target.domain,
     )

@@ -5,6 +5,8 @@ owner's view of who is subscribed and how delivery goes.
     POST /<list>/unsubscribe/<token>   RFC 8058 one-click: unsubscribes, no login
     /<list>/members                    members, recent bounces, undelivered copies
                                        (the list owner only; ?after=<id> pages)
+    POST /<list>/subscribe             the list page's form: mails a confirmation request
+    /<list>/confirm/<token>            a form completing a request, as replying would
 
 The signed token is the credential for unsubscribing: mail providers POST
 `List-Unsubscribe=One-Click` to it without cookies, so that POST needs no session and no
@@ -18,9 +20,16 @@ from flask import Blueprint, abort, render_template, request
 
 from archive.models import MailingList
 from mta.list_reports import REPORT_ROWS, recent_bounces, undelivered_copies
-from mta.subscriptions import members_page, read_unsubscribe_token, unsubscribe
+from mta.models import RequestKind
+from mta.subscribe import confirm_by_web, request_by_web
+from mta.subscriptions import (
+    SubscriptionError,
+    members_page,
+    read_unsubscribe_token,
+    unsubscribe,
+)
 from web.app import app_settings, db_session, list_or_404
-from web.auth import current_address
+from web.auth import check_csrf, current_address
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -50,6 +59,54 @@ def unsubscribe_now(name: str, token: str):
     session.commit()
     return render_template(
         "unsubscribed.html", mlist=mlist, address=address, domain=app_settings().domain
+    )
+
+
+@bp.post("/<name>/subscribe")
+def request_form(name: str):
+    """The list page's form. It only mails a confirmation request: the change happens
+    when the mailbox's owner replies or opens the link in it."""
+    check_csrf()
+    mlist = list_or_404(name)
+    wanted = request.form.get("action", "subscribe")
+    kind = RequestKind.unsubscribe if wanted == "unsubscribe" else RequestKind.subscribe
+    session = db_session()
+    try:
+        request_by_web(session, app_settings(), mlist, request.form.get("address", ""), kind)
+    except SubscriptionError as e:
+        abort(400, str(e))
+    session.commit()
+    return render_template(
+        "subscription_notice.html",
+        mlist=mlist,
+        heading="Check your mail",
+        text=f"If the address is right, a message asks it to confirm: reply to it, or open"
+        f" the link it holds, to {kind.value} {'to' if kind is RequestKind.subscribe else 'from'}"
+        f" {mlist.name}.",
+    )
+
+
+@bp.get("/<name>/confirm/<token>")
+def confirm_form(name: str, token: str):
+    """A form, not the change itself: mail scanners fetch every link in a message."""
+    return render_template("confirm.html", mlist=list_or_404(name), token=token)
+
+
+@bp.post("/<name>/confirm/<token>")
+def confirm_now(name: str, token: str):
+    mlist = list_or_404(name)
+    session = db_session()
+    done = confirm_by_web(session, app_settings(), mlist, token)
+    if done is None:
+        abort(404, "This confirmation is unknown, has expired or was used already.")
+    session.commit()
+    kind, address = done
+    verb = "subscribed to" if kind is RequestKind.subscribe else "unsubscribed from"
+    return render_template(
+        "subscription_notice.html",
+        mlist=mlist,
+        heading="Done",
+        text=f"{address} is {verb} {mlist.name}.",
     )
 
 

@@ -237,3 +237,52 @@ def test_list_page_shows_the_command_addresses_and_the_owner_link(client, dev, s
     assert "/dev/members" not in client.get("/dev/").get_data(as_text=True)
     sign_in(client, settings, OWNER)
     assert 'href="/dev/members"' in client.get("/dev/").get_data(as_text=True)
+
+
+# -- subscribing on the web -----------------------------------------------------------------
+
+
+def test_the_list_page_form_mails_a_confirmation_and_the_link_completes_it(
+    client, dev, session, relay_settings, sink
+):
+    page = client.get("/dev/").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = client.post(
+        "/dev/subscribe",
+        data={"csrf_token": csrf, "address": "Bea@Example.org", "action": "subscribe"},
+    )
+    assert response.status_code == 200 and "Check your mail" in response.get_data(as_text=True)
+    assert not is_subscribed(session, dev, "bea@example.org")  # nothing until confirmed
+
+    [mail] = sink.received
+    assert mail.rcpt_tos == ["Bea@example.org"]
+    text = mail.content.decode()
+    token = re.search(r"Subject: confirm ([0-9a-f]{32})", text).group(1)
+    assert f"/dev/confirm/{token}" in text
+    assert "Confirm" in client.get(f"/dev/confirm/{token}").get_data(as_text=True)
+    assert not is_subscribed(session, dev, "bea@example.org")  # a GET changes nothing
+
+    done = client.post(f"/dev/confirm/{token}")
+    assert done.status_code == 200 and "subscribed to dev" in done.get_data(as_text=True)
+    assert is_subscribed(session, dev, "bea@example.org")
+    assert client.post(f"/dev/confirm/{token}").status_code == 404  # used up
+
+
+def test_the_form_needs_its_csrf_token_and_a_valid_address(client, dev, session):
+    assert client.post("/dev/subscribe", data={"address": "a@example.org"}).status_code == 400
+    page = client.get("/dev/").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    bad = client.post("/dev/subscribe", data={"csrf_token": csrf, "address": "not an address"})
+    assert bad.status_code == 400 and "invalid address" in bad.get_data(as_text=True)
+
+
+def test_unsubscribing_on_the_web_also_asks_the_mailbox(client, dev, session, relay_settings, sink):
+    page = client.get("/dev/").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post(
+        "/dev/subscribe", data={"csrf_token": csrf, "address": ADA, "action": "unsubscribe"}
+    )
+    assert is_subscribed(session, dev, ADA)
+    token = re.search(r"Subject: confirm ([0-9a-f]{32})", sink.received[-1].content.decode())
+    client.post(f"/dev/confirm/{token.group(1)}")
+    assert not is_subscribed(session, dev, ADA)

@@ -352,6 +352,7 @@ def _send(
         raise
     except Exception as e:  # noqa: BLE001  keep the row retrying with the error, not stuck
         log.exception("outbox %d: unexpected error while sending", row.id)
+        session.rollback()  # a failed flush: what was committed (hand-overs) stays
         raise _Temporary(f"{type(e).__name__}: {e}") from None
     finally:
         _close_quietly(smtp)

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from archive.models import MailingList, utcnow
+from archive.store import insert_ignoring_conflicts
 from mailyard.settings import Settings, secret_key
 from mta.models import (
     DeliveryMode,
@@ -49,21 +50,17 @@ def address_key(address: str) -> str:
 
 
 def list_delivery(session: Session, list_id: int) -> ListDelivery:
-    """The list's delivery options, created with the defaults on first use."""
+    """The list's delivery options, created with the defaults on first use (by whichever
+    worker gets there first: the others find its row)."""
     options = session.get(ListDelivery, list_id)
     if options is None:
-        options = ListDelivery(
-            list_id=list_id,
-            subject_prefix="",
-            footer="",
-            dmarc_mode="auto",
-            personalize=True,
-            bounce_threshold=5.0,
-            digest_volume=1,
-            digest_issue=0,
+        defaults = {c.name: c.default.arg for c in ListDelivery.__table__.columns if c.default}
+        session.execute(
+            insert_ignoring_conflicts(session, ListDelivery.__table__),
+            [{**defaults, "list_id": list_id}],
         )
-        session.add(options)
-        session.flush()
+        options = session.get(ListDelivery, list_id, populate_existing=True)
+        assert options is not None
     return options
 
 

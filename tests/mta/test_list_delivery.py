@@ -395,3 +395,18 @@ def test_digest_subscribers_get_one_daily_digest_instead(
     assert "\n- - a line with a dash" in text
     # Nothing new since: no second digest.
     assert send_digests(session, relay_settings) == 0
+
+
+def test_delivery_options_made_meanwhile_by_another_worker_are_found(settings, lists):
+    from mailyard.db import new_session
+    from mta.models import ListDelivery
+
+    first, second = new_session(settings), new_session(settings)
+    try:
+        assert second.get(ListDelivery, lists["dev"]) is None  # looked before the other made it
+        list_delivery(first, lists["dev"]).subject_prefix = "dev"
+        first.commit()
+        assert list_delivery(second, lists["dev"]).subject_prefix == "dev"
+    finally:
+        first.close()
+        second.close()

@@ -410,3 +410,27 @@ def test_delivery_options_made_meanwhile_by_another_worker_are_found(settings, l
     finally:
         first.close()
         second.close()
+
+
+def test_subject_tag_and_footer_are_list_options(server, session, sink, lists):
+    members(session, lists["dev"], BOB)
+    options = list_delivery(session, lists["dev"])
+    options.subject_prefix, options.footer = "dev", "Archive: http://archive.example.org/dev/"
+    session.commit()
+    send(server, make_message(subject="Re: hello"), [DEV])
+    message = parsed(copies_for(sink, BOB)[0].content)
+    assert message["Subject"] == "[dev] Re: hello"
+    assert message.get_content().rstrip().endswith("Archive: http://archive.example.org/dev/")
+
+
+def test_wrap_sends_the_post_as_an_attachment(server, session, sink, lists):
+    members(session, lists["dev"], BOB)
+    list_delivery(session, lists["dev"]).dmarc_mode = "wrap"
+    session.commit()
+    original = make_message(from_="Erin <erin@strict.example>", subject="wrapped")
+    send(server, original, [DEV], "erin@strict.example")
+    message = parsed(copies_for(sink, BOB)[0].content)
+    assert message.get_content_type() == "message/rfc822"
+    assert message["From"].addresses[0].addr_spec == DEV
+    inner = message.get_payload()[0]
+    assert inner["From"] == "Erin <erin@strict.example>" and inner["Subject"] == "wrapped"

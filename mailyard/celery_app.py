@@ -36,6 +36,7 @@ def _configure(sender: Celery, **_kwargs) -> None:
             "sweep-pending": {"task": "archive.sweep_pending", "schedule": 30.0},
             "sweep-outbox": {"task": "mta.sweep_outbox", "schedule": 30.0},
             "send-digests": {"task": "mta.send_digests", "schedule": crontab(minute=0, hour=0)},
+            "prune-outbox": {"task": "mta.prune_outbox", "schedule": crontab(minute=30, hour=3)},
         },
         timezone="UTC",
     )

@@ -37,7 +37,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sqlalchemy import event, inspect, or_, select, update
+from sqlalchemy import delete, event, inspect, or_, select, update
 from sqlalchemy.orm import Session, undefer
 
 from archive.models import utcnow
@@ -494,3 +494,35 @@ def due_message_ids(session: Session, limit: int = 100) -> list[int]:
             .limit(limit)
         )
     )
+
+
+# Sent rows are kept this long for people reading the log, then pruned; failed rows stay
+# until someone looks (the owner's report lists them).
+KEEP_SENT = timedelta(days=30)
+
+
+def prune_sent(session: Session, older_than: timedelta = KEEP_SENT, batch: int = 1000) -> int:
+    """Delete sent rows older than `older_than`, a batch at a time; returns how many.
+
+    A busy list writes a row per 100 subscribers per post, so the table would otherwise
+    grow by tens of megabytes a day. The caller commits.
+    """
+    cutoff = utcnow() - older_than
+    ids = list(
+        session.scalars(
+            select(OutboxMessage.id)
+            # The last attempt's time, not sent_at: ix_outbox_status_next_attempt holds
+            # it, and a row is sent within moments of its last attempt.
+            .where(
+                OutboxMessage.status == OutboxStatus.sent, OutboxMessage.next_attempt_at < cutoff
+            )
+            .limit(batch)
+        )
+    )
+    if ids:
+        session.execute(
+            delete(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .execution_options(synchronize_session=False)
+        )
+    return len(ids)

@@ -8,7 +8,7 @@ from mailyard.celery_app import app
 from mailyard.db import session_scope
 from mailyard.settings import get_settings
 from mta.digests import send_digests
-from mta.outbox import deliver, due_message_ids
+from mta.outbox import deliver, due_message_ids, prune_sent
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,18 @@ def send_digests_task() -> int:
     """Once a day: each list's digest to its digest subscribers."""
     with session_scope() as session:
         return send_digests(session, get_settings())
+
+
+@app.task(name="mta.prune_outbox")
+def prune_outbox() -> int:
+    """Once a day: forget rows sent more than a month ago, a batch per transaction."""
+    pruned = 0
+    while True:
+        with session_scope() as session:
+            done = prune_sent(session)
+        pruned += done
+        if done == 0:
+            return pruned
 
 
 def enqueue_delivery(row_ids: list[int]) -> None:

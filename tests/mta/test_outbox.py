@@ -8,7 +8,7 @@ from email import message_from_bytes
 from email.policy import default
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from archive.models import utcnow
 from mailyard.settings import use_settings
@@ -291,3 +291,21 @@ def test_build_message_adds_no_auto_submitted_unless_asked():
 def test_parse_relay_url(url, expected):
     relay = parse_relay_url(url)
     assert (relay.host, relay.port, relay.username, relay.password, relay.starttls) == expected
+
+
+def test_sent_rows_are_pruned_after_a_month_and_failed_ones_kept(session, relay_settings, sink):
+    old_sent, new_sent, old_failed = (queued(session) for _ in range(3))
+    long_ago = utcnow() - timedelta(days=31)
+    for row, status, when in (
+        (old_sent, OutboxStatus.sent, long_ago),
+        (new_sent, OutboxStatus.sent, utcnow()),
+        (old_failed, OutboxStatus.failed, long_ago),
+    ):
+        row.status, row.sent_at, row.next_attempt_at = status, when, when
+    session.commit()
+
+    assert tasks.prune_outbox() == 1
+
+    session.expire_all()
+    remaining = {r.id for r in session.scalars(select(OutboxMessage))}
+    assert remaining == {new_sent.id, old_failed.id}

@@ -18,9 +18,8 @@ from sqlalchemy.orm import Session
 from archive.headers import bytes_to_text, find_first_header, unfold
 from archive.models import MailingList, Message
 from mailyard.settings import get_settings
-from mta.keys import registered_pgp_keys
 from mta.outbox import AUTO_REPLIED, after_commit_enqueue, build_message, queue_mail
-from mta.pgp import verify_signature
+from mta.sender_auth import sender_authenticated
 from patchsets.models import Patchset, StatusRequest
 from patchsets.series import patchset_replied_to
 from patchsets.status import StatusRefused, change_status, parse_status
@@ -88,12 +87,12 @@ def handle_status_request(session: Session, list_id: int, message: Message) -> N
 
 def authenticated_as(session: Session, message: Message) -> str | None:
     """How the message's From address is authenticated ('dkim' or 'pgp'), or None."""
-    if message.dkim_result == "pass" and message.dkim_aligned:
-        return "dkim"
-    keys = registered_pgp_keys(session, message.from_addr)
-    if keys and verify_signature(bytes(message.raw or b""), keys):
-        return "pgp"
-    return None
+    return sender_authenticated(
+        session,
+        message.from_addr,
+        bytes(message.raw or b""),
+        dkim_aligned_pass=message.dkim_result == "pass" and message.dkim_aligned,
+    )
 
 
 def _already_handled(session: Session, message_id: str) -> bool:

@@ -5,7 +5,9 @@ archive never depends on them (DESIGN: web -> domains -> archive -> mailyard).
   (DESIGN, the path of one message, step 3);
 - `reset(session)`: forget what was derived, before `reindex` rebuilds it;
 - `patch_id_messages(patch_ids) -> select of message pks`: what the `patchid:` search
-  prefix finds, for `b4`.
+  prefix finds, for `b4`;
+- `name_taken(session, name) -> bool`: another domain has NAME@DOMAIN (a tracker), so a
+  list cannot take it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ DOMAIN_HOOKS = {
     "after_ingest": ("patchsets.track:track_messages",),
     "reset": ("patchsets.track:reset_patchsets",),
     "patch_id_messages": ("patchsets.queries:messages_with_patch_id",),
+    "name_taken": ("trackers.tickets:tracker_named",),
 }
 
 

@@ -7,6 +7,7 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from archive.hooks import domain_hooks
 from archive.models import MailingList, Thread
 
 # Lower case so that the posting address is case-insensitive; '+' is reserved for
@@ -36,6 +37,8 @@ def create_list(
         raise ListError(f"invalid owner address {owner_email!r}: {e}") from None
     if get_list(session, name) is not None:
         raise ListError(f"list {name!r} already exists")
+    if any(taken(session, name) for taken in domain_hooks("name_taken")):
+        raise ListError(f"{name!r} is taken: a tracker has that address")
     mlist = MailingList(name=name, owner_email=owner, description=description.strip())
     session.add(mlist)
     session.flush()

@@ -22,6 +22,7 @@ class MailyardGroup(click.Group):
         from mta.keys import KeyRefused
         from mta.subscriptions import SubscriptionError
         from patchsets.status import StatusRefused
+        from trackers.tickets import TrackerError
 
         try:
             return super().invoke(ctx)
@@ -32,6 +33,7 @@ class MailyardGroup(click.Group):
             KeyRefused,
             StatusRefused,
             SubscriptionError,
+            TrackerError,
         ) as e:
             raise click.ClickException(str(e)) from None
         except OperationalError as e:
@@ -243,6 +245,65 @@ def list_set(list_name: str, **changes) -> None:
                 setattr(options, name, changes[name])
         for name in ("subject_prefix", "footer", "dmarc_mode", "personalize", "bounce_threshold"):
             click.echo(f"{name.replace('_', '-')}\t{getattr(options, name)!r}")
+
+
+@cli.group(name="tracker")
+def tracker_group() -> None:
+    """Ticket trackers: TRACKER@DOMAIN opens a ticket, TRACKER+N@DOMAIN comments on it."""
+
+
+@tracker_group.command(name="create")
+@click.argument("name")
+@click.option("--owner", required=True, help="The tracker owner's email address.")
+@click.option("--description", default="", help="One line shown on the web.")
+def tracker_create(name: str, owner: str, description: str) -> None:
+    """Create tracker NAME, reachable at NAME@DOMAIN and /NAME/tickets/ on the web."""
+    from mailyard.db import session_scope
+    from trackers.tickets import create_tracker
+
+    _ready_database()
+    with session_scope() as session:
+        tracker = create_tracker(session, name, owner, description)
+        click.echo(f"created {tracker.name}: report to {tracker.name}@{get_settings().domain}")
+
+
+@tracker_group.command(name="ls")
+def tracker_ls() -> None:
+    """Show every tracker."""
+    from mailyard.db import session_scope
+    from trackers.tickets import all_trackers
+
+    _ready_database()
+    domain = get_settings().domain
+    with session_scope() as session:
+        for tracker in all_trackers(session):
+            click.echo(
+                f"{tracker.name}@{domain}\t{tracker.last_number} tickets\t{tracker.description}"
+            )
+
+
+@tracker_group.command(name="grant")
+@click.argument("tracker_name", metavar="TRACKER")
+@click.argument("address")
+def tracker_grant(tracker_name: str, address: str) -> None:
+    """Let ADDRESS triage TRACKER (use every email command), besides its owner."""
+    from mailyard.db import session_scope
+    from trackers.models import TrackerRole
+    from trackers.tickets import grant
+
+    _ready_database()
+    with session_scope() as session:
+        grant(session, _existing_tracker(session, tracker_name), address, TrackerRole.triage)
+        click.echo(f"{address.lower()} may triage {tracker_name}")
+
+
+def _existing_tracker(session, name: str):
+    from trackers.tickets import get_tracker
+
+    tracker = get_tracker(session, name)
+    if tracker is None:
+        raise click.ClickException(f"no tracker named {name!r}")
+    return tracker
 
 
 @cli.group(name="dkim")

@@ -38,6 +38,7 @@ from mta.dkim import verify_dkim
 from mta.fanout import Fanout, record_fanout
 from mta.policy import Decision, Outcome, Reason, check_size, reject
 from mta.routing import Route, RouteKind, route
+from trackers import mail as tracker_mail
 
 log = logging.getLogger(__name__)
 
@@ -340,6 +341,7 @@ _JUDGES: dict[RouteKind, Callable[[ParsedMessage, Any], Decision]] = {
     RouteKind.POST: post.judge_post,
     RouteKind.COMMAND: subscribe.judge_command,
     RouteKind.BOUNCE: bounces.judge_bounce,
+    RouteKind.TRACKER: tracker_mail.judge_tracker_mail,
 }
 
 # What is done at DATA with mail to an address that is not a list: in one transaction,
@@ -347,6 +349,7 @@ _JUDGES: dict[RouteKind, Callable[[ParsedMessage, Any], Decision]] = {
 _HANDLERS: dict[RouteKind, Callable[..., None]] = {
     RouteKind.COMMAND: subscribe.handle_command,
     RouteKind.BOUNCE: bounces.handle_bounce,
+    RouteKind.TRACKER: tracker_mail.handle_tracker_mail,
 }
 
 

@@ -19,12 +19,14 @@ from sqlalchemy.orm import Session
 from mailyard.settings import Settings
 from mta import bounces, post, subscribe
 from mta.policy import Decision, Reason, reject
+from trackers import mail as tracker_mail
 
 
 class RouteKind(enum.Enum):
     POST = "post"  # a message to a list: archived on it, sent to its subscribers
     COMMAND = "command"  # NAME+subscribe@ and the other command addresses
     BOUNCE = "bounce"  # NAME+bounces@, and NAME+bounces=USER=HOST@ (VERP)
+    TRACKER = "tracker"  # TRACKER@ opens a ticket, TRACKER+N@ comments on ticket N
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,13 @@ ROUTES: list[Rule] = [
         RouteKind.COMMAND, re.compile(_NAME + r"\+(?P<command>.*)"), subscribe.find_command_target
     ),
     Rule(RouteKind.POST, re.compile(_NAME), post.find_list_target),
+    # Lists and trackers share names' address space: a list's rules answer None for a
+    # name that is not a list, and these then try it as a tracker.
+    Rule(
+        RouteKind.TRACKER,
+        re.compile(_NAME + r"(?:\+(?P<number>[0-9]{1,9}))?"),
+        tracker_mail.find_tracker_target,
+    ),
 ]
 
 

@@ -5,6 +5,7 @@ from alembic import context
 import archive.models  # noqa: F401  (registers the tables)
 import mta.models  # noqa: F401
 import patchsets.models  # noqa: F401
+import trackers.models  # noqa: F401
 from mailyard.db import Base, get_engine
 
 config = context.config

@@ -1,0 +1,203 @@
+"""Tracker mail: TRACKER@DOMAIN opens a ticket, TRACKER+N@DOMAIN comments on ticket N.
+
+Intake routes these addresses here (`mta.routing`) and, at DATA, runs the tracker's
+posting policy (`judge_tracker_mail`) and then `handle_tracker_mail` in one transaction
+committed before its `250`. Commands in the text (`trackers.commands`) change the
+ticket only when the sender may triage the tracker and their From is authenticated;
+refused or unknown commands are answered by mail, the comment is kept either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from archive.parse import ParsedMessage
+from mailyard.settings import Settings
+from mta.dkim import verify_dkim
+from mta.outbox import AUTO_REPLIED, after_commit_enqueue, build_message, queue_mail
+from mta.policy import (
+    Decision,
+    Reason,
+    check_auto_submitted,
+    check_loop,
+    check_plain_text,
+    check_required_headers,
+    first_objection,
+    reject,
+)
+from mta.sender_auth import sender_authenticated
+from trackers.commands import TRIAGE_COMMANDS, CommandName, format_command_help, parse_reply
+from trackers.models import Ticket, TicketEvent, Tracker
+from trackers.notify import notify_ticket, ticket_url
+from trackers.tickets import (
+    CommandRefused,
+    Origin,
+    add_comment,
+    apply_command,
+    event_for_message,
+    get_ticket,
+    get_tracker,
+    may_triage,
+    open_ticket,
+    subscribe_to_ticket,
+    ticket_events,
+    unsubscribe_from_ticket,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrackerTarget:
+    tracker_id: int
+    name: str
+    domain: str
+    number: int | None  # None: a new ticket
+
+    @property
+    def list_id_value(self) -> str:
+        return f"{self.name}.{self.domain}"
+
+
+def find_tracker_target(
+    session: Session, settings: Settings, match: re.Match[str]
+) -> TrackerTarget | Decision | None:
+    """TRACKER or TRACKER+N: the tracker (and ticket), a refusal for a ticket that does
+    not exist, or None when there is no such tracker."""
+    tracker = get_tracker(session, match.group("name"))
+    if tracker is None:
+        return None
+    domain = settings.domain.lower()
+    number = match.groupdict().get("number")
+    if number is not None:
+        if get_ticket(session, tracker.id, int(number)) is None:
+            return reject(
+                Reason.UNKNOWN_RECIPIENT,
+                f"<{match.group(0)}@{domain}>: {tracker.name} has no ticket {number}",
+            )
+        return TrackerTarget(tracker.id, tracker.name, domain, int(number))
+    return TrackerTarget(tracker.id, tracker.name, domain, None)
+
+
+def judge_tracker_mail(msg: ParsedMessage, target: TrackerTarget) -> Decision:
+    """The lists' policy: robots and loops dropped, plain text with From, Subject and
+    Message-ID required."""
+    return first_objection(
+        (
+            check_auto_submitted(msg),
+            check_loop(msg, target.list_id_value),
+            check_required_headers(msg),
+            check_plain_text(msg),
+        )
+    )
+
+
+def handle_tracker_mail(
+    session: Session, settings: Settings, msg: ParsedMessage, raw: bytes, target: TrackerTarget
+) -> None:
+    """Open a ticket or comment on one, then apply the commands; the caller commits."""
+    if event_for_message(session, msg.message_id or ""):
+        log.info("<%s> is on a ticket already; dropped", msg.message_id)
+        return
+    tracker = session.get(Tracker, target.tracker_id)
+    if tracker is None:
+        return
+    sender = msg.from_.addr if msg.from_ else ""
+    dkim = verify_dkim(raw, sender.rpartition("@")[2].lower())
+    origin = Origin(
+        address=sender,
+        name=msg.from_.name if msg.from_ else "",
+        message_id=msg.message_id or "",
+        raw=raw,
+        authenticated=sender_authenticated(
+            session, sender, raw, dkim_aligned_pass=dkim.result == "pass" and dkim.aligned
+        )
+        or "",
+    )
+    reply = parse_reply(msg.body)
+    events: list[TicketEvent] = []
+    if target.number is None:
+        ticket = open_ticket(session, tracker, msg.subject, reply.comment, origin)
+        events.append(_first_event(session, ticket))
+    else:
+        ticket = get_ticket(session, tracker.id, target.number)
+        if ticket is None:
+            return
+        if reply.comment.strip():
+            events.append(add_comment(session, ticket, reply.comment, origin))
+        subscribe_to_ticket(session, ticket, origin.actor)  # commenters follow the ticket
+    refusals = [f"{p.line}\n    {p.reason}" for p in reply.problems]
+    for command in reply.commands:
+        try:
+            events += _apply(session, tracker, ticket, command, origin)
+        except CommandRefused as refused:
+            refusals.append(f"{command.line}\n    {refused}")
+    notify_ticket(session, settings, tracker, ticket, events, origin)
+    if refusals:
+        _reply_refusals(session, settings, tracker, ticket, msg, origin, refusals)
+
+
+def _first_event(session: Session, ticket: Ticket) -> TicketEvent:
+    return ticket_events(session, ticket)[0]
+
+
+def _apply(session, tracker, ticket, command, origin: Origin) -> list[TicketEvent]:
+    if command.name is CommandName.subscribe:
+        subscribe_to_ticket(session, ticket, origin.actor)
+        return []
+    if command.name is CommandName.unsubscribe:
+        unsubscribe_from_ticket(session, ticket, origin.actor)
+        return []
+    assert command.name in TRIAGE_COMMANDS
+    if not may_triage(session, tracker, origin.actor):
+        raise CommandRefused(f"{origin.actor} may not triage {tracker.name}")
+    if origin.authenticated not in ("dkim", "pgp"):
+        raise CommandRefused(
+            f"{origin.actor} is not authenticated: commands need a DKIM signature that passes"
+            " and is aligned with the From domain, or a PGP signature by a key registered"
+            " for that address"
+        )
+    return apply_command(session, tracker, ticket, command, origin)
+
+
+def _reply_refusals(
+    session: Session,
+    settings: Settings,
+    tracker: Tracker,
+    ticket: Ticket,
+    msg: ParsedMessage,
+    origin: Origin,
+    refusals: list[str],
+) -> None:
+    """Tell the sender which commands did nothing, and why; their text was kept."""
+    domain = settings.domain.lower()
+    body = (
+        f"Your mail about {tracker.name}#{ticket.number} was kept, but these commands did"
+        " nothing:\n\n"
+        + "\n".join(refusals)
+        + f"\n\nThe commands are:\n{format_command_help()}\n"
+        + f"-- \n{ticket_url(settings, tracker, ticket)}\n"
+    )
+    subject = msg.subject or ""
+    raw = build_message(
+        from_addr=f"{tracker.name}@{domain}",
+        to_addrs=[origin.address],
+        subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
+        body=body,
+        in_reply_to=msg.message_id,
+        references=msg.references,
+        extra_headers={**AUTO_REPLIED, "List-Id": f"<{tracker.name}.{domain}>"},
+        domain=domain,
+    )
+    row = queue_mail(
+        session,
+        envelope_from=f"{tracker.name}+bounces@{domain}",
+        recipients=[origin.address],
+        raw=raw,
+        purpose="ticket-command-refused",
+    )
+    after_commit_enqueue(session, row)

@@ -1,0 +1,151 @@
+"""Ticket trackers: tickets opened and discussed by mail, and every change as an event.
+
+A ticket's history is its events, oldest first: the report itself (`opened`), comments,
+and each change of status, resolution, title, labels and assignees, each with who did it
+and when. The mail that caused an event is kept with it, raw, as received.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, deferred, mapped_column
+
+from archive.models import MSGID_MAX, UTC_DT, utcnow
+from mailyard.db import Base
+from trackers.commands import Resolution, Status
+
+
+class Tracker(Base):
+    __tablename__ = "trackers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)  # TRACKER@DOMAIN, /TRACKER/
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner_email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)  # the newest ticket's
+
+
+class TrackerRole(enum.Enum):
+    triage = "triage"  # may use every email command on every ticket
+
+
+class TrackerMember(Base):
+    """An address with a right on a tracker besides its owner (until accounts exist)."""
+
+    __tablename__ = "tracker_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tracker_id: Mapped[int] = mapped_column(ForeignKey("trackers.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(254))  # lower-cased
+    role: Mapped[TrackerRole] = mapped_column(Enum(TrackerRole, native_enum=False, length=16))
+
+    __table_args__ = (UniqueConstraint("tracker_id", "address", name="uq_tracker_members"),)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tracker_id: Mapped[int] = mapped_column(ForeignKey("trackers.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # TRACKER#N, counted per tracker
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[Status] = mapped_column(
+        Enum(Status, native_enum=False, length=16), default=Status.reported
+    )
+    resolution: Mapped[Resolution] = mapped_column(
+        Enum(Resolution, native_enum=False, length=16), default=Resolution.unresolved
+    )
+    submitter: Mapped[str] = mapped_column(String(254))  # the address, lower-cased
+    submitter_name: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+    # Notifications thread under this Message-ID: the report's own, so the reporter's
+    # mail client shows one conversation.
+    thread_msgid: Mapped[str] = mapped_column(String(MSGID_MAX))
+    labels: Mapped[list] = mapped_column(JSON, default=list)  # names, sorted
+    assignees: Mapped[list] = mapped_column(JSON, default=list)  # addresses, lower-cased
+
+    __table_args__ = (
+        UniqueConstraint("tracker_id", "number", name="uq_tickets_tracker_number"),
+        Index("ix_tickets_tracker_status", "tracker_id", "status", "updated_at"),
+        Index("ix_tickets_tracker_updated", "tracker_id", "updated_at"),
+    )
+
+
+class Label(Base):
+    __tablename__ = "tracker_labels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tracker_id: Mapped[int] = mapped_column(ForeignKey("trackers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(50))
+    color: Mapped[str] = mapped_column(String(7), default="#777777")  # '#rrggbb'
+
+    __table_args__ = (UniqueConstraint("tracker_id", "name", name="uq_tracker_labels"),)
+
+
+class EventKind(enum.Enum):
+    opened = "opened"
+    comment = "comment"
+    status = "status"
+    resolution = "resolution"
+    title = "title"
+    label = "label"
+    unlabel = "unlabel"
+    assign = "assign"
+    unassign = "unassign"
+    reference = "reference"  # a patch or message that mentions the ticket
+
+
+class TicketEvent(Base):
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[EventKind] = mapped_column(Enum(EventKind, native_enum=False, length=16))
+    actor: Mapped[str] = mapped_column(String(254))  # an address, lower-cased
+    actor_name: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+    text: Mapped[str] = mapped_column(Text, default="")  # the comment or description
+    data: Mapped[dict] = mapped_column(JSON, default=dict)  # {"old": ..., "new": ...}
+    message_id: Mapped[str] = mapped_column(String(MSGID_MAX), default="")  # the mail's
+    raw: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
+    # How the actor was authenticated when the mail came: 'dkim', 'pgp' or ''.
+    authenticated: Mapped[str] = mapped_column(String(8), default="")
+
+    __table_args__ = (
+        Index("ix_ticket_events_ticket", "ticket_id", "id"),
+        Index("ix_ticket_events_message_id", "message_id"),
+    )
+
+
+class TicketSubscriber(Base):
+    """An address notified of a ticket's events (or of every ticket of a tracker when
+    `ticket_id` is None), besides the submitter and assignees."""
+
+    __tablename__ = "ticket_subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tracker_id: Mapped[int] = mapped_column(ForeignKey("trackers.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), nullable=True
+    )
+    address: Mapped[str] = mapped_column(String(254))  # lower-cased
+
+    __table_args__ = (
+        UniqueConstraint("tracker_id", "ticket_id", "address", name="uq_ticket_subscribers"),
+    )

@@ -1,0 +1,428 @@
+"""Trackers and tickets: creating them, commenting, and the changes commands make.
+
+Shared by the mail path (`trackers.mail`), the web and the CLI. Every change is an event
+with its actor; the caller commits, and sends the notifications (`trackers.notify`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from archive.lists import LIST_NAME, RESERVED_NAMES, get_list
+from archive.models import utcnow
+from trackers.commands import Command, CommandName, Resolution, Status
+from trackers.models import (
+    EventKind,
+    Label,
+    Ticket,
+    TicketEvent,
+    TicketSubscriber,
+    Tracker,
+    TrackerMember,
+    TrackerRole,
+)
+
+TICKETS_PAGE = 50
+
+
+class TrackerError(ValueError):
+    """A tracker operation cannot be done; the message says why, for a person."""
+
+
+class CommandRefused(Exception):
+    """A command the sender may not use, or that cannot apply; the message says why."""
+
+
+# -- trackers ----------------------------------------------------------------------------
+
+
+def create_tracker(session: Session, name: str, owner_email: str, description: str = "") -> Tracker:
+    """A tracker at NAME@DOMAIN; lists and trackers share the address space."""
+    from email_validator import EmailNotValidError, validate_email
+
+    name = name.strip().lower()
+    if not LIST_NAME.match(name) or name in RESERVED_NAMES:
+        raise TrackerError(
+            f"invalid tracker name {name!r}: use 1-64 of a-z 0-9 . _ - (not starting with"
+            f" . _ -), and none of {', '.join(sorted(RESERVED_NAMES))}"
+        )
+    try:
+        owner = validate_email(owner_email, check_deliverability=False).normalized
+    except EmailNotValidError as e:
+        raise TrackerError(f"invalid owner address {owner_email!r}: {e}") from None
+    if get_tracker(session, name) is not None or get_list(session, name) is not None:
+        raise TrackerError(f"{name!r} is taken: a list or tracker has that address")
+    tracker = Tracker(name=name, owner_email=owner, description=description.strip())
+    tracker.last_number = 0
+    session.add(tracker)
+    session.flush()
+    return tracker
+
+
+def get_tracker(session: Session, name: str) -> Tracker | None:
+    return session.scalar(select(Tracker).where(Tracker.name == name.lower()))
+
+
+def tracker_named(session: Session, name: str) -> bool:
+    return get_tracker(session, name) is not None
+
+
+def all_trackers(session: Session) -> list[Tracker]:
+    return list(session.scalars(select(Tracker).order_by(Tracker.name)))
+
+
+def grant(session: Session, tracker: Tracker, address: str, role: TrackerRole) -> None:
+    address = address.strip().lower()
+    exists = session.scalar(
+        select(TrackerMember).where(
+            TrackerMember.tracker_id == tracker.id, TrackerMember.address == address
+        )
+    )
+    if exists is None:
+        session.add(TrackerMember(tracker_id=tracker.id, address=address, role=role))
+    else:
+        exists.role = role
+    session.flush()
+
+
+def may_triage(session: Session, tracker: Tracker, address: str) -> bool:
+    """The owner, and addresses granted `triage`, may use every command."""
+    address = address.strip().lower()
+    if address == tracker.owner_email.lower():
+        return True
+    return (
+        session.scalar(
+            select(TrackerMember.id).where(
+                TrackerMember.tracker_id == tracker.id,
+                TrackerMember.address == address,
+                TrackerMember.role == TrackerRole.triage,
+            )
+        )
+        is not None
+    )
+
+
+# -- tickets -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who caused a change, and the mail that carried it ('' and None from the web)."""
+
+    address: str
+    name: str = ""
+    message_id: str = ""
+    raw: bytes | None = None
+    authenticated: str = ""  # 'dkim', 'pgp', 'web' or ''
+
+    @property
+    def actor(self) -> str:
+        return self.address.strip().lower()
+
+
+def open_ticket(
+    session: Session, tracker: Tracker, title: str, description: str, origin: Origin
+) -> Ticket:
+    """A new ticket numbered after the tracker's newest; the caller commits."""
+    # One UPDATE takes the number, so two tickets opened at once never share one.
+    number = session.execute(
+        update(Tracker)
+        .where(Tracker.id == tracker.id)
+        .values(last_number=Tracker.last_number + 1)
+        .returning(Tracker.last_number)
+    ).scalar_one()
+    now = utcnow()
+    ticket = Ticket(
+        tracker_id=tracker.id,
+        number=number,
+        title=_one_line(title) or "(no title)",
+        description=description,
+        status=Status.reported,
+        resolution=Resolution.unresolved,
+        submitter=origin.actor,
+        submitter_name=origin.name,
+        created_at=now,
+        updated_at=now,
+        thread_msgid=origin.message_id or f"ticket-{tracker.name}-{number}@mailyard",
+        labels=[],
+        assignees=[],
+    )
+    session.add(ticket)
+    session.flush()
+    _event(session, ticket, EventKind.opened, origin, text=description)
+    return ticket
+
+
+def get_ticket(session: Session, tracker_id: int, number: int) -> Ticket | None:
+    return session.scalar(
+        select(Ticket).where(Ticket.tracker_id == tracker_id, Ticket.number == number)
+    )
+
+
+def add_comment(session: Session, ticket: Ticket, text: str, origin: Origin) -> TicketEvent:
+    ticket.updated_at = utcnow()
+    return _event(session, ticket, EventKind.comment, origin, text=text)
+
+
+def ticket_events(session: Session, ticket: Ticket) -> list[TicketEvent]:
+    return list(
+        session.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+        )
+    )
+
+
+def event_for_message(session: Session, message_id: str) -> TicketEvent | None:
+    """The event a mail already made: a re-delivered mail must not comment twice."""
+    if not message_id:
+        return None
+    return session.scalar(select(TicketEvent).where(TicketEvent.message_id == message_id))
+
+
+def apply_command(
+    session: Session, tracker: Tracker, ticket: Ticket, command: Command, origin: Origin
+) -> list[TicketEvent]:
+    """Do one triage command; returns the events it made (none when nothing changed).
+
+    Raises CommandRefused when it cannot apply. The caller checks who may use it.
+    """
+    name, args = command.name, command.args
+    if name is CommandName.resolve:
+        events = _set_status(session, ticket, Status.resolved, origin)
+        return events + _set_resolution(session, ticket, Resolution(args[0]), origin)
+    if name is CommandName.reopen:
+        events = _set_status(session, ticket, Status.reported, origin)
+        return events + _set_resolution(session, ticket, Resolution.unresolved, origin)
+    if name is CommandName.status:
+        return _set_status(session, ticket, Status(args[0]), origin)
+    if name is CommandName.title:
+        old, new = ticket.title, _one_line(args[0])
+        if old == new:
+            return []
+        ticket.title = new
+        return [_event(session, ticket, EventKind.title, origin, data={"old": old, "new": new})]
+    if name in (CommandName.label, CommandName.unlabel):
+        return _change_labels(session, tracker, ticket, name, args, origin)
+    if name in (CommandName.assign, CommandName.unassign):
+        who = origin.actor if args[0] == "me" else args[0].strip().lower()
+        assigned = list(ticket.assignees)
+        if name is CommandName.assign and who not in assigned:
+            ticket.assignees = sorted([*assigned, who])
+            return [_event(session, ticket, EventKind.assign, origin, data={"address": who})]
+        if name is CommandName.unassign and who in assigned:
+            ticket.assignees = [a for a in assigned if a != who]
+            return [_event(session, ticket, EventKind.unassign, origin, data={"address": who})]
+        return []
+    raise CommandRefused(f"{command.line} is not a triage command")
+
+
+def _set_status(session, ticket: Ticket, status: Status, origin: Origin) -> list[TicketEvent]:
+    if ticket.status is status:
+        return []
+    old, ticket.status = ticket.status, status
+    data = {"old": old.value, "new": status.value}
+    return [_event(session, ticket, EventKind.status, origin, data=data)]
+
+
+def _set_resolution(
+    session, ticket: Ticket, resolution: Resolution, origin: Origin
+) -> list[TicketEvent]:
+    if ticket.resolution is resolution:
+        return []
+    old, ticket.resolution = ticket.resolution, resolution
+    data = {"old": old.value, "new": resolution.value}
+    return [_event(session, ticket, EventKind.resolution, origin, data=data)]
+
+
+def _change_labels(session, tracker, ticket, name, args, origin) -> list[TicketEvent]:
+    current = set(ticket.labels)
+    if name is CommandName.label:
+        changed = [a for a in args if a not in current]
+        for label in changed:
+            ensure_label(session, tracker, label)
+        ticket.labels = sorted(current | set(changed))
+        kind = EventKind.label
+    else:
+        changed = [a for a in args if a in current]
+        ticket.labels = sorted(current - set(changed))
+        kind = EventKind.unlabel
+    return [_event(session, ticket, kind, origin, data={"label": label}) for label in changed]
+
+
+def ensure_label(session: Session, tracker: Tracker, name: str, color: str = "") -> Label:
+    label = session.scalar(select(Label).where(Label.tracker_id == tracker.id, Label.name == name))
+    if label is None:
+        label = Label(tracker_id=tracker.id, name=name, color=color or _color_for(name))
+        session.add(label)
+        session.flush()
+    return label
+
+
+def tracker_labels(session: Session, tracker_id: int) -> dict[str, str]:
+    """Label name -> colour."""
+    rows = session.execute(
+        select(Label.name, Label.color).where(Label.tracker_id == tracker_id).order_by(Label.name)
+    )
+    return dict(rows.tuples().all())
+
+
+def _color_for(name: str) -> str:
+    """A stable colour per label name, dark enough for white text."""
+    h = sum(ord(c) * 31**i for i, c in enumerate(name)) % 360
+    import colorsys
+
+    r, g, b = colorsys.hls_to_rgb(h / 360, 0.35, 0.55)
+    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
+
+def _event(
+    session: Session,
+    ticket: Ticket,
+    kind: EventKind,
+    origin: Origin,
+    *,
+    text: str = "",
+    data: dict | None = None,
+) -> TicketEvent:
+    now = utcnow()
+    ticket.updated_at = now
+    event = TicketEvent(
+        ticket_id=ticket.id,
+        kind=kind,
+        actor=origin.actor,
+        actor_name=origin.name,
+        created_at=now,
+        text=text,
+        data=data or {},
+        # Only the first event of a mail keeps it: Message-IDs find a mail's event again.
+        message_id=origin.message_id if kind in (EventKind.opened, EventKind.comment) else "",
+        raw=origin.raw if kind in (EventKind.opened, EventKind.comment) else None,
+        authenticated=origin.authenticated,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:200]
+
+
+# -- subscribers -------------------------------------------------------------------------
+
+
+def subscribe_to_ticket(session: Session, ticket: Ticket, address: str) -> bool:
+    address = address.strip().lower()
+    if ticket_subscribed(session, ticket, address):
+        return False
+    session.add(
+        TicketSubscriber(tracker_id=ticket.tracker_id, ticket_id=ticket.id, address=address)
+    )
+    session.flush()
+    return True
+
+
+def unsubscribe_from_ticket(session: Session, ticket: Ticket, address: str) -> bool:
+    row = ticket_subscribed(session, ticket, address)
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
+
+
+def ticket_subscribed(session: Session, ticket: Ticket, address: str) -> TicketSubscriber | None:
+    return session.scalar(
+        select(TicketSubscriber).where(
+            TicketSubscriber.ticket_id == ticket.id,
+            TicketSubscriber.address == address.strip().lower(),
+        )
+    )
+
+
+def notified_addresses(session: Session, ticket: Ticket) -> list[str]:
+    """Submitter, assignees, the ticket's and the tracker's subscribers; each once."""
+    subscribers = session.scalars(
+        select(TicketSubscriber.address).where(
+            TicketSubscriber.tracker_id == ticket.tracker_id,
+            or_(TicketSubscriber.ticket_id == ticket.id, TicketSubscriber.ticket_id.is_(None)),
+        )
+    )
+    return list(dict.fromkeys([ticket.submitter, *ticket.assignees, *subscribers]))
+
+
+# -- listing -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    status: Status | None = None
+    open_only: bool = False  # every status but resolved
+    label: str | None = None
+    assignee: str | None = None
+    submitter: str | None = None
+    query: str | None = None  # words in the title or description
+
+
+@dataclass(frozen=True)
+class TicketsPage:
+    tickets: list[Ticket]
+    next_before: tuple[datetime, int] | None  # keyset for the next (older) page
+
+
+def tickets_page(
+    session: Session,
+    tracker_id: int,
+    wanted: TicketFilter = TicketFilter(),
+    *,
+    before: tuple[datetime, int] | None = None,
+    limit: int = TICKETS_PAGE,
+) -> TicketsPage:
+    """Tickets most recently updated first, keyset-paginated on (updated_at, id)."""
+    query = select(Ticket).where(Ticket.tracker_id == tracker_id)
+    if wanted.status is not None:
+        query = query.where(Ticket.status == wanted.status)
+    elif wanted.open_only:
+        query = query.where(Ticket.status != Status.resolved)
+    if wanted.submitter:
+        query = query.where(Ticket.submitter == wanted.submitter.strip().lower())
+    if wanted.query:
+        for word in re.findall(r"\w+", wanted.query)[:8]:
+            pattern = f"%{word.lower()}%"
+            query = query.where(
+                or_(
+                    func.lower(Ticket.title).like(pattern),
+                    func.lower(Ticket.description).like(pattern),
+                )
+            )
+    if before is not None:
+        when, ticket_id = before
+        query = query.where(
+            or_(Ticket.updated_at < when, (Ticket.updated_at == when) & (Ticket.id < ticket_id))
+        )
+    query = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+    # Labels and assignees are JSON lists: filtered here, a page at a time.
+    found: list[Ticket] = []
+    offset = 0
+    while len(found) <= limit:
+        batch = list(session.scalars(query.offset(offset).limit(limit * 4)))
+        if not batch:
+            break
+        offset += len(batch)
+        found += [t for t in batch if _matches_lists(t, wanted)]
+    page = found[:limit]
+    more = len(found) > limit
+    return TicketsPage(page, (page[-1].updated_at, page[-1].id) if more and page else None)
+
+
+def _matches_lists(ticket: Ticket, wanted: TicketFilter) -> bool:
+    if wanted.label and wanted.label.lower() not in ticket.labels:
+        return False
+    if wanted.assignee and wanted.assignee.strip().lower() not in ticket.assignees:
+        return False
+    return True

@@ -22,6 +22,7 @@ class MailyardGroup(click.Group):
         from mta.keys import KeyRefused
         from mta.subscriptions import SubscriptionError
         from patchsets.status import StatusRefused
+        from trackers.export import ImportRefused
         from trackers.tickets import TrackerError
 
         try:
@@ -34,6 +35,7 @@ class MailyardGroup(click.Group):
             StatusRefused,
             SubscriptionError,
             TrackerError,
+            ImportRefused,
         ) as e:
             raise click.ClickException(str(e)) from None
         except OperationalError as e:
@@ -295,6 +297,38 @@ def tracker_grant(tracker_name: str, address: str) -> None:
     with session_scope() as session:
         grant(session, _existing_tracker(session, tracker_name), address, TrackerRole.triage)
         click.echo(f"{address.lower()} may triage {tracker_name}")
+
+
+@tracker_group.command(name="export")
+@click.argument("tracker_name", metavar="TRACKER")
+@click.argument("file", type=click.File("wb"))
+def tracker_export(tracker_name: str, file) -> None:
+    """Write TRACKER's tickets, comments, labels and events to FILE (gzip JSON, signed)."""
+    from mailyard.db import session_scope
+    from trackers.export import export_tracker, write_export
+
+    _ready_database()
+    with session_scope() as session:
+        doc = export_tracker(session, get_settings(), _existing_tracker(session, tracker_name))
+    write_export(doc, file)
+    click.echo(f"exported {len(doc['tickets'])} tickets of {tracker_name}")
+
+
+@tracker_group.command(name="import")
+@click.argument("tracker_name", metavar="TRACKER")
+@click.argument("file", type=click.File("rb"))
+def tracker_import(tracker_name: str, file) -> None:
+    """Read an export into TRACKER, which must have no tickets; checks every signature."""
+    from mailyard.db import session_scope
+    from trackers.export import import_tracker, read_export
+
+    _ready_database()
+    doc = read_export(file)
+    with session_scope() as session:
+        tracker = _existing_tracker(session, tracker_name)
+        counts = import_tracker(session, get_settings(), tracker, doc)
+    marks = ", ".join(f"{n} {mark}" for mark, n in counts.items())
+    click.echo(f"imported {len(doc['tickets'])} tickets into {tracker_name}: {marks}")
 
 
 def _existing_tracker(session, name: str):

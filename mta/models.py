@@ -136,12 +136,14 @@ class RequestKind(enum.Enum):
 
 
 class PendingRequest(Base):
-    """A subscribe or unsubscribe request waiting for its confirmation reply."""
+    """A subscribe or unsubscribe request waiting for its confirmation reply, for a list
+    or for any other thing people follow by mail (a tracker, a ticket)."""
 
     __tablename__ = "pending_requests"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
+    # What is to be followed: 'list:ID', 'tracker:ID', 'ticket:ID'.
+    scope: Mapped[str] = mapped_column(String(64))
     kind: Mapped[RequestKind] = mapped_column(Enum(RequestKind, native_enum=False, length=16))
     address: Mapped[str] = mapped_column(String(254))
     address_key: Mapped[str] = mapped_column(String(254))
@@ -150,7 +152,7 @@ class PendingRequest(Base):
     expires_at: Mapped[datetime] = mapped_column(UTC_DT)
 
     __table_args__ = (
-        UniqueConstraint("list_id", "address_key", "kind", name="uq_pending_requests_who"),
+        UniqueConstraint("scope", "address_key", "kind", name="uq_pending_requests_who"),
     )
 
 

@@ -27,6 +27,7 @@ from mta.subscriptions import (
     REQUEST_LIFETIME,
     SubscriptionError,
     find_subscription,
+    list_scope,
     normalize_address,
     request_change,
     subscribe,
@@ -161,7 +162,7 @@ def _change_request(kind: RequestKind):
                 f"{sender} is not subscribed to {target.address()}, so there is nothing to do.\n"
                 "If you receive the list at another address, write from that one.\n",
             )
-        pending = request_change(session, target.list_id, kind, sender)
+        pending = request_change(session, list_scope(target.list_id), kind, sender)
         link = f"{settings.base_url.rstrip('/')}/{target.name}/confirm/{pending.token}"
         return (
             f"confirm {pending.token}",
@@ -180,7 +181,7 @@ def _confirm(kind: RequestKind):
     """The answer to a reply to a confirmation request."""
 
     def confirm(session, settings, target, sender, msg) -> tuple[str, str]:
-        token = _find_token(msg) if msg is not None else None
+        token = find_token(msg) if msg is not None else None
         done = _complete(session, settings, target, kind, token) if token else None
         if done is None:
             return (
@@ -198,7 +199,7 @@ def _complete(
 ) -> tuple[str, str, str] | None:
     """Apply the pending request with this token: (address, subject, body of the notice),
     or None when there is no such valid request."""
-    pending = take_request(session, target.list_id, kind, token)
+    pending = take_request(session, list_scope(target.list_id), kind, token)
     if pending is None:
         return None
     if kind is RequestKind.subscribe:
@@ -259,7 +260,7 @@ _REPLY_FROM = {
 }
 
 
-def _find_token(msg: ParsedMessage) -> str | None:
+def find_token(msg: ParsedMessage) -> str | None:
     """The token of a confirmation reply: in the Subject, else the first in the body (some
     clients rewrite subjects)."""
     for text in (msg.subject.lower(), msg.body.lower()):

@@ -152,16 +152,21 @@ def members_page(
 # -- confirmation by reply ---------------------------------------------------------------
 
 
+def list_scope(list_id: int) -> str:
+    """The `scope` of a list's pending requests."""
+    return f"list:{list_id}"
+
+
 def request_change(
-    session: Session, list_id: int, kind: RequestKind, address: str, now: datetime | None = None
+    session: Session, scope: str, kind: RequestKind, address: str, now: datetime | None = None
 ) -> PendingRequest:
-    """The pending request for (list, kind, address): the same token while it is valid,
+    """The pending request for (scope, kind, address): the same token while it is valid,
     a new one once it expired. The caller commits."""
     now = now or utcnow()
     address = normalize_address(address)
     pending = session.scalar(
         select(PendingRequest).where(
-            PendingRequest.list_id == list_id,
+            PendingRequest.scope == scope,
             PendingRequest.kind == kind,
             PendingRequest.address_key == address_key(address),
         )
@@ -170,7 +175,7 @@ def request_change(
         return pending
     if pending is None:
         pending = PendingRequest(
-            list_id=list_id, kind=kind, address=address, address_key=address_key(address)
+            scope=scope, kind=kind, address=address, address_key=address_key(address)
         )
         session.add(pending)
     pending.token = secrets.token_hex(16)
@@ -181,13 +186,13 @@ def request_change(
 
 
 def take_request(
-    session: Session, list_id: int, kind: RequestKind, token: str, now: datetime | None = None
+    session: Session, scope: str, kind: RequestKind, token: str, now: datetime | None = None
 ) -> PendingRequest | None:
     """The valid request with this token, removed from the pending ones; None when the
-    token is unknown, for another list or kind, or expired."""
+    token is unknown, for another scope or kind, or expired."""
     now = now or utcnow()
     pending = session.scalar(select(PendingRequest).where(PendingRequest.token == token.lower()))
-    if pending is None or pending.list_id != list_id or pending.kind is not kind:
+    if pending is None or pending.scope != scope or pending.kind is not kind:
         return None
     session.delete(pending)
     session.flush()

@@ -57,6 +57,12 @@ def test_every_command_has_help():
         ["list", "set"],
         ["dkim"],
         ["dkim", "genkey"],
+        ["tracker"],
+        ["tracker", "create"],
+        ["tracker", "ls"],
+        ["tracker", "grant"],
+        ["tracker", "export"],
+        ["tracker", "import"],
     ]
     for args in commands:
         out = subprocess.run(
@@ -210,3 +216,30 @@ def test_dkim_genkey_writes_the_key_once_and_prints_the_record(run, settings):
     assert key.stat().st_mode & 0o777 == 0o600
     again = run("dkim", "genkey")
     assert again.returncode == 1 and "--force" in again.stderr
+
+
+def test_tracker_create_export_and_import(run, tmp_path, settings):
+    from mailyard.db import new_session
+    from trackers.tickets import Origin, get_tracker, open_ticket
+
+    assert run("tracker", "create", "bugs", "--owner", "o@example.org").returncode == 0
+    assert run("tracker", "create", "other", "--owner", "o@example.org").returncode == 0
+    with new_session(settings) as session:
+        tracker = get_tracker(session, "bugs")
+        open_ticket(
+            session,
+            tracker,
+            "It breaks",
+            "Steps: ...",
+            Origin("a@example.com", authenticated="dkim"),
+        )
+        session.commit()
+    out = run("tracker", "export", "bugs", str(tmp_path / "bugs.json.gz"))
+    assert out.returncode == 0 and "exported 1 tickets" in out.stdout, out.stderr
+    out = run("tracker", "import", "other", str(tmp_path / "bugs.json.gz"))
+    assert out.returncode == 0 and "1 authentic" in out.stdout, out.stderr
+    again = run("tracker", "import", "other", str(tmp_path / "bugs.json.gz"))
+    assert again.returncode == 1 and "not empty" in again.stderr and "Traceback" not in again.stderr
+    (tmp_path / "junk").write_bytes(b"junk")
+    junk = run("tracker", "import", "bugs", str(tmp_path / "junk"))
+    assert junk.returncode == 1 and len(junk.stderr.strip().splitlines()) == 1

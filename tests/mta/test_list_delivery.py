@@ -128,10 +128,12 @@ def test_a_repeated_request_reuses_the_pending_token(server, session, sink, list
 
 def test_an_expired_token_is_replaced_and_refused(session, lists):
     now = utcnow()
-    first = request_change(session, lists["dev"], RequestKind.subscribe, CAROL, now=now)
+    first = request_change(session, f"list:{lists['dev']}", RequestKind.subscribe, CAROL, now=now)
     token = first.token
     later = now + timedelta(days=4)
-    second = request_change(session, lists["dev"], RequestKind.subscribe, CAROL, now=later)
+    second = request_change(
+        session, f"list:{lists['dev']}", RequestKind.subscribe, CAROL, now=later
+    )
     assert second.token != token
     assert session.scalar(select(PendingRequest).where(PendingRequest.token == token)) is None
 

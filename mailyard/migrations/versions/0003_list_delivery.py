@@ -60,7 +60,7 @@ def upgrade() -> None:
     op.create_table(
         "pending_requests",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("list_id", sa.Integer(), nullable=False),
+        sa.Column("scope", sa.String(length=64), nullable=False),
         sa.Column(
             "kind",
             sa.Enum("subscribe", "unsubscribe", name="requestkind", native_enum=False, length=16),
@@ -71,14 +71,8 @@ def upgrade() -> None:
         sa.Column("token", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["list_id"],
-            ["mailing_lists.id"],
-            name=op.f("fk_pending_requests_list_id_mailing_lists"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pending_requests")),
-        sa.UniqueConstraint("list_id", "address_key", "kind", name="uq_pending_requests_who"),
+        sa.UniqueConstraint("scope", "address_key", "kind", name="uq_pending_requests_who"),
         sa.UniqueConstraint("token", name=op.f("uq_pending_requests_token")),
     )
     op.create_table(

@@ -47,7 +47,7 @@ def create_list(
 
 # Names that would shadow web routes or special addresses.
 RESERVED_NAMES = frozenset(
-    {"all", "static", "api", "new.atom", "postmaster", "abuse", "login", "logout"}
+    {"all", "static", "api", "new.atom", "postmaster", "abuse", "login", "logout", "trackers"}
 )
 
 

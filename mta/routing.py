@@ -26,7 +26,7 @@ class RouteKind(enum.Enum):
     POST = "post"  # a message to a list: archived on it, sent to its subscribers
     COMMAND = "command"  # NAME+subscribe@ and the other command addresses
     BOUNCE = "bounce"  # NAME+bounces@, and NAME+bounces=USER=HOST@ (VERP)
-    TRACKER = "tracker"  # TRACKER@ opens a ticket, TRACKER+N@ comments on ticket N
+    TRACKER = "tracker"  # TRACKER@ opens a ticket, TRACKER+N@ comments; [+N]+subscribe@...
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,11 @@ ROUTES: list[Rule] = [
     # name that is not a list, and these then try it as a tracker.
     Rule(
         RouteKind.TRACKER,
-        re.compile(_NAME + r"(?:\+(?P<number>[0-9]{1,9}))?"),
+        re.compile(
+            _NAME
+            + r"(?:\+(?P<number>[0-9]{1,9}))?"
+            + r"(?:\+(?P<command>subscribe|unsubscribe|confirm-subscribe|confirm-unsubscribe))?"
+        ),
         tracker_mail.find_tracker_target,
     ),
 ]

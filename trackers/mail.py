@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from archive.parse import ParsedMessage
 from mailyard.settings import Settings
 from mta.dkim import verify_dkim
+from mta.models import RequestKind
 from mta.outbox import AUTO_REPLIED, after_commit_enqueue, build_message, queue_mail
 from mta.policy import (
     Decision,
@@ -30,6 +31,8 @@ from mta.policy import (
     reject,
 )
 from mta.sender_auth import sender_authenticated
+from mta.subscribe import find_token
+from mta.subscriptions import REQUEST_LIFETIME, request_change, take_request
 from trackers.commands import TRIAGE_COMMANDS, CommandName, format_command_help, parse_reply
 from trackers.models import Ticket, TicketEvent, Tracker
 from trackers.notify import notify_ticket, ticket_url
@@ -39,16 +42,19 @@ from trackers.tickets import (
     add_comment,
     apply_command,
     event_for_message,
+    follow,
     get_ticket,
     get_tracker,
     may_triage,
     open_ticket,
-    subscribe_to_ticket,
     ticket_events,
-    unsubscribe_from_ticket,
+    unfollow,
 )
 
 log = logging.getLogger(__name__)
+
+
+FOLLOW_COMMANDS = ("subscribe", "unsubscribe", "confirm-subscribe", "confirm-unsubscribe")
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,16 @@ class TrackerTarget:
     tracker_id: int
     name: str
     domain: str
-    number: int | None  # None: a new ticket
+    number: int | None  # None: a new ticket, or the whole tracker
+    command: str | None = None  # one of FOLLOW_COMMANDS
+
+    def address(self, command: str | None = None) -> str:
+        parts = [
+            self.name,
+            *([str(self.number)] if self.number else []),
+            *([command] if command else []),
+        ]
+        return f"{'+'.join(parts)}@{self.domain}"
 
     @property
     def list_id_value(self) -> str:
@@ -79,8 +94,8 @@ def find_tracker_target(
                 Reason.UNKNOWN_RECIPIENT,
                 f"<{match.group(0)}@{domain}>: {tracker.name} has no ticket {number}",
             )
-        return TrackerTarget(tracker.id, tracker.name, domain, int(number))
-    return TrackerTarget(tracker.id, tracker.name, domain, None)
+    command = match.groupdict().get("command")
+    return TrackerTarget(tracker.id, tracker.name, domain, int(number) if number else None, command)
 
 
 def judge_tracker_mail(msg: ParsedMessage, target: TrackerTarget) -> Decision:
@@ -100,6 +115,9 @@ def handle_tracker_mail(
     session: Session, settings: Settings, msg: ParsedMessage, raw: bytes, target: TrackerTarget
 ) -> None:
     """Open a ticket or comment on one, then apply the commands; the caller commits."""
+    if target.command is not None:
+        handle_follow_mail(session, settings, msg, target)
+        return
     if event_for_message(session, msg.message_id or ""):
         log.info("<%s> is on a ticket already; dropped", msg.message_id)
         return
@@ -129,7 +147,7 @@ def handle_tracker_mail(
             return
         if reply.comment.strip():
             events.append(add_comment(session, ticket, reply.comment, origin))
-        subscribe_to_ticket(session, ticket, origin.actor)  # commenters follow the ticket
+        follow(session, tracker.id, ticket, origin.actor)  # commenters follow the ticket
     refusals = [f"{p.line}\n    {p.reason}" for p in reply.problems]
     for command in reply.commands:
         try:
@@ -147,10 +165,10 @@ def _first_event(session: Session, ticket: Ticket) -> TicketEvent:
 
 def _apply(session, tracker, ticket, command, origin: Origin) -> list[TicketEvent]:
     if command.name is CommandName.subscribe:
-        subscribe_to_ticket(session, ticket, origin.actor)
+        follow(session, tracker.id, ticket, origin.actor)
         return []
     if command.name is CommandName.unsubscribe:
-        unsubscribe_from_ticket(session, ticket, origin.actor)
+        unfollow(session, tracker.id, ticket, origin.actor)
         return []
     assert command.name in TRIAGE_COMMANDS
     if not may_triage(session, tracker, origin.actor):
@@ -199,5 +217,79 @@ def _reply_refusals(
         recipients=[origin.address],
         raw=raw,
         purpose="ticket-command-refused",
+    )
+    after_commit_enqueue(session, row)
+
+
+def handle_follow_mail(
+    session: Session, settings: Settings, msg: ParsedMessage, target: TrackerTarget
+) -> None:
+    """TRACKER[+N]+subscribe@ and +unsubscribe@ ask for a confirmation by reply, as the
+    lists' addresses do; TRACKER[+N]+confirm-*@ complete it."""
+    tracker = session.get(Tracker, target.tracker_id)
+    ticket = get_ticket(session, tracker.id, target.number) if target.number else None
+    if tracker is None or (target.number and ticket is None):
+        return
+    scope = f"ticket:{ticket.id}" if ticket else f"tracker:{tracker.id}"
+    what = f"{tracker.name}#{ticket.number}" if ticket else f"every ticket of {tracker.name}"
+    sender = msg.from_.addr if msg.from_ else ""
+    command = target.command or ""
+    kind = RequestKind.unsubscribe if command.endswith("unsubscribe") else RequestKind.subscribe
+    if command.startswith("confirm-"):
+        token = find_token(msg)
+        pending = take_request(session, scope, kind, token) if token else None
+        if pending is None:
+            subject, body = (
+                "Unknown or expired confirmation",
+                (
+                    "This confirmation is unknown, has expired or was used already.\n"
+                    f"To start again, write to {target.address(kind.value)}.\n"
+                ),
+            )
+        elif kind is RequestKind.subscribe:
+            follow(session, tracker.id, ticket, pending.address)
+            subject, body = (
+                f"Following {what}",
+                (
+                    f"{pending.address} now gets mail about {what}.\n"
+                    f"To stop, write to {target.address('unsubscribe')}.\n"
+                ),
+            )
+        else:
+            unfollow(session, tracker.id, ticket, pending.address)
+            subject, body = (
+                f"No longer following {what}",
+                (f"{pending.address} no longer gets mail about {what}.\n"),
+            )
+        reply_from = target.address()
+    else:
+        pending = request_change(session, scope, kind, sender)
+        verb = "follow" if kind is RequestKind.subscribe else "stop following"
+        subject, body = (
+            f"confirm {pending.token}",
+            (
+                f"Someone, hopefully you, asked that {pending.address} {verb} {what}.\n\n"
+                "To confirm, reply to this message; keep the Subject as it is.\n\n"
+                "If you did not ask, ignore this message: the request expires in"
+                f" {REQUEST_LIFETIME.days} days.\n"
+            ),
+        )
+        reply_from = target.address(f"confirm-{kind.value}")
+    raw = build_message(
+        from_addr=reply_from,
+        to_addrs=[sender],
+        subject=subject,
+        body=body,
+        in_reply_to=msg.message_id,
+        references=msg.references,
+        extra_headers={**AUTO_REPLIED, "List-Id": f"<{target.list_id_value}>"},
+        domain=target.domain,
+    )
+    row = queue_mail(
+        session,
+        envelope_from=f"{tracker.name}+bounces@{target.domain}",
+        recipients=[sender],
+        raw=raw,
+        purpose=f"tracker-{command}"[:32],
     )
     after_commit_enqueue(session, row)

@@ -268,7 +268,7 @@ def tracker_labels(session: Session, tracker_id: int) -> dict[str, str]:
     rows = session.execute(
         select(Label.name, Label.color).where(Label.tracker_id == tracker_id).order_by(Label.name)
     )
-    return dict(rows.tuples().all())
+    return {name: color for name, color in rows}
 
 
 def _color_for(name: str) -> str:
@@ -316,19 +316,23 @@ def _one_line(text: str) -> str:
 # -- subscribers -------------------------------------------------------------------------
 
 
-def subscribe_to_ticket(session: Session, ticket: Ticket, address: str) -> bool:
+def follow(session: Session, tracker_id: int, ticket: Ticket | None, address: str) -> bool:
+    """Notify `address` of a ticket's events, or of every ticket's when `ticket` is None.
+    False when it did already."""
     address = address.strip().lower()
-    if ticket_subscribed(session, ticket, address):
+    if _following(session, tracker_id, ticket, address) is not None:
         return False
     session.add(
-        TicketSubscriber(tracker_id=ticket.tracker_id, ticket_id=ticket.id, address=address)
+        TicketSubscriber(
+            tracker_id=tracker_id, ticket_id=ticket.id if ticket else None, address=address
+        )
     )
     session.flush()
     return True
 
 
-def unsubscribe_from_ticket(session: Session, ticket: Ticket, address: str) -> bool:
-    row = ticket_subscribed(session, ticket, address)
+def unfollow(session: Session, tracker_id: int, ticket: Ticket | None, address: str) -> bool:
+    row = _following(session, tracker_id, ticket, address)
     if row is None:
         return False
     session.delete(row)
@@ -336,10 +340,18 @@ def unsubscribe_from_ticket(session: Session, ticket: Ticket, address: str) -> b
     return True
 
 
-def ticket_subscribed(session: Session, ticket: Ticket, address: str) -> TicketSubscriber | None:
+def _following(
+    session: Session, tracker_id: int, ticket: Ticket | None, address: str
+) -> TicketSubscriber | None:
+    which = (
+        TicketSubscriber.ticket_id == ticket.id
+        if ticket is not None
+        else TicketSubscriber.ticket_id.is_(None)
+    )
     return session.scalar(
         select(TicketSubscriber).where(
-            TicketSubscriber.ticket_id == ticket.id,
+            TicketSubscriber.tracker_id == tracker_id,
+            which,
             TicketSubscriber.address == address.strip().lower(),
         )
     )

@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.auth import bp as auth_bp
     from web.patches import bp as patches_bp
     from web.subscriptions import bp as subscriptions_bp
+    from web.trackers import bp as trackers_bp
 
     app = Flask(__name__)
     settings = settings or get_settings()
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(patches_bp)
     app.register_blueprint(subscriptions_bp)
+    app.register_blueprint(trackers_bp)
     app.before_request(_refuse_nul)
     app.after_request(_add_security_headers)
     app.teardown_appcontext(_close_session)

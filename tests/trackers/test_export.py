@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from mailyard.db import Base
 from trackers.commands import Resolution, Status
 from trackers.export import (
     EXPORT_VERSION,
@@ -33,9 +32,7 @@ from trackers.models import (
     Label,
     Ticket,
     TicketEvent,
-    TicketSubscriber,
     Tracker,
-    TrackerMember,
 )
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -44,16 +41,6 @@ OWNER = "owner@example.org"
 
 @pytest.fixture
 def db(session):
-    """The session, with the tracker tables created until their migration exists."""
-    tables = [
-        Tracker.__table__,
-        TrackerMember.__table__,
-        Label.__table__,
-        Ticket.__table__,
-        TicketEvent.__table__,
-        TicketSubscriber.__table__,
-    ]
-    Base.metadata.create_all(session.get_bind(), tables=tables, checkfirst=True)
     return session
 
 

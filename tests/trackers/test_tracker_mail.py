@@ -3,6 +3,7 @@ with commands in the middle of a reply, and the notifications a relay sink recei
 
 from __future__ import annotations
 
+import re
 import smtplib
 from email import message_from_bytes
 from email.policy import default
@@ -219,3 +220,41 @@ def test_lists_and_trackers_share_names(session, tracker):
     create_list(session, "dev", "o@example.org")
     with pytest.raises(TrackerError, match="taken"):
         create_tracker(session, "dev", "o@example.org")
+
+
+@pytest.mark.parametrize("number", [None, 1])
+def test_following_a_ticket_or_a_tracker_needs_a_confirming_reply(
+    server, session, sink, tracker, number
+):
+    send(server, make_message(from_=REPORTER, to=BUGS, subject="Broken"), BUGS)
+    sink.received.clear()
+    base = f"bugs+{number}" if number else "bugs"
+    fan = "fan@example.net"
+    send(
+        server,
+        make_message(from_=fan, to=f"{base}+subscribe@{DOMAIN}"),
+        f"{base}+subscribe@{DOMAIN}",
+        fan,
+    )
+    [ask] = sink.received
+    asked = parsed(ask.content)
+    assert asked["From"] == f"{base}+confirm-subscribe@{DOMAIN}"
+    token = re.fullmatch(r"confirm ([0-9a-f]{32})", asked["Subject"]).group(1)
+    send(
+        server,
+        make_message(from_=fan, to=asked["From"], subject=f"Re: confirm {token}"),
+        asked["From"],
+        fan,
+    )
+
+    # The fan now hears of a comment on ticket 1.
+    sink.received.clear()
+    send(
+        server,
+        make_message(
+            from_="x@example.org", to=f"bugs+1@{DOMAIN}", subject="Re: Broken", body="Me too.\r\n"
+        ),
+        f"bugs+1@{DOMAIN}",
+        "x@example.org",
+    )
+    assert any(fan in r.rcpt_tos for r in sink.received)

@@ -7,7 +7,9 @@ archive never depends on them (DESIGN: web -> domains -> archive -> mailyard).
 - `patch_id_messages(patch_ids) -> select of message pks`: what the `patchid:` search
   prefix finds, for `b4`;
 - `name_taken(session, name) -> bool`: another domain has NAME@DOMAIN (a tracker), so a
-  list cannot take it.
+  list cannot take it;
+- `patchset_applied(session, patchset, actor)`: a patchset's status became `applied`
+  (the tickets its patches close are resolved).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from collections.abc import Callable
 from functools import cache
 
 DOMAIN_HOOKS = {
-    "after_ingest": ("patchsets.track:track_messages",),
+    # In this order: patch links read the patchsets the tracker has just filed.
+    "after_ingest": ("patchsets.track:track_messages", "trackers.patch_links:reference_tickets"),
     "reset": ("patchsets.track:reset_patchsets",),
     "patch_id_messages": ("patchsets.queries:messages_with_patch_id",),
     "name_taken": ("trackers.tickets:tracker_named",),
+    "patchset_applied": ("trackers.patch_links:resolve_fixed_tickets",),
 }
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from archive.hooks import domain_hooks
 from archive.models import MailingList, utcnow
 from patchsets.models import Patchset, PatchsetEvent, PatchsetStatus
 
@@ -77,6 +78,9 @@ def record_status(
     patchset.status = status
     patchset.status_by = actor
     patchset.status_at = at
+    if status is PatchsetStatus.applied:
+        for hook in domain_hooks("patchset_applied"):
+            hook(session, patchset, actor)
 
 
 def change_status(

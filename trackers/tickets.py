@@ -181,7 +181,36 @@ def event_for_message(session: Session, message_id: str) -> TicketEvent | None:
     """The event a mail already made: a re-delivered mail must not comment twice."""
     if not message_id:
         return None
-    return session.scalar(select(TicketEvent).where(TicketEvent.message_id == message_id))
+    return session.scalar(
+        select(TicketEvent).where(
+            TicketEvent.message_id == message_id,
+            TicketEvent.kind.in_((EventKind.opened, EventKind.comment)),
+        )
+    )
+
+
+def add_reference(
+    session: Session, ticket: Ticket, what: str, origin: Origin, data: dict
+) -> TicketEvent | None:
+    """Note that a mail (`origin.message_id`) refers to the ticket; once per mail."""
+    seen = session.scalar(
+        select(TicketEvent.id).where(
+            TicketEvent.ticket_id == ticket.id,
+            TicketEvent.kind == EventKind.reference,
+            TicketEvent.message_id == origin.message_id,
+        )
+    )
+    if seen is not None:
+        return None
+    return _event(session, ticket, EventKind.reference, origin, data={"what": what, **data})
+
+
+def resolve_ticket(
+    session: Session, ticket: Ticket, resolution: Resolution, origin: Origin
+) -> list[TicketEvent]:
+    """Resolved with `resolution`; the events it made (none when it was already)."""
+    events = _set_status(session, ticket, Status.resolved, origin)
+    return events + _set_resolution(session, ticket, resolution, origin)
 
 
 def apply_command(
@@ -193,8 +222,7 @@ def apply_command(
     """
     name, args = command.name, command.args
     if name is CommandName.resolve:
-        events = _set_status(session, ticket, Status.resolved, origin)
-        return events + _set_resolution(session, ticket, Resolution(args[0]), origin)
+        return resolve_ticket(session, ticket, Resolution(args[0]), origin)
     if name is CommandName.reopen:
         events = _set_status(session, ticket, Status.reported, origin)
         return events + _set_resolution(session, ticket, Resolution.unresolved, origin)
@@ -299,14 +327,17 @@ def _event(
         created_at=now,
         text=text,
         data=data or {},
-        # Only the first event of a mail keeps it: Message-IDs find a mail's event again.
-        message_id=origin.message_id if kind in (EventKind.opened, EventKind.comment) else "",
+        # Only the event a mail made keeps its Message-ID: it finds that event again.
+        message_id=origin.message_id if kind in _MAIL_EVENTS else "",
         raw=origin.raw if kind in (EventKind.opened, EventKind.comment) else None,
         authenticated=origin.authenticated,
     )
     session.add(event)
     session.flush()
     return event
+
+
+_MAIL_EVENTS = (EventKind.opened, EventKind.comment, EventKind.reference)
 
 
 def _one_line(text: str) -> str:

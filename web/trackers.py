@@ -254,6 +254,27 @@ def new_ticket(name: str):
 # -- helpers -----------------------------------------------------------------------------
 
 
+@bp.get("/<name>/tickets/export.json.gz")
+def export(name: str):
+    """The tracker's signed export (`trackers.export`), for its owner: the same file as
+    `mailyard tracker export`."""
+    tracker = _tracker_or_404(name)
+    address = current_address()
+    if address is None or address.lower() != tracker.owner_email.lower():
+        abort(403, f"Only the owner of {tracker.name} may export it; sign in as the owner.")
+    import io
+
+    from trackers.export import export_tracker, write_export
+
+    buffer = io.BytesIO()
+    write_export(export_tracker(db_session(), app_settings(), tracker), buffer)
+    return Response(
+        buffer.getvalue(),
+        mimetype="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="{tracker.name}.json.gz"'},
+    )
+
+
 def _tracker_or_404(name: str) -> Tracker:
     tracker = get_tracker(db_session(), name)
     if tracker is None:

@@ -372,3 +372,17 @@ def test_signed_in_visitor_opens_a_ticket_mailed_to_followers_and_is_sent_to_it(
     assert message_from_bytes(mail.content, policy=default)["Subject"] == "[bugs#4] Dark mode"
     html = page(client, "/bugs/tickets/4/")
     assert "Dark mode" in html and "Please.\n" in html and "(via web)" in html
+
+
+def test_the_owner_downloads_the_signed_export(client, bugs, session, settings):
+    import gzip
+    import json
+
+    assert client.get("/bugs/tickets/export.json.gz").status_code == 403
+    sign_in(client, settings, "grace@example.com")
+    assert client.get("/bugs/tickets/export.json.gz").status_code == 403
+    sign_in(client, settings, OWNER)
+    response = client.get("/bugs/tickets/export.json.gz")
+    assert response.status_code == 200
+    doc = json.loads(gzip.decompress(response.data))
+    assert doc["tracker"]["name"] == "bugs" and len(doc["tickets"]) == 3

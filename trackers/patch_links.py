@@ -1,0 +1,74 @@
+"""Patches that close tickets: a `Closes: TRACKER#N` (or `Fixes:`, `Resolves:`, or the
+ticket's URL) trailer in a patch's commit message notes the patch on the ticket, and
+when its patchset is applied the ticket is resolved `fixed`.
+
+Both run as hooks (`archive.hooks`): after a message is ingested, and when a patchset's
+status becomes `applied`. A bare `#N` is not followed: a list has no tracker of its own.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archive.models import MailingList, Message
+from archive.urls import message_url
+from mailyard.settings import get_settings
+from patchsets.models import Patchset
+from patchsets.queries import commit_message
+from trackers.commands import Resolution
+from trackers.mentions import closing_refs
+from trackers.models import EventKind, Ticket, TicketEvent, Tracker
+from trackers.notify import notify_ticket
+from trackers.tickets import Origin, add_reference, get_ticket, get_tracker, resolve_ticket
+
+_TRAILERS = ("closes:", "fixes:", "resolves:")
+
+
+def reference_tickets(session: Session, threaded: list[tuple[Message, int]]) -> None:
+    """Note each newly archived patch on the tickets its trailers close."""
+    settings = get_settings()
+    for message, list_id in threaded:
+        body = message.body or ""
+        if not any(t in body.lower() for t in _TRAILERS):
+            continue
+        refs = closing_refs(commit_message(body), base_url=settings.base_url)
+        mlist = session.get(MailingList, list_id)
+        for how, ref in refs:
+            tracker = get_tracker(session, ref.tracker) if ref.tracker else None
+            ticket = get_ticket(session, tracker.id, ref.number) if tracker else None
+            if ticket is None or mlist is None:
+                continue
+            origin = Origin(
+                address=message.from_addr, name=message.from_name, message_id=message.message_id
+            )
+            url = message_url(settings.base_url, mlist.name, message.message_id)
+            event = add_reference(
+                session,
+                ticket,
+                f"{message.subject} ({how})",
+                origin,
+                {"url": url, "how": how, "list": mlist.name},
+            )
+            if event is not None:
+                notify_ticket(session, settings, tracker, ticket, [event], origin)
+
+
+def resolve_fixed_tickets(session: Session, patchset: Patchset, actor: str) -> None:
+    """The tickets the applied patchset's patches close are resolved `fixed`."""
+    msgids = [p.message_id for p in patchset.patches]
+    if not msgids:
+        return
+    tickets = session.scalars(
+        select(Ticket)
+        .join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
+        .where(TicketEvent.kind == EventKind.reference, TicketEvent.message_id.in_(msgids))
+        .distinct()
+    )
+    settings = get_settings()
+    origin = Origin(address=actor)
+    for ticket in tickets:
+        events = resolve_ticket(session, ticket, Resolution.fixed, origin)
+        if events:
+            tracker = session.get(Tracker, ticket.tracker_id)
+            notify_ticket(session, settings, tracker, ticket, events, origin)

@@ -147,7 +147,7 @@ def handle_tracker_mail(
             return
         if reply.comment.strip():
             events.append(add_comment(session, ticket, reply.comment, origin))
-        follow(session, tracker.id, ticket, origin.actor)  # commenters follow the ticket
+            follow(session, tracker.id, ticket, origin.actor)  # commenters follow the ticket
     refusals = [f"{p.line}\n    {p.reason}" for p in reply.problems]
     for command in reply.commands:
         try:

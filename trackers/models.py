@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Enum,
     ForeignKey,
     Index,
@@ -135,7 +136,8 @@ class TicketEvent(Base):
 
 class TicketSubscriber(Base):
     """An address notified of a ticket's events (or of every ticket of a tracker when
-    `ticket_id` is None), besides the submitter and assignees."""
+    `ticket_id` is None), besides the submitter and assignees; or, `muted`, one of those
+    who asked not to be."""
 
     __tablename__ = "ticket_subscribers"
 
@@ -145,6 +147,8 @@ class TicketSubscriber(Base):
         ForeignKey("tickets.id", ondelete="CASCADE"), nullable=True
     )
     address: Mapped[str] = mapped_column(String(254))  # lower-cased
+    # A submitter or assignee who asked for no more mail about the ticket.
+    muted: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (
         UniqueConstraint("tracker_id", "ticket_id", "address", name="uq_ticket_subscribers"),

@@ -17,8 +17,9 @@ from trackers.models import EventKind, Ticket, TicketEvent, Tracker
 from trackers.tickets import Origin, notified_addresses
 
 
-def ticket_address(tracker: Tracker, ticket: Ticket, domain: str) -> str:
-    return f"{tracker.name}+{ticket.number}@{domain}"
+def ticket_address(tracker: Tracker, ticket: Ticket, domain: str, command: str = "") -> str:
+    suffix = f"+{command}" if command else ""
+    return f"{tracker.name}+{ticket.number}{suffix}@{domain}"
 
 
 def ticket_url(settings: Settings, tracker: Tracker, ticket: Ticket) -> str:
@@ -71,6 +72,7 @@ def notify_ticket(
         "Reply to this mail to comment; a line '!unsubscribe' stops these notifications.",
     ]
     address = ticket_address(tracker, ticket, domain)
+    leave = ticket_address(tracker, ticket, domain, "unsubscribe")  # asks to confirm
     subject = f"[{tracker.name}#{ticket.number}] {ticket.title}"
     raw = build_message(
         from_addr=formataddr((f"{who} via {tracker.name}", f"{tracker.name}@{domain}")),
@@ -82,7 +84,7 @@ def notify_ticket(
         extra_headers={
             "Reply-To": address,
             "List-Id": f"<{tracker.name}.{domain}>",
-            "List-Unsubscribe": f"<mailto:{address}?body=%21unsubscribe>",
+            "List-Unsubscribe": f"<mailto:{leave}>",
             "Auto-Submitted": "auto-generated",
             "Precedence": "list",
         },

@@ -351,22 +351,36 @@ def follow(session: Session, tracker_id: int, ticket: Ticket | None, address: st
     """Notify `address` of a ticket's events, or of every ticket's when `ticket` is None.
     False when it did already."""
     address = address.strip().lower()
-    if _following(session, tracker_id, ticket, address) is not None:
+    row = _following(session, tracker_id, ticket, address)
+    if row is not None and not row.muted:
         return False
-    session.add(
-        TicketSubscriber(
+    if row is None:
+        row = TicketSubscriber(
             tracker_id=tracker_id, ticket_id=ticket.id if ticket else None, address=address
         )
-    )
+        session.add(row)
+    row.muted = False
     session.flush()
     return True
 
 
 def unfollow(session: Session, tracker_id: int, ticket: Ticket | None, address: str) -> bool:
+    """Stop notifying `address`; for a ticket's submitter or assignee, who are notified
+    without following, the row stays as a mute. False when it was not notified."""
+    address = address.strip().lower()
     row = _following(session, tracker_id, ticket, address)
-    if row is None:
+    involved = ticket is not None and address in (ticket.submitter, *ticket.assignees)
+    if involved:
+        if row is not None and row.muted:
+            return False
+        if row is None:
+            row = TicketSubscriber(tracker_id=tracker_id, ticket_id=ticket.id, address=address)
+            session.add(row)
+        row.muted = True
+    elif row is None or row.muted:
         return False
-    session.delete(row)
+    else:
+        session.delete(row)
     session.flush()
     return True
 
@@ -389,14 +403,18 @@ def _following(
 
 
 def notified_addresses(session: Session, ticket: Ticket) -> list[str]:
-    """Submitter, assignees, the ticket's and the tracker's subscribers; each once."""
-    subscribers = session.scalars(
-        select(TicketSubscriber.address).where(
+    """Submitter, assignees, the ticket's and the tracker's subscribers; each once, and
+    none who muted the ticket."""
+    rows = session.execute(
+        select(TicketSubscriber.address, TicketSubscriber.ticket_id, TicketSubscriber.muted).where(
             TicketSubscriber.tracker_id == ticket.tracker_id,
             or_(TicketSubscriber.ticket_id == ticket.id, TicketSubscriber.ticket_id.is_(None)),
         )
-    )
-    return list(dict.fromkeys([ticket.submitter, *ticket.assignees, *subscribers]))
+    ).all()
+    muted = {address for address, ticket_id, is_muted in rows if is_muted and ticket_id}
+    following = [address for address, _, is_muted in rows if not is_muted]
+    everyone = dict.fromkeys([ticket.submitter, *ticket.assignees, *following])
+    return [address for address in everyone if address not in muted]
 
 
 # -- listing -----------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def test_a_mail_opens_a_ticket_and_a_reply_to_its_notification_comments(
     assert message["Reply-To"] == f"bugs+1@{DOMAIN}"
     assert message["In-Reply-To"] == "<report-1@example.com>"
     assert "<report-1@example.com>" in message["References"]
-    assert message["List-Unsubscribe"].startswith(f"<mailto:bugs+1@{DOMAIN}")
+    assert message["List-Unsubscribe"] == f"<mailto:bugs+1+unsubscribe@{DOMAIN}>"
     assert "Can you send the input?" in message.get_content()
     assert "/bugs/tickets/1/" in message.get_content()
 
@@ -258,3 +258,16 @@ def test_following_a_ticket_or_a_tracker_needs_a_confirming_reply(
         "x@example.org",
     )
     assert any(fan in r.rcpt_tos for r in sink.received)
+
+
+def test_the_submitter_can_stop_the_notifications_of_their_ticket(server, session, sink, tracker):
+    send(server, make_message(from_=REPORTER, to=BUGS, subject="Noisy"), BUGS)
+    quiet = make_message(
+        from_=REPORTER, to=f"bugs+1@{DOMAIN}", subject="Re: Noisy", body="!unsubscribe\r\n"
+    )
+    send(server, quiet, f"bugs+1@{DOMAIN}")
+    comment = make_message(
+        from_="x@example.org", to=f"bugs+1@{DOMAIN}", subject="Re: Noisy", body="Hm.\r\n"
+    )
+    send(server, comment, f"bugs+1@{DOMAIN}", "x@example.org")
+    assert not any("rita@example.com" in r.rcpt_tos for r in sink.received)

@@ -172,6 +172,7 @@ def upgrade() -> None:
         sa.Column("tracker_id", sa.Integer(), nullable=False),
         sa.Column("ticket_id", sa.Integer(), nullable=True),
         sa.Column("address", sa.String(length=254), nullable=False),
+        sa.Column("muted", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["ticket_id"],
             ["tickets.id"],

@@ -29,29 +29,31 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import enum
 import gzip
 import json
 import os
-import re
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from archive.models import MSGID_MAX
 from mailyard.settings import Settings
-from trackers.commands import Resolution, Status
+from trackers.export_document import (
+    EXPORT_VERSION,
+    Document,
+    ImportRefused,
+    TicketItem,
+    parse_document,
+)
 from trackers.models import EventKind, Label, Ticket, TicketEvent, Tracker
 from trackers.tickets import ensure_label
 
@@ -68,15 +70,9 @@ __all__ = [
     "write_export",
 ]
 
-EXPORT_VERSION = 1
 KEY_FILE = "instance_ed25519.pem"
 # How a sender must have been authenticated for this instance to vouch for their words.
 SIGNED_WHEN = ("dkim", "pgp")
-_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-class ImportRefused(ValueError):
-    """An export cannot be imported; the message says why in one line, for a person."""
 
 
 class Authenticity(enum.Enum):
@@ -262,175 +258,8 @@ def read_export(fileobj: IO[bytes]) -> dict:
         doc = json.loads(raw.decode("utf-8"))
     except (OSError, EOFError, zlib.error, UnicodeDecodeError, json.JSONDecodeError):
         raise ImportRefused("not a Mailyard tracker export: not (gzip-compressed) JSON") from None
-    _parse(doc)
+    parse_document(doc)
     return doc
-
-
-# -- reading a document ------------------------------------------------------------------
-
-
-@dataclass
-class _Event:
-    kind: EventKind
-    actor: str
-    actor_name: str
-    created_at: datetime
-    when: str  # as written, for the signature
-    text: str
-    data: dict
-    message_id: str
-    authenticated: str
-    signature: str | None
-
-
-@dataclass
-class _Ticket:
-    number: int
-    title: str
-    description: str
-    status: Status
-    resolution: Resolution
-    submitter: str
-    submitter_name: str
-    created_at: datetime
-    when: str
-    labels: list[str]
-    assignees: list[str]
-    events: list[_Event]
-    signature: str | None
-
-
-@dataclass
-class _Document:
-    instance: str
-    public_key: Ed25519PublicKey
-    tracker_name: str
-    description: str
-    labels: list[tuple[str, str]]
-    tickets: list[_Ticket]
-
-
-def _get(obj: Any, key: str, kind: type, where: str, *, limit: int = 0) -> Any:
-    if not isinstance(obj, dict) or key not in obj:
-        raise ImportRefused(f"not a Mailyard tracker export: {where} has no {key!r}")
-    value = obj[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ImportRefused(
-            f"not a Mailyard tracker export: {where}: {key!r} is not {kind.__name__}"
-        )
-    if limit and len(value) > limit:
-        raise ImportRefused(f"{where}: {key!r} is longer than {limit} characters")
-    return value
-
-
-def _get_date(obj: dict, key: str, where: str) -> tuple[datetime, str]:
-    text = _get(obj, key, str, where)
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise ImportRefused(f"{where}: {key!r} is not an ISO 8601 date: {text!r}") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC), text
-
-
-def _get_enum(obj: dict, key: str, enum_type: type[enum.Enum], where: str) -> Any:
-    name = _get(obj, key, str, where)
-    try:
-        return enum_type[name]
-    except KeyError:
-        raise ImportRefused(f"{where}: unknown {key} {name!r}") from None
-
-
-def _get_strings(obj: dict, key: str, where: str, limit: int) -> list[str]:
-    values = _get(obj, key, list, where)
-    if not all(isinstance(v, str) and 0 < len(v) <= limit for v in values):
-        raise ImportRefused(f"{where}: {key!r} must be a list of names")
-    return values
-
-
-def _optional_signature(obj: dict, where: str) -> str | None:
-    return None if obj.get("signature") is None else _get(obj, "signature", str, where)
-
-
-def _parse(doc: Any) -> _Document:
-    """The document checked field by field; ImportRefused names the first bad one."""
-    if not isinstance(doc, dict) or "version" not in doc or "tickets" not in doc:
-        raise ImportRefused("not a Mailyard tracker export: no version or tickets")
-    version = _get(doc, "version", int, "the export")
-    if version != EXPORT_VERSION:
-        raise ImportRefused(
-            f"export version {version} is not one this Mailyard reads ({EXPORT_VERSION})"
-        )
-    instance = _get(doc, "instance", str, "the export")
-    try:
-        raw_key = base64.b64decode(_get(doc, "public_key", str, "the export"), validate=True)
-        public_key = Ed25519PublicKey.from_public_bytes(raw_key)
-    except (binascii.Error, ValueError):
-        raise ImportRefused("the export's public_key is not a base64 Ed25519 key") from None
-    meta = _get(doc, "tracker", dict, "the export")
-    labels = []
-    for i, label in enumerate(_get(doc, "labels", list, "the export"), 1):
-        where = f"label {i}"
-        name = _get(label, "name", str, where, limit=50)
-        color = _get(label, "color", str, where)
-        if not name or not _COLOR.match(color):
-            raise ImportRefused(f"{where}: needs a name and a colour as #rrggbb")
-        labels.append((name, color))
-    tickets = []
-    numbers: set[int] = set()
-    for ticket in _get(doc, "tickets", list, "the export"):
-        number = _get(ticket, "number", int, "a ticket")
-        where = f"ticket #{number}"
-        if number < 1 or number in numbers:
-            raise ImportRefused(f"{where}: ticket numbers must be positive and unique")
-        numbers.add(number)
-        created_at, when = _get_date(ticket, "created_at", where)
-        events = [
-            _parse_event(event, f"{where}, event {i}")
-            for i, event in enumerate(_get(ticket, "events", list, where), 1)
-        ]
-        tickets.append(
-            _Ticket(
-                number=number,
-                title=_get(ticket, "title", str, where),
-                description=_get(ticket, "description", str, where),
-                status=_get_enum(ticket, "status", Status, where),
-                resolution=_get_enum(ticket, "resolution", Resolution, where),
-                submitter=_get(ticket, "submitter", str, where, limit=254),
-                submitter_name=_get(ticket, "submitter_name", str, where),
-                created_at=created_at,
-                when=when,
-                labels=_get_strings(ticket, "labels", where, 50),
-                assignees=_get_strings(ticket, "assignees", where, 254),
-                events=events,
-                signature=_optional_signature(ticket, where),
-            )
-        )
-    return _Document(
-        instance=instance,
-        public_key=public_key,
-        tracker_name=_get(meta, "name", str, "the export's tracker"),
-        description=_get(meta, "description", str, "the export's tracker"),
-        labels=labels,
-        tickets=tickets,
-    )
-
-
-def _parse_event(event: Any, where: str) -> _Event:
-    created_at, when = _get_date(event, "created_at", where)
-    return _Event(
-        kind=_get_enum(event, "kind", EventKind, where),
-        actor=_get(event, "actor", str, where, limit=254),
-        actor_name=_get(event, "actor_name", str, where),
-        created_at=created_at,
-        when=when,
-        text=_get(event, "text", str, where),
-        data=copy.deepcopy(_get(event, "data", dict, where)),
-        message_id=_get(event, "message_id", str, where, limit=MSGID_MAX),
-        authenticated=_get(event, "authenticated", str, where, limit=8),
-        signature=_optional_signature(event, where),
-    )
 
 
 # -- import ------------------------------------------------------------------------------
@@ -444,7 +273,7 @@ def import_tracker(
     Ticket numbers, labels and each ticket's events in order are kept. Returns how many
     tickets and comments are authentic, tampered and unauthenticated.
     """
-    parsed = _parse(doc)
+    parsed = parse_document(doc)
     session.flush()
     # Held until the caller commits: a ticket opened by mail meanwhile waits, then takes
     # the number after the imported ones.
@@ -473,7 +302,7 @@ def import_tracker(
 
 
 def _import_ticket(
-    session: Session, tracker: Tracker, doc: _Document, item: _Ticket
+    session: Session, tracker: Tracker, doc: Document, item: TicketItem
 ) -> list[Authenticity]:
     """Add one ticket and its events; returns the marks of the ticket and its comments."""
 

@@ -1,0 +1,24 @@
+"""The `mailyard` command's groups, one module per domain; `mailyard/cli.py` adds them
+to the root command. What they share: a migrated database, and a list named on the
+command line that must exist."""
+
+from __future__ import annotations
+
+import click
+
+from mailyard.settings import get_settings
+
+
+def ready_database() -> None:
+    from mailyard.migrate import upgrade_database
+
+    upgrade_database(get_settings())
+
+
+def existing_list(session, name: str):
+    from archive.lists import get_list
+
+    mlist = get_list(session, name)
+    if mlist is None:
+        raise click.ClickException(f"no list named {name!r}")
+    return mlist

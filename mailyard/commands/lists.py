@@ -1,0 +1,174 @@
+"""`mailyard list` and `mailyard dkim`: lists, their members and how they send mail."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from mailyard.commands import existing_list, ready_database
+from mailyard.settings import get_settings
+
+
+@click.group(name="list")
+def list_group() -> None:
+    """Create and show mailing lists."""
+
+
+@list_group.command(name="create")
+@click.argument("name")
+@click.option("--owner", required=True, help="The list owner's email address.")
+@click.option("--description", default="", help="One line shown on the web.")
+def list_create(name: str, owner: str, description: str) -> None:
+    """Create list NAME, reachable at NAME@DOMAIN and /NAME/ on the web."""
+    from archive.lists import create_list
+    from mailyard.db import session_scope
+
+    ready_database()
+    with session_scope() as session:
+        mlist = create_list(session, name, owner, description)
+        click.echo(f"created {mlist.name}: post to {mlist.name}@{get_settings().domain}")
+
+
+@list_group.command(name="ls")
+def list_ls() -> None:
+    """Show every list with its thread count and last activity."""
+    from archive.lists import list_summaries
+    from mailyard.db import session_scope
+
+    ready_database()
+    domain = get_settings().domain
+    with session_scope() as session:
+        rows = list_summaries(session)
+        if not rows:
+            click.echo("no lists yet: create one with `mailyard list create NAME --owner EMAIL`")
+        for mlist, threads, last in rows:
+            when = last.strftime("%Y-%m-%d %H:%M") if last else "-"
+            click.echo(
+                f"{mlist.name}@{domain}\t{threads} threads\tlast {when}\t{mlist.description}"
+            )
+
+
+@list_group.command(name="subscribe")
+@click.argument("list_name", metavar="LIST")
+@click.argument("addresses", nargs=-1, required=True)
+@click.option("--digest/--each", default=None, help="Daily digest, or every post (default).")
+@click.option("--copy-self/--no-copy-self", default=None, help="Receive own posts (default).")
+def list_subscribe(
+    list_name: str, addresses: tuple[str, ...], digest: bool | None, copy_self: bool | None
+) -> None:
+    """Subscribe ADDRESSES to LIST without asking them to confirm, or change their options."""
+    from mailyard.db import session_scope
+    from mta.models import DeliveryMode
+    from mta.subscriptions import subscribe
+
+    delivery = None if digest is None else DeliveryMode.digest if digest else DeliveryMode.each
+    ready_database()
+    with session_scope() as session:
+        mlist = existing_list(session, list_name)
+        for address in addresses:
+            sub = subscribe(session, mlist.id, address, delivery=delivery, copy_self=copy_self)
+            click.echo(f"{sub.address}\t{sub.delivery.value}\tsubscribed to {mlist.name}")
+
+
+@list_group.command(name="unsubscribe")
+@click.argument("list_name", metavar="LIST")
+@click.argument("addresses", nargs=-1, required=True)
+def list_unsubscribe(list_name: str, addresses: tuple[str, ...]) -> None:
+    """Unsubscribe ADDRESSES from LIST."""
+    from mailyard.db import session_scope
+    from mta.subscriptions import unsubscribe
+
+    ready_database()
+    with session_scope() as session:
+        mlist = existing_list(session, list_name)
+        for address in addresses:
+            done = unsubscribe(session, mlist.id, address)
+            click.echo(f"{address}\t" + ("unsubscribed" if done else "was not subscribed"))
+
+
+@list_group.command(name="members")
+@click.argument("list_name", metavar="LIST")
+def list_members(list_name: str) -> None:
+    """Show LIST's subscribers: address, status, delivery, bounce score."""
+    from mailyard.db import session_scope
+    from mta.subscriptions import members_page
+
+    ready_database()
+    with session_scope() as session:
+        mlist = existing_list(session, list_name)
+        after = 0
+        while True:
+            page = members_page(session, mlist.id, after_id=after, limit=500)
+            for sub in page.members:
+                self_copy = "copy-self" if sub.copy_self else "no-copy-self"
+                click.echo(
+                    f"{sub.address}\t{sub.status.value}\t{sub.delivery.value}"
+                    f"\t{self_copy}\tbounces {sub.bounce_score:g}"
+                )
+            if page.next_after is None:
+                break
+            after = page.next_after
+
+
+@list_group.command(name="set")
+@click.argument("list_name", metavar="LIST")
+@click.option("--subject-prefix", help="Tag subjects with [PREFIX]; '' for none (the default).")
+@click.option("--footer", help="Text added at the end of every post; '' for none (the default).")
+@click.option(
+    "--dmarc",
+    type=click.Choice(["auto", "none", "munge_from", "wrap"]),
+    help="DMARC mitigation; auto (the default) munges From when the author's domain says"
+    " p=reject or p=quarantine.",
+)
+@click.option(
+    "--personalize/--no-personalize",
+    default=None,
+    help="VERP and one-click unsubscribe per subscriber (the default), or batched copies.",
+)
+@click.option("--bounce-threshold", type=click.FloatRange(min=1), help="Default 5.")
+def list_set(list_name: str, **changes) -> None:
+    """Change how LIST sends mail, and show the result."""
+    from mailyard.db import session_scope
+    from mta.subscriptions import list_delivery
+
+    ready_database()
+    with session_scope() as session:
+        options = list_delivery(session, existing_list(session, list_name).id)
+        if changes["dmarc"] is not None:
+            changes["dmarc_mode"] = changes["dmarc"]
+        for name in ("subject_prefix", "footer", "dmarc_mode", "personalize", "bounce_threshold"):
+            if changes.get(name) is not None:
+                setattr(options, name, changes[name])
+        for name in ("subject_prefix", "footer", "dmarc_mode", "personalize", "bounce_threshold"):
+            click.echo(f"{name.replace('_', '-')}\t{getattr(options, name)!r}")
+
+
+@click.group(name="dkim")
+def dkim_group() -> None:
+    """The key that signs outgoing list mail."""
+
+
+@dkim_group.command(name="genkey")
+@click.option("--bits", type=click.Choice(["1024", "2048", "3072", "4096"]), default="2048")
+@click.option("--force", is_flag=True, help="Replace an existing key.")
+def dkim_genkey(bits: str, force: bool) -> None:
+    """Make the signing key (MAILYARD_DKIM_KEY_FILE) and print the DNS record to publish."""
+    from pathlib import Path
+
+    from mta.dkim_sign import dns_record, dns_record_name, generate_key
+
+    settings = get_settings()
+    path = Path(settings.dkim_key_file)
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; pass --force to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pem = generate_key(int(bits))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    name = dns_record_name(settings.dkim_selector, settings.domain.lower())
+    click.echo(f"wrote {path}; publish this TXT record, then outgoing list mail is signed:")
+    record = dns_record(pem)  # zone files take at most 255 characters per string
+    strings = " ".join(f'"{record[i : i + 250]}"' for i in range(0, len(record), 250))
+    click.echo(f"{name}. IN TXT ( {strings} )")

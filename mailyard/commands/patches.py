@@ -1,0 +1,114 @@
+"""`mailyard patchset` and `mailyard key`: patchsets of a list, and the OpenPGP keys
+that authenticate mail changing them."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import click
+
+from mailyard.commands import existing_list, ready_database
+
+
+@click.group(name="key")
+def key_group() -> None:
+    """Register the OpenPGP keys whose signatures authenticate an address's mail."""
+
+
+@key_group.command(name="add")
+@click.argument("address")
+@click.argument("key_file", type=click.File("r"))
+def key_add(address: str, key_file) -> None:
+    """Register the public key in KEY_FILE (armored; '-' for stdin) for ADDRESS."""
+    from mailyard.db import session_scope
+    from mta.keys import add_pgp_key
+
+    ready_database()
+    with session_scope() as session:
+        key = add_pgp_key(session, address, key_file.read())
+        click.echo(f"registered {key.fingerprint} for {key.address}")
+
+
+@key_group.command(name="ls")
+@click.argument("address")
+def key_ls(address: str) -> None:
+    """Show the keys registered for ADDRESS."""
+    from mailyard.db import session_scope
+    from mta.keys import registered_key_rows
+
+    ready_database()
+    with session_scope() as session:
+        rows = registered_key_rows(session, address)
+        if not rows:
+            click.echo(f"no keys registered for {address}")
+        for row in rows:
+            click.echo(f"{row.fingerprint}\t{row.address}\tadded {row.added_at:%Y-%m-%d}")
+
+
+@click.group(name="patchset")
+def patchset_group() -> None:
+    """Show patchsets and change their status."""
+
+
+@patchset_group.command(name="ls")
+@click.argument("list_name", metavar="LIST")
+@click.option("--status", default=None, help="Only patchsets with this status.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+def patchset_ls(list_name: str, status: str | None, limit: int) -> None:
+    """The newest patchsets of LIST."""
+    from mailyard.db import session_scope
+    from patchsets.queries import patchsets_page
+    from patchsets.status import parse_status
+
+    ready_database()
+    with session_scope() as session:
+        mlist = existing_list(session, list_name)
+        wanted = parse_status(status) if status else None
+        for p in patchsets_page(session, mlist.id, status=wanted, limit=limit):
+            size = f"{p.patch_count}/{p.total}"
+            click.echo(f"{p.id}\tv{p.version}\t{size}\t{p.status.value}\t{p.name}")
+
+
+@patchset_group.command(name="status")
+@click.argument("list_name", metavar="LIST")
+@click.argument("patchset_id", metavar="ID", type=int)
+@click.argument("status")
+def patchset_status(list_name: str, patchset_id: int, status: str) -> None:
+    """Set the status of patchset ID of LIST, as its list owner."""
+    from patchsets.status import change_status, parse_status
+
+    wanted = parse_status(status)
+    with _owned_patchset(list_name, patchset_id) as (session, mlist, patchset):
+        changed = change_status(
+            session, mlist, patchset, wanted, actor=mlist.owner_email, via="cli"
+        )
+        click.echo(f"patchset {patchset.id}: {wanted.value}" + ("" if changed else " (already)"))
+
+
+@patchset_group.command(name="rename")
+@click.argument("list_name", metavar="LIST")
+@click.argument("patchset_id", metavar="ID", type=int)
+@click.argument("name")
+def patchset_rename(list_name: str, patchset_id: int, name: str) -> None:
+    """Name patchset ID of LIST, as its list owner; later mail keeps the name."""
+    from patchsets.status import rename_patchset
+
+    with _owned_patchset(list_name, patchset_id) as (session, mlist, patchset):
+        rename_patchset(session, mlist, patchset, name, actor=mlist.owner_email)
+        click.echo(f"patchset {patchset.id}: {patchset.name}")
+
+
+@contextmanager
+def _owned_patchset(list_name: str, patchset_id: int):
+    """(session, list, patchset) for a change the operator makes as the list owner; the
+    session commits when the block ends without an error."""
+    from mailyard.db import session_scope
+    from patchsets.queries import get_patchset
+
+    ready_database()
+    with session_scope() as session:
+        mlist = existing_list(session, list_name)
+        patchset = get_patchset(session, patchset_id, mlist.name)
+        if patchset is None:
+            raise click.ClickException(f"{list_name} has no patchset {patchset_id}")
+        yield session, mlist, patchset

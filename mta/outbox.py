@@ -9,11 +9,14 @@ posts are rows too (`mta.fanout`), with their bytes built at delivery
 
 Delivery (`deliver`) is idempotent: a worker first claims the row (a conditional UPDATE,
 committed), then talks SMTP, then records the outcome (committed). Two workers never both
-send a row while a claim holds. Each recipient is recorded as handed over in a commit
-made just before the final '.' of its DATA: a worker killed before that commit leaves a
-message the relay discards (no '.' came), and after it the '.' is on its way, so a crash
-sends no copy twice; only a crash in the instant between that commit and writing the
-'.' could lose one.
+send a row while a claim holds. Each recipient is recorded as handed over by an UPDATE
+sent before the final '.' of its DATA and committed right after the '.' is written. A
+worker killed before the '.' leaves a message the relay discards and a row that still
+owes it; killed after, the relay has the message (an MTA keeps a message once its '.'
+came) and the commit is already on its way (PostgreSQL finishes a COMMIT it received;
+SQLite's is written before its fsync). Only a kill in the instant between those two
+writes could send a copy twice. Committing before the '.' instead would lose a copy
+whenever a kill fell inside the commit's round trip, which a test saw on PostgreSQL.
 
 Outcomes per recipient: accepted -> done; 5xx -> dropped (a list subscriber's refusal
 counts as a bounce); 4xx, connection and TLS errors, authentication failures, a bad relay
@@ -392,12 +395,16 @@ def _transaction(
         smtp.rset()
         return
     smtp.send(_dot_stuffed(data))
+    # The hand-over is written (not committed) before the final '.', and committed right
+    # after it: a worker killed at any point leaves the relay and the row agreeing, but
+    # for the instant between two socket writes (see the module docstring).
     _hand_over(session, row, accepted, claim)
     try:
         smtp.send(b".\r\n")
     except BaseException:  # the relay never got the end of the message: it has nothing
-        _take_back(session, row, accepted)
+        session.rollback()
         raise
+    session.commit()
     code, reply = smtp.getreply()
     if code != 250:
         _take_back(session, row, accepted)
@@ -416,7 +423,7 @@ def _hand_over(
     row.delivered += len(recipients)
     # Progress renews the claim, so a long fan-out keeps its row while it works.
     row.claimed_until = utcnow() + claim
-    session.commit()
+    session.flush()
 
 
 def _take_back(session: Session, row: OutboxMessage, recipients: list[str]) -> None:

@@ -59,12 +59,10 @@ def resolve_fixed_tickets(session: Session, patchset: Patchset, actor: str) -> N
     msgids = [p.message_id for p in patchset.patches]
     if not msgids:
         return
-    tickets = session.scalars(
-        select(Ticket)
-        .join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
-        .where(TicketEvent.kind == EventKind.reference, TicketEvent.message_id.in_(msgids))
-        .distinct()
+    ticket_ids = select(TicketEvent.ticket_id).where(
+        TicketEvent.kind == EventKind.reference, TicketEvent.message_id.in_(msgids)
     )
+    tickets = session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)).order_by(Ticket.id))
     settings = get_settings()
     origin = Origin(address=actor)
     for ticket in tickets:

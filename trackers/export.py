@@ -55,7 +55,7 @@ from trackers.export_document import (
     parse_document,
 )
 from trackers.models import EventKind, Label, Ticket, TicketEvent, Tracker
-from trackers.tickets import ensure_label
+from trackers.tickets import ensure_label, set_assignees, set_labels
 
 __all__ = [
     "EXPORT_VERSION",
@@ -339,11 +339,12 @@ def _import_ticket(
         updated_at=max([item.created_at, *(e.created_at for e in item.events)]),
         thread_msgid=(opened.message_id if opened else "")
         or f"ticket-{tracker.name}-{item.number}@mailyard",
-        labels=sorted(set(item.labels)),
-        assignees=[a.lower() for a in item.assignees],
+        labels=[],
+        assignees=[],
     )
     session.add(ticket)
-    session.flush()
+    set_labels(session, ticket, item.labels)
+    set_assignees(session, ticket, item.assignees)
 
     marks = []
     rows = []

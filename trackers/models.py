@@ -78,6 +78,8 @@ class Ticket(Base):
     # Notifications thread under this Message-ID: the report's own, so the reporter's
     # mail client shows one conversation.
     thread_msgid: Mapped[str] = mapped_column(String(MSGID_MAX))
+    # Shown with the ticket; written only through `trackers.tickets.set_labels` and
+    # `set_assignees`, which keep TicketLabel and TicketAssignee (the filters' index) equal.
     labels: Mapped[list] = mapped_column(JSON, default=list)  # names, sorted
     assignees: Mapped[list] = mapped_column(JSON, default=list)  # addresses, lower-cased
 
@@ -86,6 +88,33 @@ class Ticket(Base):
         Index("ix_tickets_tracker_status", "tracker_id", "status", "updated_at"),
         Index("ix_tickets_tracker_updated", "tracker_id", "updated_at"),
     )
+
+
+class TicketLabel(Base):
+    """A label on a ticket, beside `Ticket.labels`, so a label filter has an index."""
+
+    __tablename__ = "ticket_labels"
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+
+    __table_args__ = (Index("ix_ticket_labels_name", "name", "ticket_id"),)
+
+
+class TicketAssignee(Base):
+    """An assignee of a ticket, beside `Ticket.assignees`, so an assignee filter has an
+    index."""
+
+    __tablename__ = "ticket_assignees"
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    address: Mapped[str] = mapped_column(String(254), primary_key=True)
+
+    __table_args__ = (Index("ix_ticket_assignees_address", "address", "ticket_id"),)
 
 
 class Label(Base):

@@ -7,10 +7,11 @@ with its actor; the caller commits, and sends the notifications (`trackers.notif
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from archive.lists import LIST_NAME, RESERVED_NAMES, get_list
@@ -20,7 +21,9 @@ from trackers.models import (
     EventKind,
     Label,
     Ticket,
+    TicketAssignee,
     TicketEvent,
+    TicketLabel,
     TicketSubscriber,
     Tracker,
     TrackerMember,
@@ -240,10 +243,10 @@ def apply_command(
         who = origin.actor if args[0] == "me" else args[0].strip().lower()
         assigned = list(ticket.assignees)
         if name is CommandName.assign and who not in assigned:
-            ticket.assignees = sorted([*assigned, who])
+            set_assignees(session, ticket, [*assigned, who])
             return [_event(session, ticket, EventKind.assign, origin, data={"address": who})]
         if name is CommandName.unassign and who in assigned:
-            ticket.assignees = [a for a in assigned if a != who]
+            set_assignees(session, ticket, [a for a in assigned if a != who])
             return [_event(session, ticket, EventKind.unassign, origin, data={"address": who})]
         return []
     raise CommandRefused(f"{command.line} is not a triage command")
@@ -273,13 +276,40 @@ def _change_labels(session, tracker, ticket, name, args, origin) -> list[TicketE
         changed = [a for a in args if a not in current]
         for label in changed:
             ensure_label(session, tracker, label)
-        ticket.labels = sorted(current | set(changed))
+        set_labels(session, ticket, current | set(changed))
         kind = EventKind.label
     else:
         changed = [a for a in args if a in current]
-        ticket.labels = sorted(current - set(changed))
+        set_labels(session, ticket, current - set(changed))
         kind = EventKind.unlabel
     return [_event(session, ticket, kind, origin, data={"label": label}) for label in changed]
+
+
+def set_labels(session: Session, ticket: Ticket, names: Iterable[str]) -> None:
+    """The ticket's labels, and their index rows."""
+    wanted = sorted(set(names))
+    ticket.labels = wanted
+    _sync_rows(session, TicketLabel, TicketLabel.name, ticket, wanted)
+
+
+def set_assignees(session: Session, ticket: Ticket, addresses: Iterable[str]) -> None:
+    """The ticket's assignees (lower-cased), and their index rows."""
+    wanted = sorted({a.strip().lower() for a in addresses})
+    ticket.assignees = wanted
+    _sync_rows(session, TicketAssignee, TicketAssignee.address, ticket, wanted)
+
+
+def _sync_rows(session: Session, model, column, ticket: Ticket, wanted: list[str]) -> None:
+    session.flush()  # the ticket has its id
+    have = set(session.scalars(select(column).where(model.ticket_id == ticket.id)))
+    gone = have - set(wanted)
+    if gone:
+        session.execute(delete(model).where(model.ticket_id == ticket.id, column.in_(gone)))
+    key = column.key
+    session.add_all(
+        model(ticket_id=ticket.id, **{key: value}) for value in wanted if value not in have
+    )
+    session.flush()
 
 
 def ensure_label(session: Session, tracker: Tracker, name: str, color: str = "") -> Label:
@@ -461,29 +491,21 @@ def tickets_page(
                     func.lower(Ticket.description).like(pattern),
                 )
             )
+    if wanted.label:
+        labelled = select(TicketLabel.ticket_id).where(TicketLabel.name == wanted.label.lower())
+        query = query.where(Ticket.id.in_(labelled))
+    if wanted.assignee:
+        assigned = select(TicketAssignee.ticket_id).where(
+            TicketAssignee.address == wanted.assignee.strip().lower()
+        )
+        query = query.where(Ticket.id.in_(assigned))
     if before is not None:
         when, ticket_id = before
         query = query.where(
             or_(Ticket.updated_at < when, (Ticket.updated_at == when) & (Ticket.id < ticket_id))
         )
-    query = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-    # Labels and assignees are JSON lists: filtered here, a page at a time.
-    found: list[Ticket] = []
-    offset = 0
-    while len(found) <= limit:
-        batch = list(session.scalars(query.offset(offset).limit(limit * 4)))
-        if not batch:
-            break
-        offset += len(batch)
-        found += [t for t in batch if _matches_lists(t, wanted)]
+    query = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit + 1)
+    found = list(session.scalars(query))
     page = found[:limit]
     more = len(found) > limit
     return TicketsPage(page, (page[-1].updated_at, page[-1].id) if more and page else None)
-
-
-def _matches_lists(ticket: Ticket, wanted: TicketFilter) -> bool:
-    if wanted.label and wanted.label.lower() not in ticket.labels:
-        return False
-    if wanted.assignee and wanted.assignee.strip().lower() not in ticket.assignees:
-        return False
-    return True

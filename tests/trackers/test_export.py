@@ -411,3 +411,13 @@ def test_instance_key_is_private_and_stable(settings):
     raw = key.public_key().public_bytes_raw()
     assert again.public_key().public_bytes_raw() == raw
     assert [p.name for p in settings.data_dir.iterdir() if "ed25519" in p.name] == [path.name]
+
+
+def test_imported_labels_and_assignees_can_be_filtered_on(db, settings, source):
+    from trackers.tickets import TicketFilter, tickets_page
+
+    doc = read_export(io.BytesIO(exported_bytes(db, settings, source)))
+    target, _ = import_into(db, settings, doc)
+    by_label = tickets_page(db, target.id, TicketFilter(label="bug")).tickets
+    by_assignee = tickets_page(db, target.id, TicketFilter(assignee="BOB@b.org")).tickets
+    assert [t.number for t in by_label] == [1] and [t.number for t in by_assignee] == [1]

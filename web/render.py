@@ -10,6 +10,7 @@ cannot run script or leave the page through anything but an ordinary web link.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from markupsafe import Markup, escape
 
@@ -21,23 +22,25 @@ _TRAILING = ".,;:!?*'\""
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def render_body(text: str) -> Markup:
+def render_body(text: str, render_run: Callable[[str], Markup] | None = None) -> Markup:
     """The body as HTML for a <pre>: lines starting with '>' grouped in <span class="q">.
 
-    Runs of lines of one kind are escaped and linkified together, one regex pass each.
+    Runs of lines of one kind are escaped and linkified together, one regex pass each, by
+    `render_run` (default `linkify`; the tracker pages also link ticket references).
     """
+    render_run = render_run or linkify
     out: list[str] = []
     run: list[str] = []
     run_quoted = False
     for line in text.splitlines(keepends=True):
         quoted = line.startswith(">")
         if quoted != run_quoted and run:
-            out.append(_run_html(run, run_quoted))
+            out.append(_run_html(run, run_quoted, render_run))
             run = []
         run_quoted = quoted
         run.append(line)
     if run:
-        out.append(_run_html(run, run_quoted))
+        out.append(_run_html(run, run_quoted, render_run))
     return Markup("".join(out))
 
 
@@ -56,8 +59,8 @@ def linkify(text: str) -> Markup:
     return Markup("".join(out))
 
 
-def _run_html(lines: list[str], quoted: bool) -> str:
-    html = linkify("".join(lines))
+def _run_html(lines: list[str], quoted: bool, render_run: Callable[[str], Markup]) -> str:
+    html = render_run("".join(lines))
     return f'<span class="q">{html}</span>' if quoted else str(html)
 
 

@@ -47,7 +47,7 @@ from trackers.tickets import (
 )
 from web.app import app_settings, db_session
 from web.auth import check_csrf, current_address
-from web.render import linkify
+from web.render import linkify, render_body
 
 bp = Blueprint("trackers", __name__)
 
@@ -391,33 +391,19 @@ def _ref_linker(tracker: Tracker, texts: list[str]) -> Callable[[TicketRef], str
 
 def _render_text(text: str, link_for: Callable[[TicketRef], str | None]) -> Markup:
     """Mail text for a <pre>, as `web.render.render_body` draws it (escaped, quoted lines
-    set apart, http(s) URLs linked), with ticket refs linked too. Refs and URLs never
-    span lines, so each run of quoted or unquoted lines is rendered on its own."""
-    out: list[str] = []
-    run: list[str] = []
-    run_quoted = False
-    for line in text.splitlines(keepends=True):
-        quoted = line.startswith(">")
-        if quoted != run_quoted and run:
-            out.append(_run_html("".join(run), run_quoted, link_for))
-            run = []
-        run_quoted = quoted
-        run.append(line)
-    if run:
-        out.append(_run_html("".join(run), run_quoted, link_for))
-    return Markup("".join(out))
-
-
-def _run_html(text: str, quoted: bool, link_for: Callable[[TicketRef], str | None]) -> str:
-    html = []
+    set apart, http(s) URLs linked), with ticket refs linked too."""
     base_url = app_settings().base_url
-    for segment, url in render_with_links(text, link_for, base_url=base_url):
-        if url is None:
-            html.append(str(linkify(segment)))
-        else:
-            html.append(f'<a href="{escape(url)}">{escape(segment)}</a>')
-    joined = "".join(html)
-    return f'<span class="q">{joined}</span>' if quoted else joined
+
+    def render_run(run: str) -> Markup:
+        html = []
+        for segment, url in render_with_links(run, link_for, base_url=base_url):
+            if url is None:
+                html.append(str(linkify(segment)))
+            else:
+                html.append(f'<a href="{escape(url)}">{escape(segment)}</a>')
+        return Markup("".join(html))
+
+    return render_body(text, render_run)
 
 
 def _event_view(event: TicketEvent, link_for: Callable[[TicketRef], str | None]) -> EventView:

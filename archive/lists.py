@@ -23,18 +23,7 @@ def create_list(
     session: Session, name: str, owner_email: str, description: str = ""
 ) -> MailingList:
     """Create a list; the name becomes its posting address NAME@DOMAIN and its URL /NAME/."""
-    from email_validator import EmailNotValidError, validate_email
-
-    name = name.strip().lower()
-    if not LIST_NAME.match(name) or name in RESERVED_NAMES:
-        raise ListError(
-            f"invalid list name {name!r}: use 1-64 of a-z 0-9 . _ - (not starting with"
-            f" . _ -), and none of {', '.join(sorted(RESERVED_NAMES))}"
-        )
-    try:
-        owner = validate_email(owner_email, check_deliverability=False).normalized
-    except EmailNotValidError as e:
-        raise ListError(f"invalid owner address {owner_email!r}: {e}") from None
+    name, owner = checked_name_and_owner(name, owner_email, what="list")
     if get_list(session, name) is not None:
         raise ListError(f"list {name!r} already exists")
     if any(taken(session, name) for taken in domain_hooks("name_taken")):
@@ -43,6 +32,26 @@ def create_list(
     session.add(mlist)
     session.flush()
     return mlist
+
+
+def checked_name_and_owner(
+    name: str, owner_email: str, *, what: str, error: type[ValueError] = ListError
+) -> tuple[str, str]:
+    """(name, owner) normalized for a list or anything else at NAME@DOMAIN (a tracker),
+    or `error` saying what is wrong with them."""
+    from email_validator import EmailNotValidError, validate_email
+
+    name = name.strip().lower()
+    if not LIST_NAME.match(name) or name in RESERVED_NAMES:
+        raise error(
+            f"invalid {what} name {name!r}: use 1-64 of a-z 0-9 . _ - (not starting with"
+            f" . _ -), and none of {', '.join(sorted(RESERVED_NAMES))}"
+        )
+    try:
+        owner = validate_email(owner_email, check_deliverability=False).normalized
+    except EmailNotValidError as e:
+        raise error(f"invalid owner address {owner_email!r}: {e}") from None
+    return name, owner
 
 
 # Names that would shadow web routes or special addresses.

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from archive.lists import LIST_NAME, RESERVED_NAMES, get_list
+from archive.lists import checked_name_and_owner, get_list
 from archive.models import utcnow
 from trackers.commands import Command, CommandName, Resolution, Status
 from trackers.models import (
@@ -46,18 +46,7 @@ class CommandRefused(Exception):
 
 def create_tracker(session: Session, name: str, owner_email: str, description: str = "") -> Tracker:
     """A tracker at NAME@DOMAIN; lists and trackers share the address space."""
-    from email_validator import EmailNotValidError, validate_email
-
-    name = name.strip().lower()
-    if not LIST_NAME.match(name) or name in RESERVED_NAMES:
-        raise TrackerError(
-            f"invalid tracker name {name!r}: use 1-64 of a-z 0-9 . _ - (not starting with"
-            f" . _ -), and none of {', '.join(sorted(RESERVED_NAMES))}"
-        )
-    try:
-        owner = validate_email(owner_email, check_deliverability=False).normalized
-    except EmailNotValidError as e:
-        raise TrackerError(f"invalid owner address {owner_email!r}: {e}") from None
+    name, owner = checked_name_and_owner(name, owner_email, what="tracker", error=TrackerError)
     if get_tracker(session, name) is not None or get_list(session, name) is not None:
         raise TrackerError(f"{name!r} is taken: a list or tracker has that address")
     tracker = Tracker(name=name, owner_email=owner, description=description.strip())

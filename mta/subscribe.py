@@ -20,7 +20,7 @@ from archive.lists import get_list
 from archive.models import MailingList
 from archive.parse import ParsedMessage
 from mailyard.settings import Settings
-from mta.models import RequestKind
+from mta.models import PendingRequest, RequestKind
 from mta.outbox import AUTO_REPLIED, after_commit_enqueue, build_message, queue_mail
 from mta.policy import ACCEPT, Decision, Reason, check_auto_submitted, check_loop, reject
 from mta.subscriptions import (
@@ -164,17 +164,34 @@ def _change_request(kind: RequestKind):
             )
         pending = request_change(session, list_scope(target.list_id), kind, sender)
         link = f"{settings.base_url.rstrip('/')}/{target.name}/confirm/{pending.token}"
-        return (
-            f"confirm {pending.token}",
-            f"Someone, hopefully you, asked to {verb} {pending.address}\n"
-            f"{'to' if kind is RequestKind.subscribe else 'from'} the list {target.address()}.\n\n"
-            "To confirm, reply to this message; keep the Subject as it is.\n"
-            f"Or open this page and press the button:\n{link}\n\n"
-            "If you did not ask, ignore this message: the request expires in"
-            f" {REQUEST_LIFETIME.days} days.\n",
-        )
+        what = f"{'to' if kind is RequestKind.subscribe else 'from'} the list {target.address()}"
+        return confirmation_request(pending, f"to {verb} {pending.address}\n{what}", link)
 
     return ask
+
+
+def confirmation_request(pending: PendingRequest, asked: str, link: str = "") -> tuple[str, str]:
+    """(subject, body) of the mail asking to confirm `pending` by replying; `asked` says
+    what was asked ("to subscribe ADDRESS to the list ..."). The token is in the Subject."""
+    body = f"Someone, hopefully you, asked {asked}.\n\n"
+    body += "To confirm, reply to this message; keep the Subject as it is.\n"
+    if link:
+        body += f"Or open this page and press the button:\n{link}\n"
+    body += (
+        "\nIf you did not ask, ignore this message: the request expires in"
+        f" {REQUEST_LIFETIME.days} days.\n"
+    )
+    return f"confirm {pending.token}", body
+
+
+def unknown_confirmation(start_again_at: str) -> tuple[str, str]:
+    """(subject, body) of the answer to a confirmation whose token is not (or no longer)
+    pending."""
+    return (
+        "Unknown or expired confirmation",
+        "This confirmation is unknown or has expired, or was used already.\n"
+        f"To start again, write to {start_again_at}.\n",
+    )
 
 
 def _confirm(kind: RequestKind):
@@ -184,11 +201,7 @@ def _confirm(kind: RequestKind):
         token = find_token(msg) if msg is not None else None
         done = _complete(session, settings, target, kind, token) if token else None
         if done is None:
-            return (
-                "Unknown or expired confirmation",
-                "This confirmation is unknown or has expired, or was used already.\n"
-                f"To start again, write to {target.address(kind.value)}.\n",
-            )
+            return unknown_confirmation(target.address(kind.value))
         return done[1], done[2]
 
     return confirm

@@ -31,8 +31,8 @@ from mta.policy import (
     reject,
 )
 from mta.sender_auth import sender_authenticated
-from mta.subscribe import find_token
-from mta.subscriptions import REQUEST_LIFETIME, request_change, take_request
+from mta.subscribe import confirmation_request, find_token, unknown_confirmation
+from mta.subscriptions import request_change, take_request
 from trackers.commands import TRIAGE_COMMANDS, CommandName, format_command_help, parse_reply
 from trackers.models import Ticket, TicketEvent, Tracker
 from trackers.notify import notify_ticket, ticket_url
@@ -239,13 +239,7 @@ def handle_follow_mail(
         token = find_token(msg)
         pending = take_request(session, scope, kind, token) if token else None
         if pending is None:
-            subject, body = (
-                "Unknown or expired confirmation",
-                (
-                    "This confirmation is unknown, has expired or was used already.\n"
-                    f"To start again, write to {target.address(kind.value)}.\n"
-                ),
-            )
+            subject, body = unknown_confirmation(target.address(kind.value))
         elif kind is RequestKind.subscribe:
             follow(session, tracker.id, ticket, pending.address)
             subject, body = (
@@ -265,15 +259,7 @@ def handle_follow_mail(
     else:
         pending = request_change(session, scope, kind, sender)
         verb = "follow" if kind is RequestKind.subscribe else "stop following"
-        subject, body = (
-            f"confirm {pending.token}",
-            (
-                f"Someone, hopefully you, asked that {pending.address} {verb} {what}.\n\n"
-                "To confirm, reply to this message; keep the Subject as it is.\n\n"
-                "If you did not ask, ignore this message: the request expires in"
-                f" {REQUEST_LIFETIME.days} days.\n"
-            ),
-        )
+        subject, body = confirmation_request(pending, f"that {pending.address} {verb} {what}")
         reply_from = target.address(f"confirm-{kind.value}")
     raw = build_message(
         from_addr=reply_from,

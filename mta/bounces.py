@@ -22,7 +22,7 @@ from archive.parse import ParsedMessage
 from mailyard.settings import Settings, get_settings
 from mta.dsn import BounceKind, read_bounce
 from mta.models import BounceEvent, Subscription, SubscriptionStatus
-from mta.outbox import after_commit_enqueue, build_message, queue_mail
+from mta.outbox import build_message, send_on_commit
 from mta.policy import ACCEPT, Decision
 from mta.subscriptions import find_subscription, list_delivery
 from mta.verp import verp_recipient
@@ -181,11 +181,10 @@ def notify(
         extra_headers={"Auto-Submitted": "auto-generated"},
         domain=domain,
     )
-    row = queue_mail(
+    send_on_commit(
         session,
         envelope_from=f"{mlist.name}+bounces@{domain}",
         recipients=[to],
         raw=raw,
         purpose=purpose,
     )
-    after_commit_enqueue(session, row)

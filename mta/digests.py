@@ -15,7 +15,7 @@ from mailyard.settings import Settings
 from mta.digest import DigestEntry, digest_body, digest_subject
 from mta.fanout import FANOUT_BATCH
 from mta.models import DeliveryMode, Subscription, SubscriptionStatus
-from mta.outbox import after_commit_enqueue, build_message, queue_mail
+from mta.outbox import build_message, send_on_commit
 from mta.subscriptions import list_delivery
 
 log = logging.getLogger(__name__)
@@ -114,14 +114,13 @@ def send_digest(
     )
     addresses = [s.address for s in subscribers]
     for i in range(0, len(addresses), FANOUT_BATCH):
-        row = queue_mail(
+        send_on_commit(
             session,
             envelope_from=f"{mlist.name}+bounces@{domain}",
             recipients=addresses[i : i + FANOUT_BATCH],
             raw=raw,
             purpose="list-digest",
         )
-        after_commit_enqueue(session, row)
     # The next digest starts after the last post in this one (a full digest leaves some).
     options.digest_sent_until = posts[-1].received_at if len(posts) == DIGEST_MAX_POSTS else now
     log.info("digest %d of %s: %d posts", options.digest_issue, mlist.name, len(posts))

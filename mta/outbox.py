@@ -73,7 +73,8 @@ def queue_mail(
     """Add a message to send to the caller's session; the caller commits.
 
     After the commit, enqueue its delivery with `mta.tasks.enqueue_delivery([row.id])`,
-    or call `after_commit_enqueue(session, row)` before committing.
+    or call `after_commit_enqueue(session, row)` before committing (`send_on_commit`
+    does both).
     """
     if not recipients:
         raise ValueError("an outbox message needs at least one recipient")
@@ -93,6 +94,18 @@ def queue_mail(
         purpose=purpose,
     )
     session.add(row)
+    return row
+
+
+def send_on_commit(
+    session: Session, *, envelope_from: str, recipients: list[str], raw: bytes, purpose: str
+) -> OutboxMessage:
+    """`queue_mail`, with delivery enqueued once the caller's transaction commits: how a
+    reply or notice caused by a change goes out with that change."""
+    row = queue_mail(
+        session, envelope_from=envelope_from, recipients=recipients, raw=raw, purpose=purpose
+    )
+    after_commit_enqueue(session, row)
     return row
 
 

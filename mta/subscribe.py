@@ -21,7 +21,7 @@ from archive.models import MailingList
 from archive.parse import ParsedMessage
 from mailyard.settings import Settings
 from mta.models import PendingRequest, RequestKind
-from mta.outbox import AUTO_REPLIED, after_commit_enqueue, build_message, queue_mail
+from mta.outbox import AUTO_REPLIED, build_message, send_on_commit
 from mta.policy import ACCEPT, Decision, Reason, check_auto_submitted, check_loop, reject
 from mta.subscriptions import (
     REQUEST_LIFETIME,
@@ -302,25 +302,23 @@ def _answer(
         extra_headers=AUTO_REPLIED,
         domain=target.domain,
     )
-    row = queue_mail(
+    send_on_commit(
         session,
         envelope_from=target.address("bounces"),
         recipients=[to],
         raw=raw,
         purpose=f"list-{target.command.value}",
     )
-    after_commit_enqueue(session, row)
 
 
 def _forward_to_owner(session: Session, target: CommandTarget, raw: bytes) -> None:
     mlist = get_list(session, target.name)
     if mlist is None:
         return
-    row = queue_mail(
+    send_on_commit(
         session,
         envelope_from=target.address("bounces"),
         recipients=[mlist.owner_email],
         raw=raw,
         purpose="list-owner",
     )
-    after_commit_enqueue(session, row)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from archive.headers import bytes_to_text, find_first_header, unfold
 from archive.models import MailingList, Message
 from mailyard.settings import get_settings
-from mta.outbox import AUTO_REPLIED, after_commit_enqueue, build_message, queue_mail
+from mta.outbox import AUTO_REPLIED, build_message, send_on_commit
 from mta.sender_auth import sender_authenticated
 from patchsets.models import Patchset, StatusRequest
 from patchsets.series import patchset_replied_to
@@ -133,14 +133,13 @@ def _reply_refused(
         extra_headers=AUTO_REPLIED,
         domain=settings.domain,
     )
-    row = queue_mail(
+    send_on_commit(
         session,
         envelope_from="",
         recipients=[message.from_addr],
         raw=raw,
         purpose="patchset-status-reply",
     )
-    after_commit_enqueue(session, row)
 
 
 def mailer_address() -> str:

@@ -19,7 +19,7 @@ from archive.parse import ParsedMessage
 from mailyard.settings import Settings
 from mta.dkim import verify_dkim
 from mta.models import RequestKind
-from mta.outbox import AUTO_REPLIED, after_commit_enqueue, build_message, queue_mail
+from mta.outbox import AUTO_REPLIED, build_message, send_on_commit
 from mta.policy import (
     Decision,
     Reason,
@@ -211,14 +211,13 @@ def _reply_refusals(
         extra_headers={**AUTO_REPLIED, "List-Id": f"<{tracker.name}.{domain}>"},
         domain=domain,
     )
-    row = queue_mail(
+    send_on_commit(
         session,
         envelope_from=f"{tracker.name}+bounces@{domain}",
         recipients=[origin.address],
         raw=raw,
         purpose="ticket-command-refused",
     )
-    after_commit_enqueue(session, row)
 
 
 def handle_follow_mail(
@@ -271,11 +270,10 @@ def handle_follow_mail(
         extra_headers={**AUTO_REPLIED, "List-Id": f"<{target.list_id_value}>"},
         domain=target.domain,
     )
-    row = queue_mail(
+    send_on_commit(
         session,
         envelope_from=f"{tracker.name}+bounces@{target.domain}",
         recipients=[sender],
         raw=raw,
         purpose=f"tracker-{command}"[:32],
     )
-    after_commit_enqueue(session, row)

@@ -12,7 +12,7 @@ from email.utils import formataddr
 from sqlalchemy.orm import Session
 
 from mailyard.settings import Settings
-from mta.outbox import after_commit_enqueue, build_message, queue_mail
+from mta.outbox import build_message, send_on_commit
 from trackers.models import EventKind, Ticket, TicketEvent, Tracker
 from trackers.tickets import Origin, notified_addresses
 
@@ -90,11 +90,10 @@ def notify_ticket(
         },
         domain=domain,
     )
-    row = queue_mail(
+    send_on_commit(
         session,
         envelope_from=f"{tracker.name}+bounces@{domain}",
         recipients=recipients,
         raw=raw,
         purpose="ticket-notification",
     )
-    after_commit_enqueue(session, row)

@@ -39,6 +39,14 @@ def current_address() -> str | None:
     return session.get("address")
 
 
+def is_owner(thing) -> bool:
+    """Whether the signed-in address is `thing.owner_email` (a list's, a tracker's): the
+    one rule for owners' pages until accounts and roles exist."""
+    address = current_address()
+    owner = getattr(thing, "owner_email", "") or ""
+    return address is not None and address.strip().lower() == owner.strip().lower()
+
+
 def csrf_token() -> str:
     """This browser session's form token, made on first use."""
     if "csrf" not in session:
@@ -56,7 +64,7 @@ def check_csrf() -> None:
 
 @bp.app_context_processor
 def _template_helpers() -> dict:
-    return {"csrf_token": csrf_token, "current_address": current_address}
+    return {"csrf_token": csrf_token, "current_address": current_address, "is_owner": is_owner}
 
 
 @bp.get("/login/<token>")

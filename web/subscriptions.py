@@ -29,18 +29,11 @@ from mta.subscriptions import (
     unsubscribe,
 )
 from web.app import app_settings, db_session, list_or_404
-from web.auth import check_csrf, current_address
+from web.auth import check_csrf, current_address, is_owner
 
 bp = Blueprint("subscriptions", __name__)
 
 MEMBERS_PER_PAGE = 50
-
-
-@bp.app_template_global()
-def is_list_owner(mlist: MailingList) -> bool:
-    """Whether the signed-in address owns `mlist`; the one rule for the owner's pages."""
-    address = current_address()
-    return address is not None and address.strip().lower() == mlist.owner_email.strip().lower()
 
 
 @bp.get("/<name>/unsubscribe/<token>")
@@ -115,7 +108,7 @@ def members(name: str):
     if current_address() is None:
         abort(403, "Sign in as the list owner to see its members.")
     mlist = list_or_404(name)
-    if not is_list_owner(mlist):
+    if not is_owner(mlist):
         abort(403, f"Only the owner of {mlist.name} may see its members; sign in as the owner.")
     after = max(request.args.get("after", 0, type=int), 0)
     session = db_session()

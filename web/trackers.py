@@ -46,7 +46,7 @@ from trackers.tickets import (
     tracker_labels,
 )
 from web.app import app_settings, db_session
-from web.auth import check_csrf, current_address
+from web.auth import check_csrf, current_address, is_owner
 from web.render import linkify, render_body
 
 bp = Blueprint("trackers", __name__)
@@ -259,8 +259,7 @@ def export(name: str):
     """The tracker's signed export (`trackers.export`), for its owner: the same file as
     `mailyard tracker export`."""
     tracker = _tracker_or_404(name)
-    address = current_address()
-    if address is None or address.lower() != tracker.owner_email.lower():
+    if not is_owner(tracker):
         abort(403, f"Only the owner of {tracker.name} may export it; sign in as the owner.")
     import io
 

@@ -8,12 +8,11 @@ rebuilt with `mailyard reindex`.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     Enum,
     ForeignKey,
     Index,
@@ -24,35 +23,12 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
 
-from mailyard.db import Base
+import mailyard.accounts.models  # noqa: F401  (the groups table that owner_group_id names)
+from mailyard.db import UTC_DT, Base, utcnow
 
 # RFC 5322 caps a header line at 998 characters; a Message-ID longer than that is junk.
 MSGID_MAX = 995
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTC_DT(TypeDecorator):
-    """A timezone-aware UTC datetime on every backend (SQLite stores naive values)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is not None and value.tzinfo is not None:
-            value = value.astimezone(UTC)
-            if dialect.name == "sqlite":
-                value = value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value, dialect):
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
 
 
 class MessageStatus(enum.Enum):
@@ -71,6 +47,16 @@ class MailingList(Base):
     # Posting policy, SourceHut's defaults.
     reject_html: Mapped[bool] = mapped_column(Boolean, default=True)
     require_list_address: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Who may see and use the list (archive.access): public, unlisted (reachable, not
+    # listed) or private (only its owner, group and access entries).
+    visibility: Mapped[str] = mapped_column(String(16), default="public")
+    default_rights: Mapped[str] = mapped_column(String(200), default="browse,reply,post")
+    owner_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("groups.id", ondelete="SET NULL"), nullable=True
+    )
+    # none | unsubscribed | all: whose posts wait for a moderator (mta.moderation).
+    moderation: Mapped[str] = mapped_column(String(16), default="none")
+    moderation_days: Mapped[int] = mapped_column(Integer, default=14)  # then held mail expires
 
 
 class Message(Base):

@@ -192,3 +192,32 @@ class BounceEvent(Base):
     source: Mapped[str] = mapped_column(String(8), default="dsn")
 
     __table_args__ = (Index("ix_bounce_events_list_received", "list_id", "received_at"),)
+
+
+class HeldMessage(Base):
+    """A post held for moderation: its raw bytes and envelope, kept out of the archive
+    until a moderator approves it (then it is stored and delivered as if just received)."""
+
+    __tablename__ = "held_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("mailing_lists.id", ondelete="CASCADE"), index=True
+    )
+    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    mail_from: Mapped[str] = mapped_column(String(998), default="")
+    rcpt_to: Mapped[str] = mapped_column(String(998), default="")  # the list address used
+    from_address: Mapped[str] = mapped_column(String(254), default="")  # lower-cased
+    subject: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(998), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")  # why it was held, for moderators
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # in the notice's address
+    held_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTC_DT)
+    # held | approved | rejected | expired
+    status: Mapped[str] = mapped_column(String(16), default="held")
+    decided_by: Mapped[str] = mapped_column(String(254), default="")
+    decided_at: Mapped[datetime | None] = mapped_column(UTC_DT, nullable=True)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_held_messages_status_expires", "status", "expires_at"),)

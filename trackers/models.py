@@ -38,23 +38,12 @@ class Tracker(Base):
     owner_email: Mapped[str] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
     last_number: Mapped[int] = mapped_column(Integer, default=0)  # the newest ticket's
-
-
-class TrackerRole(enum.Enum):
-    triage = "triage"  # may use every email command on every ticket
-
-
-class TrackerMember(Base):
-    """An address with a right on a tracker besides its owner (until accounts exist)."""
-
-    __tablename__ = "tracker_members"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    tracker_id: Mapped[int] = mapped_column(ForeignKey("trackers.id", ondelete="CASCADE"))
-    address: Mapped[str] = mapped_column(String(254))  # lower-cased
-    role: Mapped[TrackerRole] = mapped_column(Enum(TrackerRole, native_enum=False, length=16))
-
-    __table_args__ = (UniqueConstraint("tracker_id", "address", name="uq_tracker_members"),)
+    # As for lists (trackers.access): public, unlisted or private, and default rights.
+    visibility: Mapped[str] = mapped_column(String(16), default="public")
+    default_rights: Mapped[str] = mapped_column(String(200), default="browse,submit,comment")
+    owner_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("groups.id", ondelete="SET NULL"), nullable=True
+    )
 
 
 class Ticket(Base):

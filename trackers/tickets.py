@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from archive.lists import checked_name_and_owner, get_list
 from archive.models import utcnow
+from mailyard.accounts.access import actor_for_address, set_entry
+from trackers.access import TRACKER_RIGHTS, may, tracker_scope
 from trackers.commands import Command, CommandName, Resolution, Status
 from trackers.models import (
     EventKind,
@@ -26,8 +28,6 @@ from trackers.models import (
     TicketLabel,
     TicketSubscriber,
     Tracker,
-    TrackerMember,
-    TrackerRole,
 )
 
 TICKETS_PAGE = 50
@@ -68,35 +68,18 @@ def all_trackers(session: Session) -> list[Tracker]:
     return list(session.scalars(select(Tracker).order_by(Tracker.name)))
 
 
-def grant(session: Session, tracker: Tracker, address: str, role: TrackerRole) -> None:
-    address = address.strip().lower()
-    exists = session.scalar(
-        select(TrackerMember).where(
-            TrackerMember.tracker_id == tracker.id, TrackerMember.address == address
-        )
-    )
-    if exists is None:
-        session.add(TrackerMember(tracker_id=tracker.id, address=address, role=role))
-    else:
-        exists.role = role
-    session.flush()
+def grant(
+    session: Session, tracker: Tracker, address: str, rights: Iterable[str] = TRACKER_RIGHTS
+) -> None:
+    """Give `address` exactly `rights` on `tracker` (an access entry; every right by
+    default)."""
+    set_entry(session, tracker_scope(tracker), rights, address=address)
 
 
 def may_triage(session: Session, tracker: Tracker, address: str) -> bool:
-    """The owner, and addresses granted `triage`, may use every command."""
-    address = address.strip().lower()
-    if address == tracker.owner_email.lower():
-        return True
-    return (
-        session.scalar(
-            select(TrackerMember.id).where(
-                TrackerMember.tracker_id == tracker.id,
-                TrackerMember.address == address,
-                TrackerMember.role == TrackerRole.triage,
-            )
-        )
-        is not None
-    )
+    """Whether mail from `address` may use the triage commands (its authentication is
+    checked apart)."""
+    return may(session, tracker, actor_for_address(session, address), "triage")
 
 
 # -- tickets -----------------------------------------------------------------------------

@@ -46,16 +46,29 @@ def tracker_ls() -> None:
 @tracker_group.command(name="grant")
 @click.argument("tracker_name", metavar="TRACKER")
 @click.argument("address")
-def tracker_grant(tracker_name: str, address: str) -> None:
-    """Let ADDRESS triage TRACKER (use every email command), besides its owner."""
+@click.option(
+    "--rights",
+    default="browse,submit,comment,edit,triage",
+    show_default=True,
+    help="Comma-separated: browse, submit, comment, edit, triage; empty shuts ADDRESS out.",
+)
+def tracker_grant(tracker_name: str, address: str, rights: str) -> None:
+    """Give ADDRESS exactly RIGHTS on TRACKER, in place of the tracker's defaults."""
+    from mailyard.accounts.access import parse_rights
     from mailyard.db import session_scope
-    from trackers.models import TrackerRole
+    from trackers.access import TRACKER_RIGHTS
     from trackers.tickets import grant
 
+    try:
+        chosen = parse_rights(rights, TRACKER_RIGHTS)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--rights") from None
     ready_database()
     with session_scope() as session:
-        grant(session, _existing_tracker(session, tracker_name), address, TrackerRole.triage)
-        click.echo(f"{address.lower()} may triage {tracker_name}")
+        grant(session, _existing_tracker(session, tracker_name), address, chosen)
+        click.echo(
+            f"{address.lower()} has {', '.join(sorted(chosen)) or 'no rights'} on {tracker_name}"
+        )
 
 
 @tracker_group.command(name="export")

@@ -3,6 +3,7 @@
 from alembic import context
 
 import archive.models  # noqa: F401  (registers the tables)
+import mailyard.accounts.models  # noqa: F401
 import mta.models  # noqa: F401
 import patchsets.models  # noqa: F401
 import trackers.models  # noqa: F401

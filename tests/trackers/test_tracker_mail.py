@@ -14,7 +14,7 @@ from sqlalchemy import select
 from tests.mta.conftest import sign
 from tests.mta.mail import make_message
 from trackers.commands import Resolution, Status
-from trackers.models import EventKind, TicketEvent, TrackerRole
+from trackers.models import EventKind, TicketEvent
 from trackers.tickets import create_tracker, get_ticket, get_tracker, grant
 
 DOMAIN = "lists.example.org"
@@ -26,7 +26,7 @@ MAINTAINER = "mia@maint.example"
 @pytest.fixture
 def tracker(session):
     bugs = create_tracker(session, "bugs", "owner@example.org", "Bugs of the thing")
-    grant(session, bugs, MAINTAINER, TrackerRole.triage)
+    grant(session, bugs, MAINTAINER)
     session.commit()
     return bugs
 

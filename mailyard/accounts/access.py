@@ -1,0 +1,220 @@
+"""Who may do what on a list or a tracker: the one rule the mail path and the web path
+both ask (`rights_on`).
+
+A resource (a list, a tracker) has an owner address, maybe an owning group, a visibility
+and default rights. For one actor, in this order:
+
+1. a site admin, the owner, and the owning group's owners and maintainers have every
+   right;
+2. access entries naming the actor's user or one of their confirmed addresses replace
+   the defaults for them (SourceHut's ACL: an entry with no rights shuts someone out);
+   a member of the owning group also has the resource's member rights;
+3. a member of the owning group has the member rights and the defaults;
+4. anyone else has the defaults, unless the resource is private: then nothing.
+
+The domains describe their resources (`archive.access`, `trackers.access`); this module
+knows no domain, only scopes such as "list:7".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from mailyard.accounts.models import AccessEntry, GroupMember, GroupRole, User, UserAddress
+
+VISIBILITIES = ("public", "unlisted", "private")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: a user (with their confirmed addresses and group roles), a bare address
+    (mail from someone without an account, or a sign-in link), or nobody."""
+
+    user_id: int | None = None
+    username: str = ""
+    addresses: frozenset[str] = frozenset()  # lower-cased
+    is_admin: bool = False
+    group_roles: tuple[tuple[int, GroupRole], ...] = field(default=())
+
+    @property
+    def anonymous(self) -> bool:
+        return self.user_id is None and not self.addresses
+
+    def role_in(self, group_id: int | None) -> GroupRole | None:
+        for gid, role in self.group_roles:
+            if gid == group_id:
+                return role
+        return None
+
+
+ANONYMOUS = Actor()
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What `rights_on` needs to know about a list or a tracker."""
+
+    scope: str  # "list:ID", "tracker:ID"
+    owner_email: str
+    owner_group_id: int | None
+    visibility: str  # one of VISIBILITIES
+    default_rights: frozenset[str]
+    all_rights: frozenset[str]  # every right this kind of resource has
+    member_rights: frozenset[str]  # what a member of the owning group may do
+
+
+def parse_rights(text: str | Iterable[str], valid: Iterable[str]) -> frozenset[str]:
+    """'browse, post' -> {'browse', 'post'}; raises ValueError naming an unknown right."""
+    words = text.replace(",", " ").split() if isinstance(text, str) else list(text)
+    valid = tuple(valid)
+    rights = set()
+    for word in words:
+        word = word.strip().lower()
+        if word not in valid:
+            raise ValueError(f"unknown right {word!r}; valid: {', '.join(valid)}")
+        rights.add(word)
+    return frozenset(rights)
+
+
+def format_rights(rights: Iterable[str], order: Iterable[str]) -> str:
+    """The stored form: known rights in their canonical order, comma-separated."""
+    chosen = set(rights)
+    return ",".join(r for r in order if r in chosen)
+
+
+def actor_for_user(session: Session, user: User) -> Actor:
+    addresses = session.scalars(
+        select(UserAddress.address_key).where(
+            UserAddress.user_id == user.id, UserAddress.confirmed_at.isnot(None)
+        )
+    )
+    roles = session.execute(
+        select(GroupMember.group_id, GroupMember.role).where(GroupMember.user_id == user.id)
+    )
+    return Actor(
+        user_id=user.id,
+        username=user.username,
+        addresses=frozenset(addresses),
+        is_admin=user.is_admin,
+        group_roles=tuple(sorted((gid, role) for gid, role in roles)),
+    )
+
+
+def user_for_address(session: Session, address: str) -> User | None:
+    """The user who confirmed `address`, if any."""
+    if not address:
+        return None
+    return session.scalars(
+        select(User)
+        .join(UserAddress, UserAddress.user_id == User.id)
+        .where(UserAddress.address_key == address.strip().lower())
+        .where(UserAddress.confirmed_at.isnot(None))
+    ).first()
+
+
+def actor_for_address(session: Session, address: str) -> Actor:
+    """The user behind `address` when it is one of their confirmed addresses, else the
+    bare address. Whether the address is authenticated is the caller's question
+    (`mta.sender_auth`)."""
+    if not address:
+        return ANONYMOUS
+    user = user_for_address(session, address)
+    if user is not None:
+        return actor_for_user(session, user)
+    return Actor(addresses=frozenset({address.strip().lower()}))
+
+
+def is_privileged(resource: Resource, actor: Actor) -> bool:
+    """Admin, owner, or owner/maintainer of the owning group: every right."""
+    if actor.is_admin:
+        return True
+    if resource.owner_email and resource.owner_email.strip().lower() in actor.addresses:
+        return True
+    role = actor.role_in(resource.owner_group_id) if resource.owner_group_id else None
+    return role in (GroupRole.owner, GroupRole.maintainer)
+
+
+def rights_on(session: Session, resource: Resource, actor: Actor) -> frozenset[str]:
+    """The rights `actor` has on `resource` (see the module docstring for the order)."""
+    if is_privileged(resource, actor):
+        return resource.all_rights
+    member = resource.owner_group_id is not None and actor.role_in(resource.owner_group_id)
+    extra = resource.member_rights if member else frozenset()
+    entries = _entries_for(session, resource.scope, actor)
+    if entries is not None:
+        return entries | extra
+    if member:
+        return extra | resource.default_rights
+    if resource.visibility == "private":
+        return frozenset()
+    return resource.default_rights
+
+
+def _entries_for(session: Session, scope: str, actor: Actor) -> frozenset[str] | None:
+    """The union of the entries naming the actor, or None when none does."""
+    if actor.anonymous:
+        return None
+    conditions = []
+    if actor.user_id is not None:
+        conditions.append(AccessEntry.user_id == actor.user_id)
+    if actor.addresses:
+        conditions.append(AccessEntry.address_key.in_(sorted(actor.addresses)))
+    rows = list(
+        session.scalars(
+            select(AccessEntry.rights).where(AccessEntry.scope == scope, or_(*conditions))
+        )
+    )
+    if not rows:
+        return None
+    return frozenset(r for row in rows for r in row.split(",") if r)
+
+
+def set_entry(
+    session: Session,
+    scope: str,
+    rights: Iterable[str],
+    *,
+    user_id: int | None = None,
+    address: str | None = None,
+) -> AccessEntry:
+    """Grant exactly `rights` on `scope` to a user or an address (replacing an entry)."""
+    if (user_id is None) == (address is None):
+        raise ValueError("an access entry names a user or an address, not both")
+    key = address.strip().lower() if address else None
+    where = (
+        AccessEntry.user_id == user_id if user_id is not None else AccessEntry.address_key == key
+    )
+    entry = session.scalars(select(AccessEntry).where(AccessEntry.scope == scope, where)).first()
+    if entry is None:
+        entry = AccessEntry(scope=scope, user_id=user_id, address_key=key)
+        session.add(entry)
+    entry.rights = ",".join(sorted(set(rights)))
+    session.flush()
+    return entry
+
+
+def remove_entry(
+    session: Session, scope: str, *, user_id: int | None = None, address: str | None = None
+) -> bool:
+    key = address.strip().lower() if address else None
+    where = (
+        AccessEntry.user_id == user_id if user_id is not None else AccessEntry.address_key == key
+    )
+    entry = session.scalars(select(AccessEntry).where(AccessEntry.scope == scope, where)).first()
+    if entry is None:
+        return False
+    session.delete(entry)
+    session.flush()
+    return True
+
+
+def entries_of(session: Session, scope: str) -> list[AccessEntry]:
+    return list(
+        session.scalars(
+            select(AccessEntry).where(AccessEntry.scope == scope).order_by(AccessEntry.id)
+        )
+    )

@@ -1,8 +1,8 @@
 """The OpenPGP keys registered for an address: the keys whose signature authenticates
 mail from that address (DESIGN: "a PGP signature from a key the user registered").
 
-Keys are registered per address for now (`mailyard key add`); accounts will own them
-when they exist, with the same lookup.
+Operators register keys per address (`mailyard key add`); users upload their own
+(`mailyard.accounts.keys`), which count for the confirmed addresses their user IDs name.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailyard.accounts.access import user_for_address
+from mailyard.accounts.models import UserPgpKey
 from mta.models import PgpKey
 from mta.pgp import PgpError, inspect_key
 
@@ -42,12 +44,18 @@ def add_pgp_key(session: Session, address: str, armored: str) -> PgpKey:
 
 
 def registered_pgp_keys(session: Session, address: str) -> list[str]:
-    """The armored public keys registered for `address`."""
+    """The armored public keys registered for `address`: by an operator for the address
+    (`mailyard key add`), or uploaded by the user who confirmed it, when the key's user
+    IDs name it."""
     if not address:
         return []
-    return list(
-        session.scalars(select(PgpKey.armored).where(func.lower(PgpKey.address) == address.lower()))
-    )
+    key = address.strip().lower()
+    armored = list(session.scalars(select(PgpKey.armored).where(func.lower(PgpKey.address) == key)))
+    user = user_for_address(session, key)
+    if user is not None:
+        uploaded = session.scalars(select(UserPgpKey).where(UserPgpKey.user_id == user.id))
+        armored += [k.armored for k in uploaded if key in (k.emails or [])]
+    return armored
 
 
 def registered_key_rows(session: Session, address: str) -> list[PgpKey]:

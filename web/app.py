@@ -82,11 +82,17 @@ def db_session() -> Session:
     return g.db_session
 
 
-def list_or_404(name: str) -> MailingList:
-    """The list called `name`, or a 404 that says there is none."""
+def list_or_404(name: str, right: str = "browse") -> MailingList:
+    """The list called `name` if the signed-in person has `right` on it; else a 404 that
+    says there is none (a list someone may not browse does not exist for them)."""
+    from archive.access import may
+    from web.auth import current_actor
+
     mlist = get_list(db_session(), name)
-    if mlist is None:
+    if mlist is None or not may(db_session(), mlist, current_actor(), "browse"):
         abort(404, f"There is no list named {name!r} here.")
+    if right != "browse" and not may(db_session(), mlist, current_actor(), right):
+        abort(403, f"You may not {right} on {name}.")
     return mlist
 
 

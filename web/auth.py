@@ -1,10 +1,13 @@
-"""Who is signed in: signed, expiring login links, the session cookie, and CSRF tokens.
+"""Who is signed in: the session cookie, the request's actor, signed login links, and CSRF
+tokens.
 
-Until accounts exist, a person signs in by opening a link an operator made for their
-address (`login_link`). The link is an itsdangerous token: anyone holding it may sign in
-as that address for an hour, so it is only ever sent to that address. Opening it shows
-a confirmation form rather than signing in at once, because mail scanners and link
-previews fetch every URL in a message; only the POST of that form signs in.
+People sign in to their account (`web.accounts`), which puts their user id in the
+session (`sign_in`). An operator can also make a link that signs in as an address
+(`login_link`, `mailyard login-link`), for someone without an account (or into the
+account that confirmed the address). The link is an itsdangerous token: anyone holding
+it may sign in as that address for an hour, so it is only ever sent to that address.
+Opening it shows a confirmation form rather than signing in at once, because mail
+scanners and link previews fetch every URL in a message; only the POST signs in.
 
 The session is Flask's signed cookie. Every form that changes something carries a token
 kept in that cookie (`csrf_token`), which another site cannot read, so a page elsewhere
@@ -16,11 +19,14 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
 
+from mailyard.accounts.access import ANONYMOUS, Actor, actor_for_user, user_for_address
+from mailyard.accounts.models import User, UserAddress
 from mailyard.settings import Settings, secret_key
-from web.app import app_settings
+from web.app import app_settings, db_session
 
 bp = Blueprint("auth", __name__)
 
@@ -34,17 +40,57 @@ def login_link(settings: Settings, address: str) -> str:
     return f"{settings.base_url.rstrip('/')}/login/{token}"
 
 
+def sign_in(user: User) -> None:
+    """Start a fresh session (and so a fresh CSRF token) for `user`."""
+    session.clear()
+    session.permanent = True
+    session["user_id"] = user.id
+
+
+def current_user() -> User | None:
+    """The signed-in user, or None (anonymous, or signed in by an address link)."""
+    if "current_user" not in g:
+        user_id = session.get("user_id")
+        user = db_session().get(User, user_id) if user_id is not None else None
+        if user is not None and user.confirmed_at is None:
+            user = None
+        g.current_user = user
+    return g.current_user
+
+
+def current_actor() -> Actor:
+    """Who this request acts as, for `mailyard.accounts.access`."""
+    if "current_actor" not in g:
+        user = current_user()
+        if user is not None:
+            g.current_actor = actor_for_user(db_session(), user)
+        elif session.get("address"):
+            g.current_actor = Actor(addresses=frozenset({session["address"].lower()}))
+        else:
+            g.current_actor = ANONYMOUS
+    return g.current_actor
+
+
 def current_address() -> str | None:
-    """The signed-in address, or None for an anonymous visitor."""
+    """The signed-in user's primary address, or the address a login link signed in as;
+    None for an anonymous visitor."""
+    user = current_user()
+    if user is not None:
+        return primary_address(db_session(), user)
     return session.get("address")
 
 
 def is_owner(thing) -> bool:
-    """Whether the signed-in address is `thing.owner_email` (a list's, a tracker's): the
-    one rule for owners' pages until accounts and roles exist."""
-    address = current_address()
-    owner = getattr(thing, "owner_email", "") or ""
-    return address is not None and address.strip().lower() == owner.strip().lower()
+    """Whether the signed-in person manages `thing` (a list, a tracker): its owner, an
+    admin, or an owner or maintainer of the group that owns it."""
+    from archive.models import MailingList
+
+    actor = current_actor()
+    if isinstance(thing, MailingList):
+        from archive.access import may_manage
+    else:
+        from trackers.access import may_manage
+    return may_manage(thing, actor)
 
 
 def csrf_token() -> str:
@@ -64,7 +110,12 @@ def check_csrf() -> None:
 
 @bp.app_context_processor
 def _template_helpers() -> dict:
-    return {"csrf_token": csrf_token, "current_address": current_address, "is_owner": is_owner}
+    return {
+        "csrf_token": csrf_token,
+        "current_address": current_address,
+        "current_user": current_user,
+        "is_owner": is_owner,
+    }
 
 
 @bp.get("/login/<token>")
@@ -77,6 +128,10 @@ def login_form(token: str):
 def login(token: str):
     check_csrf()
     address = _address_in(token)
+    user = user_for_address(db_session(), address)
+    if user is not None and user.confirmed_at is not None:
+        sign_in(user)
+        return redirect(url_for("archive.index"), 303)
     session.clear()  # a fresh session, and with it a fresh CSRF token
     session["address"] = address
     return redirect(url_for("archive.index"), 303)
@@ -100,3 +155,13 @@ def _address_in(token: str) -> str:
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key(settings), salt=LOGIN_SALT)
+
+
+def primary_address(db, user: User) -> str | None:
+    """The user's primary confirmed address (the first confirmed one if none is marked)."""
+    rows = db.scalars(
+        select(UserAddress)
+        .where(UserAddress.user_id == user.id, UserAddress.confirmed_at.isnot(None))
+        .order_by(UserAddress.is_primary.desc(), UserAddress.id)
+    ).first()
+    return rows.address if rows is not None else None

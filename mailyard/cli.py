@@ -9,10 +9,12 @@ import time
 import click
 from sqlalchemy.exc import OperationalError
 
+from mailyard.commands import groups as commands_groups
 from mailyard.commands import lists as commands_lists
 from mailyard.commands import patches as commands_patches
 from mailyard.commands import ready_database
 from mailyard.commands import trackers as commands_trackers
+from mailyard.commands import users as commands_users
 from mailyard.settings import SettingsError, get_settings, load_settings, use_settings
 
 
@@ -216,6 +218,9 @@ for group in (
     commands_trackers.tracker_group,
     commands_patches.patchset_group,
     commands_patches.key_group,
+    commands_users.user_group,
+    commands_groups.group_group,
+    commands_groups.project_group,
 ):
     cli.add_command(group)
 

@@ -42,8 +42,11 @@ class MessagePathConverter(PathConverter):
 
 def create_app(settings: Settings | None = None) -> Flask:
     """The web application for `settings` (default: the process-wide settings)."""
+    from web.accounts import bp as accounts_bp
     from web.archive import bp as archive_bp
     from web.auth import bp as auth_bp
+    from web.groups import bp as groups_bp
+    from web.moderation import bp as moderation_bp
     from web.patches import bp as patches_bp
     from web.subscriptions import bp as subscriptions_bp
     from web.trackers import bp as trackers_bp
@@ -62,6 +65,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     # A '//' inside a Message-ID must reach us as it is, not be redirected away.
     app.url_map.merge_slashes = False
     app.url_map.converters["msgpath"] = MessagePathConverter
+    # Before the archive: its /<name>/ rules would otherwise take /~user, /account...
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(groups_bp)
+    app.register_blueprint(moderation_bp)
     app.register_blueprint(archive_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(patches_bp)

@@ -56,7 +56,22 @@ def checked_name_and_owner(
 
 # Names that would shadow web routes or special addresses.
 RESERVED_NAMES = frozenset(
-    {"all", "static", "api", "new.atom", "postmaster", "abuse", "login", "logout", "trackers"}
+    {
+        "all",
+        "static",
+        "api",
+        "new.atom",
+        "postmaster",
+        "abuse",
+        "login",
+        "logout",
+        "trackers",
+        # account pages (web.accounts, web.groups)
+        "account",
+        "signup",
+        "groups",
+        "projects",
+    }
 )
 
 

@@ -22,7 +22,8 @@ setup_python() {
     fi
 }
 
-# What the end-to-end tests drive: git send-email, swaks, b4, gpg. Installed when missing and
+# What the end-to-end tests drive: git send-email, swaks, b4, gpg, and Debian's Chromium
+# (with its driver) for the browser tests through Playwright. Installed when missing and
 # this user may; otherwise the tests that need them skip and say why.
 setup_test_tools() {
     local missing=()
@@ -32,6 +33,8 @@ setup_test_tools() {
     command -v b4 >/dev/null || missing+=(b4)
     command -v xz >/dev/null || missing+=(xz-utils)
     command -v gpg >/dev/null || missing+=(gnupg)
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
             echo "installing ${missing[*]}" >&2

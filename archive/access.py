@@ -2,34 +2,62 @@
 
 browse: read the archive, in every view; reply: post in a thread the list already has
 (as SourceHut's lists do); post: start threads; moderate: decide on held posts and see
-the moderation queue. A list without `browse` for someone does not exist for them: every
-view answers 404, as for a list that was never made.
+the moderation queue, and set any patchset status. A list without `browse` for someone
+does not exist for them: every view answers 404, as for a list that was never made.
+
+Pages that span lists (`/all/`, the index) ask `visible_lists` once per request: one
+light query over the lists and one over the actor's access entries, then the database
+filters by the ids it returns.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from archive.lists import ListError
 from archive.models import MailingList
-from mailyard.accounts.access import Actor, Resource, is_privileged, parse_rights, rights_on
+from mailyard.accounts.access import (
+    Actor,
+    Resource,
+    entries_of,
+    format_rights,
+    is_privileged,
+    parse_rights,
+    remove_entry,
+    rights_on,
+    set_entry,
+)
+from mailyard.accounts.models import AccessEntry, Group, User
 
 LIST_RIGHTS = ("browse", "reply", "post", "moderate")
 MEMBER_RIGHTS = frozenset({"browse", "reply", "post"})
 DEFAULT_RIGHTS = "browse,reply,post"
+_SCOPE_PREFIX = "list:"
 
 
 def list_scope(mlist: MailingList) -> str:
-    return f"list:{mlist.id}"
+    return f"{_SCOPE_PREFIX}{mlist.id}"
 
 
 def list_resource(mlist: MailingList) -> Resource:
+    return _resource(
+        mlist.id, mlist.owner_email, mlist.owner_group_id, mlist.visibility, mlist.default_rights
+    )
+
+
+def _resource(
+    list_id: int, owner_email: str, group_id: int | None, visibility: str, defaults: str
+) -> Resource:
     return Resource(
-        scope=list_scope(mlist),
-        owner_email=mlist.owner_email,
-        owner_group_id=mlist.owner_group_id,
-        visibility=mlist.visibility,
-        default_rights=parse_rights(mlist.default_rights, LIST_RIGHTS),
+        scope=f"{_SCOPE_PREFIX}{list_id}",
+        owner_email=owner_email,
+        owner_group_id=group_id,
+        visibility=visibility,
+        default_rights=parse_rights(defaults, LIST_RIGHTS),
         all_rights=frozenset(LIST_RIGHTS),
         member_rights=MEMBER_RIGHTS,
     )
@@ -48,21 +76,197 @@ def may_manage(mlist: MailingList, actor: Actor) -> bool:
     return is_privileged(list_resource(mlist), actor)
 
 
+# -- what one actor sees across lists ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VisibleLists:
+    """The lists one actor may browse, and which of them the index shows."""
+
+    browsable: frozenset[int]
+    # Public lists, plus lists the actor has a relation to: privileged on, a member of
+    # the owning group, or named by an access entry (unlisted and private lists are
+    # otherwise left off the index and /all/'s list of lists).
+    listed: frozenset[int]
+    every: bool  # the actor may browse every list there is
+
+    def sql_filter(self) -> list[int] | None:
+        """The ids to filter queries by; None when no filter is needed (every list)."""
+        return None if self.every else sorted(self.browsable)
+
+
+def visible_lists(session: Session, actor: Actor) -> VisibleLists:
+    """What `actor` may browse, in two queries whatever the number of lists; the same
+    answer as asking `may(..., "browse")` list by list (tests hold the two together)."""
+    entries = _actor_entries(session, actor)
+    rows = session.execute(
+        select(
+            MailingList.id,
+            MailingList.owner_email,
+            MailingList.owner_group_id,
+            MailingList.visibility,
+            MailingList.default_rights,
+        )
+    ).all()
+    browsable, listed = set(), set()
+    for list_id, owner, group_id, visibility, defaults in rows:
+        resource = _resource(list_id, owner, group_id, visibility, defaults)
+        rights = _rights_given(resource, actor, entries.get(list_id))
+        if "browse" not in rights:
+            continue
+        browsable.add(list_id)
+        related = (
+            is_privileged(resource, actor)
+            or (group_id is not None and actor.role_in(group_id) is not None)
+            or list_id in entries
+        )
+        if visibility == "public" or related:
+            listed.add(list_id)
+    return VisibleLists(frozenset(browsable), frozenset(listed), len(browsable) == len(rows))
+
+
+def browsable_list_ids(session: Session, actor: Actor) -> frozenset[int]:
+    """The ids of the lists `actor` may browse (see `visible_lists`)."""
+    return visible_lists(session, actor).browsable
+
+
 def browsable_lists(
     session: Session, actor: Actor, *, listed_only: bool = False
 ) -> list[MailingList]:
     """The lists `actor` may browse, by name. `listed_only` leaves out unlisted and
     private lists the actor has no particular relation to (for the index and /all/)."""
-    found = []
-    for mlist in session.scalars(select(MailingList).order_by(MailingList.name)):
-        rights = list_rights(session, mlist, actor)
-        if "browse" not in rights:
-            continue
-        if listed_only and mlist.visibility != "public" and rights == _stranger_rights(mlist):
-            continue
-        found.append(mlist)
-    return found
+    visible = visible_lists(session, actor)
+    ids = visible.listed if listed_only else visible.browsable
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            select(MailingList).where(MailingList.id.in_(sorted(ids))).order_by(MailingList.name)
+        )
+    )
 
 
-def _stranger_rights(mlist: MailingList) -> frozenset[str]:
-    return list_resource(mlist).default_rights if mlist.visibility != "private" else frozenset()
+def _rights_given(
+    resource: Resource, actor: Actor, entries: frozenset[str] | None
+) -> frozenset[str]:
+    """`mailyard.accounts.access.rights_on` with the actor's entries already fetched."""
+    if is_privileged(resource, actor):
+        return resource.all_rights
+    member = resource.owner_group_id is not None and actor.role_in(resource.owner_group_id)
+    extra = resource.member_rights if member else frozenset()
+    if entries is not None:
+        return entries | extra
+    if member:
+        return extra | resource.default_rights
+    if resource.visibility == "private":
+        return frozenset()
+    return resource.default_rights
+
+
+def _actor_entries(session: Session, actor: Actor) -> dict[int, frozenset[str]]:
+    """The rights the actor's access entries give, by list id (entries for the user and
+    for each confirmed address add up)."""
+    if actor.anonymous:
+        return {}
+    conditions = []
+    if actor.user_id is not None:
+        conditions.append(AccessEntry.user_id == actor.user_id)
+    if actor.addresses:
+        conditions.append(AccessEntry.address_key.in_(sorted(actor.addresses)))
+    found: dict[int, set[str]] = {}
+    for scope, rights in session.execute(
+        select(AccessEntry.scope, AccessEntry.rights).where(
+            AccessEntry.scope.startswith(_SCOPE_PREFIX), or_(*conditions)
+        )
+    ):
+        list_id = scope.removeprefix(_SCOPE_PREFIX)
+        if list_id.isdigit():
+            found.setdefault(int(list_id), set()).update(r for r in rights.split(",") if r)
+    return {list_id: frozenset(rights) for list_id, rights in found.items()}
+
+
+# -- access entries -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    """An access entry as people name it: '~username' or an address."""
+
+    who: str
+    rights: tuple[str, ...]  # in LIST_RIGHTS order; empty shuts the person out
+
+
+def parse_list_rights(text: str | Iterable[str]) -> frozenset[str]:
+    """'browse, post' -> {'browse', 'post'}; ListError naming an unknown right."""
+    try:
+        return parse_rights(text, LIST_RIGHTS)
+    except ValueError as e:
+        raise ListError(str(e)) from None
+
+
+def grant_list_access(
+    session: Session, mlist: MailingList, who: str, rights: str | Iterable[str]
+) -> ListEntry:
+    """Give `who` ('~username' or an address) exactly `rights` on the list, replacing
+    what the defaults give them; no rights shuts them out. The caller commits."""
+    chosen = parse_list_rights(rights)
+    user, address = _resolve_who(session, who)
+    kwargs = {"user_id": user.id} if user is not None else {"address": address}
+    set_entry(session, list_scope(mlist), chosen, **kwargs)
+    return ListEntry(
+        f"~{user.username}" if user is not None else address,
+        tuple(r for r in LIST_RIGHTS if r in chosen),
+    )
+
+
+def revoke_list_access(session: Session, mlist: MailingList, who: str) -> bool:
+    """Remove `who`'s entry, so the defaults apply to them again; False when they had
+    none. The caller commits."""
+    user, address = _resolve_who(session, who)
+    kwargs = {"user_id": user.id} if user is not None else {"address": address}
+    return remove_entry(session, list_scope(mlist), **kwargs)
+
+
+def list_access_entries(session: Session, mlist: MailingList) -> list[ListEntry]:
+    """The list's access entries, oldest first, users named by their ~username."""
+    entries = entries_of(session, list_scope(mlist))
+    user_ids = sorted({e.user_id for e in entries if e.user_id is not None})
+    names = (
+        dict(session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
+        if user_ids
+        else {}
+    )
+    out = []
+    for entry in entries:
+        who = f"~{names.get(entry.user_id, entry.user_id)}" if entry.user_id else entry.address_key
+        rights = parse_rights(entry.rights, LIST_RIGHTS)
+        out.append(ListEntry(who or "", tuple(r for r in LIST_RIGHTS if r in rights)))
+    return out
+
+
+def format_list_rights(rights: Iterable[str]) -> str:
+    """The stored form of a set of list rights: 'browse,reply,post'."""
+    return format_rights(rights, LIST_RIGHTS)
+
+
+def _resolve_who(session: Session, who: str) -> tuple[User | None, str | None]:
+    """(user, None) for '~username', (None, address) for an address; ListError else."""
+    from email_validator import EmailNotValidError, validate_email
+
+    who = who.strip()
+    if who.startswith("~"):
+        name = who[1:].lower()
+        user = session.scalar(select(User).where(func.lower(User.username) == name))
+        if user is not None:
+            return user, None
+        if session.scalar(select(Group.id).where(func.lower(Group.name) == name)) is not None:
+            raise ListError(
+                f"{who} is a group: make it the list's owning group instead (its members"
+                " get the member rights)"
+            )
+        raise ListError(f"no user named {who}")
+    try:
+        address = validate_email(who, check_deliverability=False).normalized
+    except EmailNotValidError as e:
+        raise ListError(f"{who!r} is neither ~username nor an address: {e}") from None
+    return None, address.lower()

@@ -9,6 +9,13 @@ from sqlalchemy.orm import Session
 
 from archive.hooks import domain_hooks
 from archive.models import MailingList, Thread
+from mailyard.accounts.access import VISIBILITIES
+from mailyard.accounts.models import Group
+
+# Whose posts wait for a moderator (the mail path, `mta`, applies it): nobody's, those
+# of addresses not subscribed, or everyone's.
+MODERATION_MODES = ("none", "unsubscribed", "all")
+MODERATION_DAYS_MAX = 365  # held mail expires after at most this many days
 
 # Lower case so that the posting address is case-insensitive; '+' is reserved for
 # sub-addresses (NAME+subscribe@...), '.' '-' '_' as in SourceHut list names.
@@ -92,3 +99,54 @@ def list_summaries(session: Session) -> list[tuple[MailingList, int, object]]:
         .order_by(MailingList.name)
     )
     return [(m, n, last) for m, n, last in rows]
+
+
+# A default for "leave the owning group as it is", since None means "no group".
+UNCHANGED = object()
+
+
+def change_list_settings(
+    session: Session,
+    mlist: MailingList,
+    *,
+    visibility: str | None = None,
+    default_rights: str | None = None,
+    moderation: str | None = None,
+    moderation_days: int | None = None,
+    owner_group: Group | None | object = UNCHANGED,
+) -> MailingList:
+    """Change who may see and use the list (None, or UNCHANGED for the group, leaves a
+    setting as it is); ListError says what is wrong with a value. The caller commits.
+    Who may change them is the caller's question (`archive.access.may_manage`)."""
+    from archive.access import format_list_rights, parse_list_rights
+
+    if visibility is not None:
+        visibility = visibility.strip().lower()
+        if visibility not in VISIBILITIES:
+            raise ListError(f"unknown visibility {visibility!r}; valid: {', '.join(VISIBILITIES)}")
+        mlist.visibility = visibility
+    if default_rights is not None:
+        mlist.default_rights = format_list_rights(parse_list_rights(default_rights))
+    if moderation is not None:
+        moderation = moderation.strip().lower()
+        if moderation not in MODERATION_MODES:
+            valid = ", ".join(MODERATION_MODES)
+            raise ListError(f"unknown moderation {moderation!r}; valid: {valid}")
+        mlist.moderation = moderation
+    if moderation_days is not None:
+        if not 1 <= moderation_days <= MODERATION_DAYS_MAX:
+            raise ListError(f"moderation days must be 1 to {MODERATION_DAYS_MAX}")
+        mlist.moderation_days = moderation_days
+    if owner_group is not UNCHANGED:
+        mlist.owner_group_id = owner_group.id if isinstance(owner_group, Group) else None
+    session.flush()
+    return mlist
+
+
+def find_group(session: Session, name: str) -> Group:
+    """The group called `name` ('~name' works too); ListError when there is none."""
+    key = name.strip().removeprefix("~").lower()
+    group = session.scalar(select(Group).where(func.lower(Group.name) == key))
+    if group is None:
+        raise ListError(f"no group named {name.strip()!r}")
+    return group

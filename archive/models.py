@@ -52,7 +52,7 @@ class MailingList(Base):
     visibility: Mapped[str] = mapped_column(String(16), default="public")
     default_rights: Mapped[str] = mapped_column(String(200), default="browse,reply,post")
     owner_group_id: Mapped[int | None] = mapped_column(
-        ForeignKey("groups.id", ondelete="SET NULL"), nullable=True
+        ForeignKey("groups.id", ondelete="SET NULL"), nullable=True, index=True
     )
     # none | unsubscribed | all: whose posts wait for a moderator (mta.moderation).
     moderation: Mapped[str] = mapped_column(String(16), default="none")

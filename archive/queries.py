@@ -10,7 +10,7 @@ download streams. Functions take a Session and never write.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -78,8 +78,14 @@ class ThreadEntry:
     depth: int = 0
 
 
-def list_page(session: Session, after: str | None = None, limit: int = 200) -> list[ListSummary]:
-    """Lists by name, `limit` of them after the name `after`.
+def list_page(
+    session: Session,
+    after: str | None = None,
+    limit: int = 200,
+    list_ids: Collection[int] | None = None,
+) -> list[ListSummary]:
+    """Lists by name, `limit` of them after the name `after`, among `list_ids` (None:
+    every list).
 
     Counts and dates are correlated subqueries over ix_threads_list_activity, one index
     range per list shown, instead of a GROUP BY over every thread of the archive.
@@ -95,11 +101,9 @@ def list_page(session: Session, after: str | None = None, limit: int = 200) -> l
     )
     if after:
         query = query.where(MailingList.name > after)
+    if list_ids is not None:
+        query = query.where(MailingList.id.in_(sorted(list_ids)))
     return [ListSummary(*row) for row in session.execute(query.limit(limit))]
-
-
-def all_list_ids(session: Session) -> list[int]:
-    return list(session.scalars(select(MailingList.id).order_by(MailingList.id)))
 
 
 def recent_threads(
@@ -204,10 +208,13 @@ def find_node(session: Session, list_id: int, msgid: str) -> ThreadNode | None:
     )
 
 
-def find_node_anywhere(session: Session, msgid: str) -> tuple[ThreadNode, str] | None:
-    """The node of a received message in whichever list has it (the first by name when
-    it was cross-posted), with that list's name; for /all/<msgid>/."""
-    row = session.execute(
+def find_node_anywhere(
+    session: Session, msgid: str, list_ids: Collection[int] | None = None
+) -> tuple[ThreadNode, str] | None:
+    """The node of a received message in whichever list of `list_ids` (None: any) has
+    it (the first by name when it was cross-posted), with that list's name; for
+    /all/<msgid>/, where `list_ids` are the lists the reader may browse."""
+    query = (
         select(ThreadNode, MailingList.name)
         .join(Message, Message.id == ThreadNode.message_pk)
         .join(MailingList, MailingList.id == ThreadNode.list_id)
@@ -215,32 +222,63 @@ def find_node_anywhere(session: Session, msgid: str) -> tuple[ThreadNode, str] |
         .order_by(MailingList.name)
         .limit(1)
         .options(joinedload(ThreadNode.message))
-    ).first()
+    )
+    if list_ids is not None:
+        query = query.where(ThreadNode.list_id.in_(sorted(list_ids)))
+    row = session.execute(query).first()
     return None if row is None else (row[0], row[1])
 
 
-def lists_having(session: Session, msgid: str) -> list[str]:
-    """Names of the lists that have received the message, for a helpful 404."""
-    return list(
-        session.scalars(
-            select(MailingList.name)
-            .join(ThreadNode, ThreadNode.list_id == MailingList.id)
-            .join(Message, Message.id == ThreadNode.message_pk)
-            .where(Message.message_id == msgid)
-            .order_by(MailingList.name)
-        )
+def lists_having(
+    session: Session, msgid: str, list_ids: Collection[int] | None = None
+) -> list[str]:
+    """Names of the lists among `list_ids` (None: any) that have received the message,
+    for a helpful 404; the web passes the lists the reader may browse, so a private
+    list's name never shows."""
+    query = (
+        select(MailingList.name)
+        .join(ThreadNode, ThreadNode.list_id == MailingList.id)
+        .join(Message, Message.id == ThreadNode.message_pk)
+        .where(Message.message_id == msgid)
+        .order_by(MailingList.name)
     )
+    if list_ids is not None:
+        query = query.where(MailingList.id.in_(sorted(list_ids)))
+    return list(session.scalars(query))
 
 
-def raw_message(session: Session, list_name: str | None, msgid: str) -> tuple[bytes, str] | None:
-    """Raw bytes and decoded subject of a message in the list named `list_name` (None:
-    any list), in one query: /raw is the hottest URL b4 and scrapers hit."""
-    in_list = exists().where(ThreadNode.message_pk == Message.id)
-    if list_name is not None:
-        in_list = in_list.where(
-            ThreadNode.list_id
-            == select(MailingList.id).where(MailingList.name == list_name).scalar_subquery()
+def message_in_list(session: Session, list_id: int, msgid: str) -> bool:
+    """Whether the list has received the message with this Message-ID (one index probe,
+    uq_thread_nodes_list_msgid)."""
+    return list_has_any_message(session, list_id, [msgid])
+
+
+def list_has_any_message(session: Session, list_id: int, msgids: Iterable[str]) -> bool:
+    """Whether the list has received any of these messages: for the `reply` right, a
+    post whose In-Reply-To or References name one is in a thread the list already has."""
+    wanted = sorted({m for m in msgids if m})
+    if not wanted:
+        return False
+    found = session.scalar(
+        select(ThreadNode.id)
+        .where(
+            ThreadNode.list_id == list_id,
+            ThreadNode.message_id.in_(wanted),
+            ThreadNode.message_pk.is_not(None),
         )
+        .limit(1)
+    )
+    return found is not None
+
+
+def raw_message(
+    session: Session, list_ids: Collection[int] | None, msgid: str
+) -> tuple[bytes, str] | None:
+    """Raw bytes and decoded subject of a message in one of `list_ids` (None: any list),
+    in one query: /raw is the hottest URL b4 and scrapers hit."""
+    in_list = exists().where(ThreadNode.message_pk == Message.id)
+    if list_ids is not None:
+        in_list = in_list.where(ThreadNode.list_id.in_(sorted(list_ids)))
     query = select(Message.raw, Message.subject).where(Message.message_id == msgid, in_list)
     row = session.execute(query.limit(1)).first()
     return None if row is None else (row[0], row[1])

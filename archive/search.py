@@ -80,18 +80,21 @@ def clear_index(session: Session) -> None:
 
 def search_messages(
     session: Session,
-    list_ids: list[int],
+    list_ids: list[int] | None,
     query: str | SearchQuery,
     offset: int = 0,
     limit: int = 50,
 ) -> list[int]:
-    """Message pks in `list_ids` matching `query`, newest (last received) first."""
+    """Message pks in `list_ids` matching `query`, newest (last received) first. None
+    searches every list (the web passes the lists the reader may browse, or None when
+    that is every list)."""
     parsed = parse_query(query) if isinstance(query, str) else query
     if parsed.is_empty:
         return []
-    stmt = select(Message.id).where(
-        exists().where(and_(ThreadNode.message_pk == Message.id, ThreadNode.list_id.in_(list_ids)))
-    )
+    in_list = ThreadNode.message_pk == Message.id
+    if list_ids is not None:
+        in_list = and_(in_list, ThreadNode.list_id.in_(list_ids))
+    stmt = select(Message.id).where(exists().where(in_list))
     if parsed.message_ids:
         stmt = stmt.where(Message.message_id.in_(parsed.message_ids))
     if parsed.patch_ids:

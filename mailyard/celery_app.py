@@ -37,6 +37,7 @@ def _configure(sender: Celery, **_kwargs) -> None:
             "sweep-outbox": {"task": "mta.sweep_outbox", "schedule": 30.0},
             "send-digests": {"task": "mta.send_digests", "schedule": crontab(minute=0, hour=0)},
             "prune-outbox": {"task": "mta.prune_outbox", "schedule": crontab(minute=30, hour=3)},
+            "expire-held": {"task": "mta.expire_held", "schedule": crontab(minute=15)},
         },
         timezone="UTC",
     )

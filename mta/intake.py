@@ -5,6 +5,14 @@ mail to the writer; it answers `250` only once the writer says the raw bytes are
 committed (DESIGN, "the path of one message"). This module is also the one place that
 turns decisions into SMTP reply codes.
 
+A list post is judged twice at DATA: by the list's policy on the message alone
+(`mta.post`), then by what its From may do on the list (`mta.post_rights`), which may
+hold it for the moderators. A held post goes through the writer like an accepted one:
+its `HeldMessage` row and the moderators' notice are committed with the batch, before
+the `250` that says it is held (`mta.moderation`). `store_posts` is that storing step,
+shared with the approval of a held post, so that an approved post is stored exactly as
+one intake accepted.
+
 Group commit: with SQLite in `synchronous=FULL`, every commit is an fsync, and one fsync
 per message caps intake at a few hundred messages a second on a good disk. DATA
 handlers therefore queue their message and wait; one writer thread takes everything
@@ -27,16 +35,20 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from archive.parse import ParsedMessage, parse_message
 from archive.store import IncomingMessage, StoreResult, store_messages
 from archive.tasks import enqueue_ingest
 from mailyard.db import new_session
 from mailyard.settings import Settings
-from mta import bounces, post, subscribe
+from mta import bounces, moderation_mail, post, subscribe
 from mta.dkim import verify_dkim
 from mta.fanout import Fanout, record_fanout
+from mta.models import OutboxMessage
+from mta.moderation import Hold, hold_post
 from mta.policy import Decision, Outcome, Reason, check_size, reject
+from mta.post_rights import judge_rights
 from mta.routing import Route, RouteKind, route
 from trackers import mail as tracker_mail
 
@@ -56,6 +68,7 @@ _REFUSALS: dict[Reason, tuple[str, str, tuple[str, ...]]] = {
     Reason.TOO_BIG: ("552", "5.3.4", ()),
     Reason.MISSING_HEADER: ("550", "5.6.0", ()),
     Reason.LIST_NOT_ADDRESSED: ("550", "5.7.1", ()),
+    Reason.NOT_ALLOWED: ("550", "5.7.1", ()),
     Reason.HTML: ("550", "5.7.1", (PLAINTEXT_HINT,)),
     Reason.NO_PLAIN_TEXT: ("550", "5.7.1", (PLAINTEXT_HINT,)),
 }
@@ -76,6 +89,8 @@ def format_reply(code: str, status: str, lines: list[str]) -> str:
 
 def reply_for(decision: Decision) -> str:
     """The SMTP reply for a decision: the one mapping from reasons to codes."""
+    if decision.outcome is Outcome.HOLD:
+        return f"250 2.0.0 Held for moderation: {decision.detail}"
     if decision.outcome is not Outcome.REJECT or decision.reason is None:
         return ACCEPTED
     code, status, extra = _REFUSALS[decision.reason]
@@ -129,7 +144,71 @@ class StoreRequest:
 
     message: IncomingMessage
     fanout: Fanout | None = None  # a list post: who gets copies (see mta.fanout)
+    holds: list[Hold] = field(default_factory=list)  # lists it waits on a moderator for
     future: Future[StoreResult] = field(default_factory=Future, repr=False)
+
+
+def store_posts(
+    session: Session, settings: Settings, requests: list[StoreRequest]
+) -> tuple[list[StoreResult], list[OutboxMessage]]:
+    """Store list posts in the caller's transaction, as intake does before its `250`: the
+    raw bytes linked to their lists (`archive.store`), a copy for each subscriber of each
+    list that did not have the post yet (`mta.fanout`), and the holds with the notices to
+    their moderators (`mta.moderation`). The caller commits, then enqueues ingest of the
+    new messages and delivery of the returned outbox rows."""
+    results = store_messages(session, [request.message for request in requests])
+    rows: list[OutboxMessage] = []
+    domain = settings.domain.lower()
+    for request, result in zip(requests, results, strict=True):
+        if request.fanout is not None and result.message_pk is not None:
+            for list_id in result.new_list_ids:
+                rows += record_fanout(
+                    session,
+                    result.message_pk,
+                    list_id,
+                    list_name=request.fanout.list_names[list_id],
+                    domain=domain,
+                    fanout=request.fanout,
+                )
+        for held in request.holds:
+            rows += hold_post(session, settings, request.message, held)
+    session.flush()
+    return results, rows
+
+
+def post_request(
+    raw: bytes,
+    parsed: ParsedMessage,
+    *,
+    envelope_from: str,
+    envelope_to: list[str],
+    lists: dict[int, str],
+    holds: list[Hold] | None = None,
+) -> StoreRequest:
+    """What the writer stores for a post to `lists` (id -> name), with its DKIM verdict
+    (which asks DNS, so call it off the event loop). `holds` are the lists it is held
+    on instead."""
+    if not parsed.message_id:  # every posting policy requires one
+        raise ValueError("accepted a message without a Message-ID")
+    dkim = verify_dkim(raw, from_domain(parsed)) if lists else None
+    return StoreRequest(
+        IncomingMessage(
+            raw=raw,
+            message_id=parsed.message_id,
+            list_ids=list(lists),
+            envelope_from=envelope_from,
+            envelope_to=envelope_to,
+            dkim_result=dkim.result.value if dkim else "none",
+            dkim_domain=dkim.domain if dkim else "",
+            dkim_aligned=dkim.aligned if dkim else False,
+        ),
+        fanout=Fanout(
+            sender=parsed.from_.addr if parsed.from_ else "",
+            addressed=frozenset(a.addr.lower() for a in (*parsed.to, *parsed.cc)),
+            list_names=dict(lists),
+        ),
+        holds=list(holds or []),
+    )
 
 
 class WriterStopped(RuntimeError):
@@ -251,24 +330,10 @@ class GroupCommitWriter:
     def _store_together(
         self, batch: list[StoreRequest], outbox_ids: list[int]
     ) -> list[StoreResult]:
-        """Store the batch and record its list posts' copies in one transaction; the
-        copies' outbox ids are added to `outbox_ids` once committed."""
+        """Store the batch (`store_posts`) in one transaction; the outbox ids of its
+        copies and notices are added to `outbox_ids` once committed."""
         with new_session(self.settings) as session:  # closing rolls back what failed
-            results = store_messages(session, [request.message for request in batch])
-            rows = []
-            for request, result in zip(batch, results, strict=True):
-                if request.fanout is None or result.message_pk is None:
-                    continue
-                for list_id in result.new_list_ids:
-                    rows += record_fanout(
-                        session,
-                        result.message_pk,
-                        list_id,
-                        list_name=request.fanout.list_names[list_id],
-                        domain=self.settings.domain.lower(),
-                        fanout=request.fanout,
-                    )
-            session.flush()
+            results, rows = store_posts(session, self.settings, batch)
             ids = [row.id for row in rows]
             session.commit()
         outbox_ids += ids
@@ -342,6 +407,7 @@ _JUDGES: dict[RouteKind, Callable[[ParsedMessage, Any], Decision]] = {
     RouteKind.COMMAND: subscribe.judge_command,
     RouteKind.BOUNCE: bounces.judge_bounce,
     RouteKind.TRACKER: tracker_mail.judge_tracker_mail,
+    RouteKind.MODERATE: moderation_mail.judge_moderation_reply,
 }
 
 # What is done at DATA with mail to an address that is not a list: in one transaction,
@@ -350,6 +416,7 @@ _HANDLERS: dict[RouteKind, Callable[..., None]] = {
     RouteKind.COMMAND: subscribe.handle_command,
     RouteKind.BOUNCE: bounces.handle_bounce,
     RouteKind.TRACKER: tracker_mail.handle_tracker_mail,
+    RouteKind.MODERATE: moderation_mail.handle_moderation_reply,
 }
 
 
@@ -385,7 +452,7 @@ class IntakeHandler:
         if len(routes) >= MAX_RECIPIENTS:
             return TOO_MANY_RECIPIENTS
         try:
-            found = await asyncio.to_thread(self._route, address)
+            found = await asyncio.to_thread(self._route, address, envelope.mail_from or "")
         except Exception:
             log.exception("routing %s failed", address)
             return TRY_AGAIN
@@ -397,9 +464,9 @@ class IntakeHandler:
         routes.append(found)
         return RECIPIENT_OK
 
-    def _route(self, address: str) -> Route | Decision:
+    def _route(self, address: str, sender: str) -> Route | Decision:
         with new_session(self.settings) as session:
-            return route(session, self.settings, address)
+            return route(session, self.settings, address, sender)
 
     async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:
         routes = routes_of(envelope)
@@ -428,6 +495,9 @@ class IntakeHandler:
             return [reply_for(size_check)] * len(routes)
         parsed = await asyncio.to_thread(parse_message, raw)
         decisions = [_JUDGES[r.kind](parsed, r.target) for r in routes]
+        pairs = zip(routes, decisions, strict=True)
+        if any(r.kind is RouteKind.POST and d.accepted for r, d in pairs):
+            decisions = await asyncio.to_thread(self._judge_rights, parsed, routes, decisions)
         for r, d in zip(routes, decisions, strict=True):
             if not d.accepted:
                 log.info("%s for %s: %s", d.outcome.value, r.address, d.detail)
@@ -439,19 +509,29 @@ class IntakeHandler:
         accepted = [r for r, d in zip(routes, decisions, strict=True) if d.accepted]
         posts = [r for r in accepted if r.kind is RouteKind.POST]
         others = [r for r in accepted if r.kind is not RouteKind.POST]
+        held = [(r, d) for r, d in zip(routes, decisions, strict=True) if d.outcome is Outcome.HOLD]
         stored = handled = True
-        if posts:
-            stored = await self._store(raw, parsed, envelope, posts)
+        if posts or held:
+            stored = await self._store(raw, parsed, envelope, posts, held)
         if others:
             handled = await asyncio.to_thread(self._handle, raw, parsed, others)
         return [
-            reply_for(d)
-            if not d.accepted
-            else ACCEPTED
-            if (stored if r.kind is RouteKind.POST else handled)
-            else TRY_AGAIN
+            _reply(r, d, stored=stored, handled=handled)
             for r, d in zip(routes, decisions, strict=True)
         ]
+
+    def _judge_rights(
+        self, parsed: ParsedMessage, routes: list[Route], decisions: list[Decision]
+    ) -> list[Decision]:
+        """Posting rights and moderation (`mta.post_rights`) for the posts the lists'
+        policies accepted; they need the database, so they come second."""
+        with new_session(self.settings) as session:
+            return [
+                judge_rights(session, r.target.list_id, r.target.posting_address, parsed)
+                if r.kind is RouteKind.POST and d.accepted
+                else d
+                for r, d in zip(routes, decisions, strict=True)
+            ]
 
     def _handle(self, raw: bytes, parsed: ParsedMessage, routes: list[Route]) -> bool:
         """Command and bounce mail, done and committed in one transaction."""
@@ -466,44 +546,63 @@ class IntakeHandler:
         return True
 
     async def _store(
-        self, raw: bytes, parsed: ParsedMessage, envelope: Envelope, accepted: list[Route]
+        self,
+        raw: bytes,
+        parsed: ParsedMessage,
+        envelope: Envelope,
+        accepted: list[Route],
+        held: list[tuple[Route, Decision]],
     ) -> bool:
-        if not parsed.message_id:  # every posting policy requires one
-            raise ValueError("accepted a message without a Message-ID")
-        dkim = await asyncio.to_thread(verify_dkim, raw, from_domain(parsed))
-        list_ids = list(dict.fromkeys(list_id_of(r) for r in accepted))
-        fanout = Fanout(
-            sender=parsed.from_.addr if parsed.from_ else "",
-            addressed=frozenset(a.addr.lower() for a in (*parsed.to, *parsed.cc)),
-            list_names={list_id_of(r): r.target.name for r in accepted},
-        )
-        request = StoreRequest(
-            IncomingMessage(
-                raw=raw,
-                message_id=parsed.message_id,
-                list_ids=list_ids,
-                envelope_from=envelope.mail_from or "",
-                envelope_to=[r.address for r in accepted],
-                dkim_result=dkim.result.value,
-                dkim_domain=dkim.domain,
-                dkim_aligned=dkim.aligned,
-            ),
-            fanout=fanout,
+        """Posts to archive and posts to hold, in the writer's next batch."""
+        sender = parsed.from_.addr if parsed.from_ else ""
+        holds = [
+            Hold(
+                list_id=list_id_of(r),
+                list_name=r.target.name,
+                rcpt_to=r.address,
+                reason=d.detail,
+                from_address=sender,
+                subject=parsed.subject,
+            )
+            for r, d in held
+        ]
+        request = await asyncio.to_thread(
+            post_request,
+            raw,
+            parsed,
+            envelope_from=envelope.mail_from or "",
+            envelope_to=[r.address for r in accepted],
+            lists={list_id_of(r): r.target.name for r in accepted},
+            holds=holds,
         )
         try:
             result = await self.writer.store(request)
         except Exception as e:  # noqa: BLE001  the sender retries on 451
             log.error("not stored <%s>: %s", parsed.message_id, e)
             return False
-        if result.dropped:
-            log.info("duplicate <%s> on list(s) %s dropped", parsed.message_id, list_ids)
+        if result.dropped and request.message.list_ids:
+            log.info(
+                "duplicate <%s> on list(s) %s dropped", parsed.message_id, request.message.list_ids
+            )
         return True
 
 
+def _reply(route_: Route, decision: Decision, *, stored: bool, handled: bool) -> str:
+    """One recipient's answer, once its message was stored (posts, holds) or handled."""
+    if decision.outcome in (Outcome.REJECT, Outcome.DROP):
+        return reply_for(decision)
+    done = stored if route_.kind is RouteKind.POST else handled
+    return reply_for(decision) if done else TRY_AGAIN
+
+
 def _one_reply(replies: list[str]) -> str:
-    """SMTP has one reply for all recipients: a refusal if any, else a retry if any."""
+    """SMTP has one reply for all recipients: a refusal if any, else a retry if any, else
+    a hold if any (still a `250`, but the sender should know)."""
     for prefix in ("5", "4"):
         for reply in replies:
             if reply.startswith(prefix):
                 return reply
+    for reply in replies:
+        if reply != ACCEPTED:
+            return reply
     return ACCEPTED

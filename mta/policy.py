@@ -22,6 +22,7 @@ class Outcome(enum.Enum):
     ACCEPT = "accept"
     DROP = "drop"  # answer 250, store nothing
     REJECT = "reject"  # answer 5xx with the reason
+    HOLD = "hold"  # answer 250, keep it for the list's moderators (mta.moderation)
 
 
 class Reason(enum.Enum):
@@ -33,6 +34,8 @@ class Reason(enum.Enum):
     NO_PLAIN_TEXT = "no_plain_text"
     AUTO_SUBMITTED = "auto_submitted"
     LOOP = "loop"
+    NOT_ALLOWED = "not_allowed"  # the sender lacks the right (mta.post_rights)
+    MODERATED = "moderated"  # held until a moderator decides
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,10 @@ def drop(reason: Reason, detail: str) -> Decision:
 
 def reject(reason: Reason, detail: str) -> Decision:
     return Decision(Outcome.REJECT, reason, detail)
+
+
+def hold(detail: str) -> Decision:
+    return Decision(Outcome.HOLD, Reason.MODERATED, detail)
 
 
 def first_objection(decisions: Iterable[Decision]) -> Decision:

@@ -1,7 +1,8 @@
 """Posting to a list: mail to NAME@DOMAIN, archived on list NAME.
 
 Routing finds the list at RCPT time (`find_list_target`); at DATA, `judge_post` applies
-the list's posting policy to the parsed message.
+the list's posting policy to the parsed message. Who may post, and whose posts wait for
+a moderator, is asked next (`mta.post_rights`): it needs the database, this does not.
 """
 
 from __future__ import annotations

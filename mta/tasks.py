@@ -1,4 +1,5 @@
-"""Background work of outbound mail: delivering outbox rows, and the sweep behind it."""
+"""Background work of outbound mail: delivering outbox rows, and the sweep behind it;
+and the expiry of posts held for moderation."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from mailyard.celery_app import app
 from mailyard.db import session_scope
 from mailyard.settings import get_settings
 from mta.digests import send_digests
+from mta.moderation import expire_held
 from mta.outbox import deliver, due_message_ids, prune_sent
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,18 @@ def prune_outbox() -> int:
         pruned += done
         if done == 0:
             return pruned
+
+
+@app.task(name="mta.expire_held")
+def expire_held_task() -> int:
+    """Every hour: posts nobody moderated within their list's `moderation_days` expire."""
+    expired = 0
+    while True:
+        with session_scope() as session:
+            done = expire_held(session)
+        expired += done
+        if done == 0:
+            return expired
 
 
 def enqueue_delivery(row_ids: list[int]) -> None:

@@ -2,9 +2,13 @@
 CLI and status lines in authenticated mail replies alike, so that all three follow one
 rule.
 
-The rule (Patchwork's maintainers/submitters split): the list owner may set any status;
-the submitter may only withdraw or retire their own work (`needs_revision`,
-`superseded`, `rejected`); anyone else may set nothing.
+The rule (Patchwork's maintainers/submitters split): whoever may `moderate` the list
+(its owner, a site admin, the owning group's owners and maintainers, and anyone an
+access entry or the defaults give `moderate`) may set any status; the submitter may
+only withdraw or retire their own work (`needs_revision`, `superseded`, `rejected`);
+anyone else may set nothing. Who someone is comes as an `Actor`
+(`mailyard.accounts.access`): the web's signed-in person, or the authenticated From
+address of a mail; a bare address stands for whoever confirmed it.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from archive.access import may
 from archive.hooks import domain_hooks
 from archive.models import MailingList, utcnow
+from mailyard.accounts.access import Actor, actor_for_address
 from patchsets.models import Patchset, PatchsetEvent, PatchsetStatus
 
 SUBMITTER_STATUSES = frozenset(
@@ -37,17 +43,23 @@ def parse_status(text: str) -> PatchsetStatus:
 
 
 def allowed_statuses(
-    mlist: MailingList, patchset: Patchset, actor: str | None
+    session: Session, mlist: MailingList, patchset: Patchset, actor: Actor | str | None
 ) -> list[PatchsetStatus]:
-    """The statuses `actor` (an address; None when anonymous) may set on `patchset`."""
-    if not actor:
+    """The statuses `actor` may set on `patchset` (none for an anonymous one). A string
+    is an address, standing for whoever confirmed it."""
+    actor = _actor(session, actor)
+    if actor.anonymous:
         return []
-    actor = actor.lower()
-    if actor == mlist.owner_email.lower():
+    if may(session, mlist, actor, "moderate"):
         return list(PatchsetStatus)
-    if actor == patchset.submitter_addr.lower():
+    if is_submitter(patchset, actor):
         return [s for s in PatchsetStatus if s in SUBMITTER_STATUSES]
     return []
+
+
+def is_submitter(patchset: Patchset, actor: Actor) -> bool:
+    """Whether the patchset was sent from one of the actor's (confirmed) addresses."""
+    return bool(patchset.submitter_addr) and patchset.submitter_addr.lower() in actor.addresses
 
 
 def record_status(
@@ -89,37 +101,65 @@ def change_status(
     patchset: Patchset,
     status: PatchsetStatus,
     *,
-    actor: str,
+    actor: Actor | str,
     via: str,
     message_pk: int | None = None,
+    label: str | None = None,
 ) -> bool:
     """Set `status` if `actor` may; returns whether anything changed. Raises StatusRefused
-    with the reason otherwise. The caller commits."""
-    if status not in allowed_statuses(mlist, patchset, actor):
-        if actor.lower() == patchset.submitter_addr.lower():
+    with the reason otherwise. The caller commits.
+
+    `actor` is an Actor, or an address standing for whoever confirmed it; `label` is
+    how the history names them (default: the address, or the actor's own name)."""
+    who = _actor(session, actor)
+    label = label or (actor if isinstance(actor, str) else actor_label(who))
+    if status not in allowed_statuses(session, mlist, patchset, who):
+        if is_submitter(patchset, who):
             allowed = ", ".join(sorted(s.value for s in SUBMITTER_STATUSES))
             raise StatusRefused(
-                f"{actor} submitted this patchset and may set only {allowed}; "
-                f"{status.value} is for the list owner"
+                f"{label} submitted this patchset and may set only {allowed}; "
+                f"{status.value} is for the list owner and its moderators"
             )
         raise StatusRefused(
-            f"{actor} may not change the status of this patchset: only the list owner "
-            f"and the submitter may"
+            f"{label} may not change the status of this patchset: only the list owner, "
+            f"its moderators and the submitter may"
         )
     if patchset.status is status:
         return False
-    record_status(session, patchset, status, actor=actor, via=via, message_pk=message_pk)
+    record_status(session, patchset, status, actor=label, via=via, message_pk=message_pk)
     return True
 
 
 def rename_patchset(
-    session: Session, mlist: MailingList, patchset: Patchset, name: str, *, actor: str
+    session: Session,
+    mlist: MailingList,
+    patchset: Patchset,
+    name: str,
+    *,
+    actor: Actor | str,
 ) -> None:
-    """Give a patchset a name of the list owner's choosing, which later mail of the
-    series does not overwrite (Patchwork's custom series names)."""
-    if actor.lower() != mlist.owner_email.lower():
-        raise StatusRefused(f"only the list owner may rename a patchset, not {actor}")
+    """Give a patchset a name of the list's moderators' choosing (Patchwork's custom
+    series names), which later mail of the series does not overwrite."""
+    who = _actor(session, actor)
+    if not may(session, mlist, who, "moderate"):
+        label = actor if isinstance(actor, str) else actor_label(who)
+        raise StatusRefused(
+            f"only the list owner and its moderators may rename a patchset, not {label}"
+        )
     name = " ".join(name.split())
     if not name:
         raise StatusRefused("a patchset's name cannot be empty")
     patchset.name, patchset.custom_name = name[:2000], True
+
+
+def actor_label(actor: Actor) -> str:
+    """How a status history names an actor: an address of theirs, else ~username."""
+    if actor.addresses:
+        return min(actor.addresses)
+    return f"~{actor.username}" if actor.username else "someone"
+
+
+def _actor(session: Session, actor: Actor | str | None) -> Actor:
+    if isinstance(actor, Actor):
+        return actor
+    return actor_for_address(session, actor or "")

@@ -3,9 +3,11 @@
 
 The request acts only when the From address is authenticated (DESIGN: DKIM pass
 aligned with the From domain, or a PGP signature by a key registered for the address)
-and that address may set the status (`patchsets.status`). Anything else changes
-nothing, and the sender gets a reply saying why. Every request is recorded once by its
-Message-ID, so `reindex` neither applies it twice nor answers it twice.
+and whoever that address stands for (the user who confirmed it, with their groups and
+access entries; else the bare address) may set the status (`patchsets.status`).
+Anything else changes nothing, and the sender gets a reply saying why. Every request is
+recorded once by its Message-ID, so `reindex` neither applies it twice nor answers it
+twice.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from archive.headers import bytes_to_text, find_first_header, unfold
 from archive.models import MailingList, Message
+from mailyard.accounts.access import actor_for_address
 from mailyard.settings import get_settings
 from mta.outbox import AUTO_REPLIED, build_message, send_on_commit
 from mta.sender_auth import sender_authenticated
@@ -70,14 +73,17 @@ def handle_status_request(session: Session, list_id: int, message: Message) -> N
                     "'!status STATUS' line in the signed text"
                 )
             status = parse_status(in_body)
+        # Authenticated: the address may act as the user who confirmed it.
+        who = actor_for_address(session, message.from_addr)
         changed = change_status(
             session,
             mlist,
             patchset,
             status,
-            actor=message.from_addr,
+            actor=who,
             via="email",
             message_pk=message.id,
+            label=message.from_addr,
         )
         request.outcome = f"applied ({how})" if changed else f"unchanged ({how})"
     except StatusRefused as refused:

@@ -1,21 +1,49 @@
-"""The rights on a ticket tracker (`mailyard.accounts.access` holds the rule).
+"""The rights on a ticket tracker (`mailyard.accounts.access` holds the rule), and the
+settings that decide them: visibility, default rights, owning group, access entries.
 
 browse: see the tracker and its tickets; submit: open tickets; comment: comment on them;
 edit: change a ticket's title and description; triage: every email command and form
 (status, resolution, labels, assignees). A tracker without `browse` for someone does not
 exist for them on the web.
+
+Mail counts as its sender's account (their group roles, entries naming their user) only
+when its From is authenticated (`actor_for_mail`); otherwise it is just an address, with
+the defaults and any entry naming that address (DESIGN: an email must be authenticated
+before it may do what that user may do).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailyard.accounts.access import Actor, Resource, is_privileged, parse_rights, rights_on
+from mailyard.accounts.access import (
+    ANONYMOUS,
+    VISIBILITIES,
+    Actor,
+    Resource,
+    actor_for_address,
+    entries_of,
+    format_rights,
+    is_privileged,
+    parse_rights,
+    remove_entry,
+    rights_on,
+    set_entry,
+)
+from mailyard.accounts.models import AccessEntry, Group
 from trackers.models import Tracker
 
 TRACKER_RIGHTS = ("browse", "submit", "comment", "edit", "triage")
 MEMBER_RIGHTS = frozenset({"browse", "submit", "comment"})
 DEFAULT_RIGHTS = "browse,submit,comment"
+AUTHENTICATED = ("dkim", "pgp")  # how a mail's From may be authenticated (`mta.sender_auth`)
+
+
+class AccessError(ValueError):
+    """A tracker access setting cannot be made; the message says why, for a person."""
 
 
 def tracker_scope(tracker: Tracker) -> str:
@@ -43,4 +71,137 @@ def may(session: Session, tracker: Tracker, actor: Actor, right: str) -> bool:
 
 
 def may_manage(tracker: Tracker, actor: Actor) -> bool:
+    """Owner, admin, or the owning group's owners and maintainers: the settings page."""
     return is_privileged(tracker_resource(tracker), actor)
+
+
+def actor_for_mail(session: Session, address: str, authenticated: str) -> Actor:
+    """Who a mail from `address` acts as: the account behind it when the From is
+    authenticated, else the bare address."""
+    if not address:
+        return ANONYMOUS
+    if authenticated in AUTHENTICATED:
+        return actor_for_address(session, address)
+    return Actor(addresses=frozenset({address.strip().lower()}))
+
+
+def stranger_rights(tracker: Tracker) -> frozenset[str]:
+    """What someone with no entry and no role has."""
+    if tracker.visibility == "private":
+        return frozenset()
+    return tracker_resource(tracker).default_rights
+
+
+def browsable_trackers(
+    session: Session,
+    actor: Actor,
+    *,
+    after: str = "",
+    limit: int = 200,
+    listed_only: bool = True,
+) -> tuple[list[Tracker], bool]:
+    """Up to `limit` trackers `actor` may browse, by name after `after`, and whether there
+    are more. `listed_only` leaves out unlisted and private trackers the actor has no
+    particular relation to (for the index)."""
+    found: list[Tracker] = []
+    last = after
+    batch = max(limit, 50)
+    while True:
+        query = select(Tracker).order_by(Tracker.name).limit(batch)
+        if last:
+            query = query.where(Tracker.name > last)
+        rows = list(session.scalars(query))
+        for tracker in rows:
+            rights = tracker_rights(session, tracker, actor)
+            if "browse" not in rights:
+                continue
+            if (
+                listed_only
+                and tracker.visibility != "public"
+                and rights == stranger_rights(tracker)
+            ):
+                continue
+            if len(found) == limit:
+                return found, True
+            found.append(tracker)
+        if len(rows) < batch:
+            return found, False
+        last = rows[-1].name
+
+
+def readers_among(session: Session, tracker: Tracker, addresses: Iterable[str]) -> list[str]:
+    """Those of `addresses` that may browse `tracker`, in order: notifications carry the
+    tickets' text, so they go only to those who could read it on the web. An address
+    counts as the account that confirmed it (the mail goes to that account's mailbox)."""
+    addresses = list(addresses)
+    if not addresses:
+        return []
+    if "browse" in stranger_rights(tracker) and not _entries_without_browse(session, tracker):
+        return addresses  # everyone may browse: no need to look anyone up
+    return [a for a in addresses if may(session, tracker, actor_for_address(session, a), "browse")]
+
+
+def _entries_without_browse(session: Session, tracker: Tracker) -> bool:
+    rows = session.scalars(
+        select(AccessEntry.rights).where(AccessEntry.scope == tracker_scope(tracker))
+    )
+    return any("browse" not in row.split(",") for row in rows)
+
+
+# -- settings ----------------------------------------------------------------------------
+
+
+def set_visibility(tracker: Tracker, visibility: str) -> None:
+    visibility = visibility.strip().lower()
+    if visibility not in VISIBILITIES:
+        raise AccessError(
+            f"unknown visibility {visibility!r}; use one of: {', '.join(VISIBILITIES)}"
+        )
+    tracker.visibility = visibility
+
+
+def set_default_rights(tracker: Tracker, rights: str | Iterable[str]) -> frozenset[str]:
+    """The rights of anyone without an entry (and, on a private tracker, of the owning
+    group's members besides theirs)."""
+    chosen = _rights(rights)
+    tracker.default_rights = format_rights(chosen, TRACKER_RIGHTS)
+    return chosen
+
+
+def set_owner_group(tracker: Tracker, group: Group | None) -> None:
+    """The group whose owners and maintainers manage the tracker, and whose members have
+    the member rights; None for none."""
+    tracker.owner_group_id = group.id if group is not None else None
+
+
+def set_access(
+    session: Session,
+    tracker: Tracker,
+    rights: str | Iterable[str],
+    *,
+    user_id: int | None = None,
+    address: str | None = None,
+) -> frozenset[str]:
+    """Exactly `rights` for a user or an address, in place of the defaults."""
+    chosen = _rights(rights)
+    if address is not None and "@" not in address.strip().strip("@"):
+        raise AccessError(f"{address!r} is not an address")
+    set_entry(session, tracker_scope(tracker), chosen, user_id=user_id, address=address)
+    return chosen
+
+
+def remove_access(
+    session: Session, tracker: Tracker, *, user_id: int | None = None, address: str | None = None
+) -> bool:
+    return remove_entry(session, tracker_scope(tracker), user_id=user_id, address=address)
+
+
+def access_entries(session: Session, tracker: Tracker) -> list[AccessEntry]:
+    return entries_of(session, tracker_scope(tracker))
+
+
+def _rights(rights: str | Iterable[str]) -> frozenset[str]:
+    try:
+        return parse_rights(rights, TRACKER_RIGHTS)
+    except ValueError as error:
+        raise AccessError(str(error)) from None

@@ -2,9 +2,16 @@
 
 Intake routes these addresses here (`mta.routing`) and, at DATA, runs the tracker's
 posting policy (`judge_tracker_mail`) and then `handle_tracker_mail` in one transaction
-committed before its `250`. Commands in the text (`trackers.commands`) change the
-ticket only when the sender may triage the tracker and their From is authenticated;
-refused or unknown commands are answered by mail, the comment is kept either way.
+committed before its `250`. The tracker's rights (`trackers.access`) decide the rest:
+
+- opening a ticket needs `submit` and commenting `comment`, for the sender as
+  `actor_for_mail` sees them (their account only when the From is authenticated); a
+  report refused is not kept, and the sender is told why by reply;
+- commands in the text (`trackers.commands`) change the ticket only when the sender's
+  account or address may triage (`!title` also with `edit`) and their From is
+  authenticated; refused or unknown commands are answered by mail, and a comment the
+  sender may post is kept either way;
+- following needs `browse`: notifications carry the tickets' text.
 """
 
 from __future__ import annotations
@@ -16,11 +23,13 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from archive.parse import ParsedMessage
+from mailyard.accounts.access import actor_for_address
 from mailyard.settings import Settings
 from mta.dkim import verify_dkim
 from mta.models import RequestKind
 from mta.outbox import AUTO_REPLIED, build_message, send_on_commit
 from mta.policy import (
+    ACCEPT,
     Decision,
     Reason,
     check_auto_submitted,
@@ -33,7 +42,14 @@ from mta.policy import (
 from mta.sender_auth import sender_authenticated
 from mta.subscribe import confirmation_request, find_token, unknown_confirmation
 from mta.subscriptions import request_change, take_request
-from trackers.commands import TRIAGE_COMMANDS, CommandName, format_command_help, parse_reply
+from trackers.access import AUTHENTICATED, actor_for_mail, tracker_rights
+from trackers.commands import (
+    TRIAGE_COMMANDS,
+    Command,
+    CommandName,
+    format_command_help,
+    parse_reply,
+)
 from trackers.models import Ticket, TicketEvent, Tracker
 from trackers.notify import notify_ticket, ticket_url
 from trackers.tickets import (
@@ -45,7 +61,6 @@ from trackers.tickets import (
     follow,
     get_ticket,
     get_tracker,
-    may_triage,
     open_ticket,
     ticket_events,
     unfollow,
@@ -111,10 +126,90 @@ def judge_tracker_mail(msg: ParsedMessage, target: TrackerTarget) -> Decision:
     )
 
 
+@dataclass(frozen=True)
+class Sender:
+    """The rights a mail's sender has on the tracker: as the mail counts (`rights`), and as
+    their account would count if the mail were authenticated (`claimed`)."""
+
+    origin: Origin
+    rights: frozenset[str]
+    claimed: frozenset[str]
+    username: str  # the account behind the address, '' when none
+
+    @classmethod
+    def of(cls, session: Session, tracker: Tracker, origin: Origin) -> Sender:
+        claimed_actor = actor_for_address(session, origin.actor)
+        claimed = tracker_rights(session, tracker, claimed_actor)
+        if origin.authenticated in AUTHENTICATED:
+            rights = claimed
+        else:
+            rights = tracker_rights(
+                session, tracker, actor_for_mail(session, origin.actor, origin.authenticated)
+            )
+        return cls(origin, rights, claimed, claimed_actor.username)
+
+    def why_not(self, tracker: Tracker, verb: str, right: str) -> str:
+        """Why this sender may not `verb` (which needs `right`), in words for them."""
+        reason = f"{self.origin.actor or 'an unknown sender'} may not {verb} on {tracker.name}"
+        if right in self.claimed:
+            reason += (
+                f": the mail is not authenticated, so it does not count as ~{self.username}"
+                if self.username
+                else ": the mail is not authenticated"
+            ) + f" ({NEEDS_AUTHENTICATION})"
+        return reason
+
+
+NEEDS_AUTHENTICATION = (
+    "a DKIM signature that passes and is aligned with the From domain, or a PGP signature"
+    " by a key registered for that address"
+)
+
+
+def judge_tracker_rights(
+    session: Session, settings: Settings, msg: ParsedMessage, raw: bytes, target: TrackerTarget
+) -> Decision:
+    """A report from someone who may not open tickets is refused at DATA (`550 5.7.1`
+    with the reason), for intake to ask once the policy (`judge_tracker_mail`) accepted
+    the mail. Authentication, which may ask DNS, is checked only when it matters: when
+    the sender's address alone may not submit but their account may."""
+    if target.command is not None or target.number is not None:
+        return ACCEPT  # comments and commands are answered by mail, one by one
+    tracker = session.get(Tracker, target.tracker_id)
+    if tracker is None:
+        return ACCEPT
+    address = msg.from_.addr if msg.from_ else ""
+    if "submit" in tracker_rights(session, tracker, actor_for_mail(session, address, "")):
+        return ACCEPT
+    sender = Sender.of(session, tracker, _origin(session, msg, raw))
+    if "submit" in sender.rights:
+        return ACCEPT
+    return reject(Reason.NOT_ALLOWED, sender.why_not(tracker, "open tickets", "submit"))
+
+
+def _origin(session: Session, msg: ParsedMessage, raw: bytes) -> Origin:
+    """The mail's sender, authenticated or not (`mta.sender_auth`)."""
+    address = msg.from_.addr if msg.from_ else ""
+    dkim = verify_dkim(raw, address.rpartition("@")[2].lower())
+    return Origin(
+        address=address,
+        name=msg.from_.name if msg.from_ else "",
+        message_id=msg.message_id or "",
+        raw=raw,
+        authenticated=sender_authenticated(
+            session, address, raw, dkim_aligned_pass=dkim.result == "pass" and dkim.aligned
+        )
+        or "",
+    )
+
+
 def handle_tracker_mail(
     session: Session, settings: Settings, msg: ParsedMessage, raw: bytes, target: TrackerTarget
 ) -> None:
-    """Open a ticket or comment on one, then apply the commands; the caller commits."""
+    """Open a ticket or comment on one, then apply the commands; the caller commits.
+
+    A report the sender may not make is answered by mail here when intake did not
+    already refuse it (`judge_tracker_rights`)."""
     if target.command is not None:
         handle_follow_mail(session, settings, msg, target)
         return
@@ -124,21 +219,24 @@ def handle_tracker_mail(
     tracker = session.get(Tracker, target.tracker_id)
     if tracker is None:
         return
-    sender = msg.from_.addr if msg.from_ else ""
-    dkim = verify_dkim(raw, sender.rpartition("@")[2].lower())
-    origin = Origin(
-        address=sender,
-        name=msg.from_.name if msg.from_ else "",
-        message_id=msg.message_id or "",
-        raw=raw,
-        authenticated=sender_authenticated(
-            session, sender, raw, dkim_aligned_pass=dkim.result == "pass" and dkim.aligned
-        )
-        or "",
-    )
+    origin = _origin(session, msg, raw)
+    sender = Sender.of(session, tracker, origin)
     reply = parse_reply(msg.body)
     events: list[TicketEvent] = []
+    refusals: list[str] = []
+    comment_refused = ""
     if target.number is None:
+        if "submit" not in sender.rights:
+            log.info("%s may not open tickets on %s: refused", origin.actor, tracker.name)
+            _reply_not_opened(
+                session,
+                settings,
+                tracker,
+                msg,
+                origin,
+                sender.why_not(tracker, "open tickets", "submit"),
+            )
+            return
         ticket = open_ticket(session, tracker, msg.subject, reply.comment, origin)
         events.append(_first_event(session, ticket))
     else:
@@ -146,38 +244,47 @@ def handle_tracker_mail(
         if ticket is None:
             return
         if reply.comment.strip():
-            events.append(add_comment(session, ticket, reply.comment, origin))
-            follow(session, tracker.id, ticket, origin.actor)  # commenters follow the ticket
-    refusals = [f"{p.line}\n    {p.reason}" for p in reply.problems]
+            if "comment" in sender.rights:
+                events.append(add_comment(session, ticket, reply.comment, origin))
+                follow(session, tracker.id, ticket, origin.actor)  # commenters follow the ticket
+            else:
+                comment_refused = sender.why_not(tracker, "comment", "comment")
+    refusals += [f"{p.line}\n    {p.reason}" for p in reply.problems]
     for command in reply.commands:
         try:
-            events += _apply(session, tracker, ticket, command, origin)
+            events += _apply(session, tracker, ticket, command, sender)
         except CommandRefused as refused:
             refusals.append(f"{command.line}\n    {refused}")
     notify_ticket(session, settings, tracker, ticket, events, origin)
-    if refusals:
-        _reply_refusals(session, settings, tracker, ticket, msg, origin, refusals)
+    if refusals or comment_refused:
+        _reply_refusals(session, settings, tracker, ticket, msg, sender, refusals, comment_refused)
 
 
 def _first_event(session: Session, ticket: Ticket) -> TicketEvent:
     return ticket_events(session, ticket)[0]
 
 
-def _apply(session, tracker, ticket, command, origin: Origin) -> list[TicketEvent]:
+def _apply(
+    session: Session, tracker: Tracker, ticket: Ticket, command: Command, sender: Sender
+) -> list[TicketEvent]:
+    origin = sender.origin
     if command.name is CommandName.subscribe:
+        if "browse" not in sender.claimed:
+            raise CommandRefused(f"{origin.actor} may not read {tracker.name}, so cannot follow it")
         follow(session, tracker.id, ticket, origin.actor)
         return []
     if command.name is CommandName.unsubscribe:
         unfollow(session, tracker.id, ticket, origin.actor)
         return []
     assert command.name in TRIAGE_COMMANDS
-    if not may_triage(session, tracker, origin.actor):
-        raise CommandRefused(f"{origin.actor} may not triage {tracker.name}")
-    if origin.authenticated not in ("dkim", "pgp"):
+    # `!title` is what the edit right is for; every command is what triage is for.
+    needed = ("edit", "triage") if command.name is CommandName.title else ("triage",)
+    if not any(right in sender.claimed for right in needed):
+        verb = "edit or triage" if len(needed) > 1 else "triage"
+        raise CommandRefused(f"{origin.actor} may not {verb} {tracker.name}")
+    if origin.authenticated not in AUTHENTICATED:
         raise CommandRefused(
-            f"{origin.actor} is not authenticated: commands need a DKIM signature that passes"
-            " and is aligned with the From domain, or a PGP signature by a key registered"
-            " for that address"
+            f"{origin.actor} is not authenticated: commands need {NEEDS_AUTHENTICATION}"
         )
     return apply_command(session, tracker, ticket, command, origin)
 
@@ -188,18 +295,59 @@ def _reply_refusals(
     tracker: Tracker,
     ticket: Ticket,
     msg: ParsedMessage,
-    origin: Origin,
+    sender: Sender,
     refusals: list[str],
+    comment_refused: str = "",
 ) -> None:
-    """Tell the sender which commands did nothing, and why; their text was kept."""
+    """Tell the sender what of their mail did nothing, and why."""
+    what = f"{tracker.name}#{ticket.number}"
+    if comment_refused:
+        body = f"Your comment on {what} was not posted:\n\n    {comment_refused}\n\n"
+        if refusals:
+            body += "These commands did nothing either:\n\n" + "\n".join(refusals) + "\n\n"
+    else:
+        body = (
+            f"Your mail about {what} was kept, but these commands did nothing:\n\n"
+            + "\n".join(refusals)
+            + "\n\n"
+        )
+    if refusals:
+        body += f"The commands are:\n{format_command_help()}\n"
+    if "browse" in sender.claimed:  # no link to what they may not read
+        body += f"-- \n{ticket_url(settings, tracker, ticket)}\n"
+    _reply(session, settings, tracker, msg, sender.origin, body, purpose="ticket-command-refused")
+
+
+def _reply_not_opened(
+    session: Session,
+    settings: Settings,
+    tracker: Tracker,
+    msg: ParsedMessage,
+    origin: Origin,
+    reason: str,
+) -> None:
+    """A report the sender may not make: it is not kept, and they hear why."""
     domain = settings.domain.lower()
     body = (
-        f"Your mail about {tracker.name}#{ticket.number} was kept, but these commands did"
-        " nothing:\n\n"
-        + "\n".join(refusals)
-        + f"\n\nThe commands are:\n{format_command_help()}\n"
-        + f"-- \n{ticket_url(settings, tracker, ticket)}\n"
+        f"Your mail to {tracker.name}@{domain} did not open a ticket, and was not kept:\n\n"
+        f"    {reason}\n\nAsk the owners of {tracker.name} if you think you should be able to.\n"
     )
+    _reply(session, settings, tracker, msg, origin, body, purpose="ticket-refused")
+
+
+def _reply(
+    session: Session,
+    settings: Settings,
+    tracker: Tracker,
+    msg: ParsedMessage,
+    origin: Origin,
+    body: str,
+    *,
+    purpose: str,
+) -> None:
+    if not origin.address:
+        return
+    domain = settings.domain.lower()
     subject = msg.subject or ""
     raw = build_message(
         from_addr=f"{tracker.name}@{domain}",
@@ -216,7 +364,7 @@ def _reply_refusals(
         envelope_from=f"{tracker.name}+bounces@{domain}",
         recipients=[origin.address],
         raw=raw,
-        purpose="ticket-command-refused",
+        purpose=purpose,
     )
 
 
@@ -226,8 +374,10 @@ def handle_follow_mail(
     """TRACKER[+N]+subscribe@ and +unsubscribe@ ask for a confirmation by reply, as the
     lists' addresses do; TRACKER[+N]+confirm-*@ complete it."""
     tracker = session.get(Tracker, target.tracker_id)
+    if tracker is None:
+        return
     ticket = get_ticket(session, tracker.id, target.number) if target.number else None
-    if tracker is None or (target.number and ticket is None):
+    if target.number and ticket is None:
         return
     scope = f"ticket:{ticket.id}" if ticket else f"tracker:{tracker.id}"
     what = f"{tracker.name}#{ticket.number}" if ticket else f"every ticket of {tracker.name}"
@@ -239,6 +389,8 @@ def handle_follow_mail(
         pending = take_request(session, scope, kind, token) if token else None
         if pending is None:
             subject, body = unknown_confirmation(target.address(kind.value))
+        elif kind is RequestKind.subscribe and not _may_read(session, tracker, pending.address):
+            subject, body = _may_not_follow(tracker, what, pending.address)
         elif kind is RequestKind.subscribe:
             follow(session, tracker.id, ticket, pending.address)
             subject, body = (
@@ -254,6 +406,9 @@ def handle_follow_mail(
                 f"No longer following {what}",
                 (f"{pending.address} no longer gets mail about {what}.\n"),
             )
+        reply_from = target.address()
+    elif kind is RequestKind.subscribe and not _may_read(session, tracker, sender):
+        subject, body = _may_not_follow(tracker, what, sender)
         reply_from = target.address()
     else:
         pending = request_change(session, scope, kind, sender)
@@ -276,4 +431,17 @@ def handle_follow_mail(
         recipients=[sender],
         raw=raw,
         purpose=f"tracker-{command}"[:32],
+    )
+
+
+def _may_read(session: Session, tracker: Tracker, address: str) -> bool:
+    """Following is reading: the confirmation round trip proves the address, so it
+    counts as the account that confirmed it."""
+    return "browse" in tracker_rights(session, tracker, actor_for_address(session, address))
+
+
+def _may_not_follow(tracker: Tracker, what: str, address: str) -> tuple[str, str]:
+    return (
+        f"Not following {what}",
+        f"{address} may not read {tracker.name}, so it cannot follow {what}.\n",
     )

@@ -42,7 +42,7 @@ class Tracker(Base):
     visibility: Mapped[str] = mapped_column(String(16), default="public")
     default_rights: Mapped[str] = mapped_column(String(200), default="browse,submit,comment")
     owner_group_id: Mapped[int | None] = mapped_column(
-        ForeignKey("groups.id", ondelete="SET NULL"), nullable=True
+        ForeignKey("groups.id", ondelete="SET NULL"), nullable=True, index=True
     )
 
 

@@ -2,7 +2,9 @@
 
 Every notification of a ticket answers the same Message-ID (the report's own), so a mail
 client shows the ticket as one conversation, and its Reply-To is TRACKER+N@DOMAIN, so a
-reply becomes a comment. They go through the outbox like all of Mailyard's mail.
+reply becomes a comment. They go through the outbox like all of Mailyard's mail, and only
+to those who may browse the tracker (`trackers.access.readers_among`): a notification
+carries what the web would show.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailyard.settings import Settings
 from mta.outbox import build_message, send_on_commit
+from trackers.access import readers_among
 from trackers.models import EventKind, Ticket, TicketEvent, Tracker
 from trackers.tickets import Origin, notified_addresses
 
@@ -54,6 +57,7 @@ def notify_ticket(
     if not events:
         return
     recipients = [a for a in notified_addresses(session, ticket) if a != origin.actor]
+    recipients = readers_among(session, tracker, recipients)
     if not recipients:
         return
     domain = settings.domain.lower()

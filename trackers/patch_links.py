@@ -11,8 +11,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from archive.access import may
 from archive.models import MailingList, Message
 from archive.urls import message_url
+from mailyard.accounts.access import ANONYMOUS
 from mailyard.settings import get_settings
 from patchsets.models import Patchset
 from patchsets.queries import commit_message
@@ -34,10 +36,14 @@ def reference_tickets(session: Session, threaded: list[tuple[Message, int]]) -> 
             continue
         refs = closing_refs(commit_message(body), base_url=settings.base_url)
         mlist = session.get(MailingList, list_id)
+        # A ticket shows the patch to whoever reads the tracker: only patches anyone may
+        # read are noted, so a private list's work never shows on a ticket.
+        if mlist is None or not may(session, mlist, ANONYMOUS, "browse"):
+            continue
         for how, ref in refs:
             tracker = get_tracker(session, ref.tracker) if ref.tracker else None
             ticket = get_ticket(session, tracker.id, ref.number) if tracker else None
-            if ticket is None or mlist is None:
+            if ticket is None:
                 continue
             origin = Origin(
                 address=message.from_addr, name=message.from_name, message_id=message.message_id

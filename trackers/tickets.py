@@ -204,11 +204,7 @@ def apply_command(
     if name is CommandName.status:
         return _set_status(session, ticket, Status(args[0]), origin)
     if name is CommandName.title:
-        old, new = ticket.title, _one_line(args[0])
-        if old == new:
-            return []
-        ticket.title = new
-        return [_event(session, ticket, EventKind.title, origin, data={"old": old, "new": new})]
+        return retitle(session, ticket, args[0], origin)
     if name in (CommandName.label, CommandName.unlabel):
         return _change_labels(session, tracker, ticket, name, args, origin)
     if name in (CommandName.assign, CommandName.unassign):
@@ -222,6 +218,17 @@ def apply_command(
             return [_event(session, ticket, EventKind.unassign, origin, data={"address": who})]
         return []
     raise CommandRefused(f"{command.line} is not a triage command")
+
+
+def retitle(session: Session, ticket: Ticket, title: str, origin: Origin) -> list[TicketEvent]:
+    """A new title (one line); the event it made, none when it is the same."""
+    old, new = ticket.title, _one_line(title)
+    if not new:
+        raise CommandRefused("a ticket needs a title")
+    if old == new:
+        return []
+    ticket.title = new
+    return [_event(session, ticket, EventKind.title, origin, data={"old": old, "new": new})]
 
 
 def _set_status(session, ticket: Ticket, status: Status, origin: Origin) -> list[TicketEvent]:
@@ -344,6 +351,32 @@ _MAIL_EVENTS = (EventKind.opened, EventKind.comment, EventKind.reference)
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())[:200]
+
+
+def latest_events(
+    session: Session, tracker_id: int, limit: int = 20
+) -> list[tuple[Ticket, TicketEvent]]:
+    """The tracker's newest events, newest first, with their tickets. Every event bumps
+    its ticket's `updated_at`, so they are all on the `limit` tickets updated last
+    (ix_tickets_tracker_updated), then ix_ticket_events_ticket finds them."""
+    tickets = {
+        t.id: t
+        for t in session.scalars(
+            select(Ticket)
+            .where(Ticket.tracker_id == tracker_id)
+            .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+            .limit(limit)
+        )
+    }
+    if not tickets:
+        return []
+    events = session.scalars(
+        select(TicketEvent)
+        .where(TicketEvent.ticket_id.in_(list(tickets)))
+        .order_by(TicketEvent.id.desc())
+        .limit(limit)
+    )
+    return [(tickets[e.ticket_id], e) for e in events]
 
 
 # -- subscribers -------------------------------------------------------------------------

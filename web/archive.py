@@ -11,7 +11,10 @@
     /<list>/<msgid>/t.mbox.gz  its thread as gzipped mboxrd
     /<list>/<msgid>/T/ and t/  its thread in full, flat by date or nested
 
-`/all/` answers the same over every list. A Message-ID in a path is escaped as
+`/all/` answers the same over every list the reader may browse. A list someone may not
+browse answers 404 exactly as one that does not exist, everywhere: `/all/` leaves its
+messages out (a message cross-posted to it and to a public list shows through the public
+list only), and no page names it. A Message-ID in a path is escaped as
 `web.mid` describes; `/<list>/<msgid>` without the slash redirects (301), which is how
 b4 0.12 finds the list a message lives in.
 """
@@ -28,16 +31,18 @@ from datetime import UTC, datetime
 from typing import NoReturn
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, redirect, render_template, request
+from flask import Blueprint, Response, abort, g, redirect, render_template, request
 from sqlalchemy.orm import Session
 
 from archive import queries
+from archive.access import VisibleLists, visible_lists
 from archive.mbox import iter_gzip, mboxrd_entry
 from archive.models import MailingList, Message, ThreadNode
 from archive.search import SearchQueryError, search_messages
 from mailyard.db import new_session
 from mailyard.settings import Settings
 from web.app import app_settings, db_session, list_or_404
+from web.auth import current_actor
 from web.mid import FLAT, MESSAGE, NESTED, RAW, THREAD_MBOX, message_path, mid_escape
 from web.render import render_body, to_filename
 
@@ -62,18 +67,12 @@ _PI_STAMP = re.compile(r"^\d{14}$")
 
 @dataclass(frozen=True)
 class Scope:
-    """What the first path segment names: one list, or every list (`/all/`)."""
+    """What the first path segment names: one list, or every list the reader may browse
+    (`/all/`)."""
 
     name: str
     mlist: MailingList | None
-
-    @property
-    def list_ids(self) -> list[int] | None:
-        return None if self.mlist is None else [self.mlist.id]
-
-    @property
-    def list_id(self) -> int | None:
-        return None if self.mlist is None else self.mlist.id
+    list_ids: list[int] | None  # the lists it covers; None: every list there is
 
 
 # -- pages ------------------------------------------------------------------------------
@@ -82,7 +81,9 @@ class Scope:
 @bp.get("/")
 def index():
     after = request.args.get("after") or None
-    rows = queries.list_page(db_session(), after, LISTS_PER_PAGE + 1)
+    visible = reader_lists()
+    listed = None if visible.every and visible.listed == visible.browsable else visible.listed
+    rows = queries.list_page(db_session(), after, LISTS_PER_PAGE + 1, listed)
     more = len(rows) > LISTS_PER_PAGE
     rows = rows[:LISTS_PER_PAGE]
     return render_template(
@@ -128,7 +129,7 @@ def atom(name: str):
 def message_views(name: str, _rest: str):
     path = message_path(request.environ, request.path)
     if path is not None and path.canonical and path.view == RAW and request.method != "POST":
-        return _raw(name, path.msgid)  # the hottest URL: one query, no list lookup first
+        return _raw(name, path.msgid)  # the hottest URL: as few queries as can be
     scope = _scope(name)
     if path is None:
         abort(404, "no Message-ID in this address")
@@ -173,9 +174,8 @@ def _thread_listing(scope: Scope):
 def _search_page(scope: Scope, query: str):
     session = db_session()
     offset = _int_arg("o")
-    list_ids = scope.list_ids or queries.all_list_ids(session)
     try:
-        pks = search_messages(session, list_ids, query, offset, RESULTS_PER_PAGE + 1)
+        pks = search_messages(session, scope.list_ids, query, offset, RESULTS_PER_PAGE + 1)
     except SearchQueryError as e:
         return render_template(
             "search.html",
@@ -205,7 +205,7 @@ def _search_mbox(scope: Scope, query: str, threads: bool) -> Response:
     `threads` every message of the matching threads; 404 when nothing matches, as
     public-inbox answers and both tools expect."""
     session = db_session()
-    list_ids = scope.list_ids or queries.all_list_ids(session)
+    list_ids = scope.list_ids  # None: every list, and no filter
     try:
         first = search_messages(session, list_ids, query, 0, MBOX_BATCH)
     except SearchQueryError as e:
@@ -233,9 +233,10 @@ def _search_mbox(scope: Scope, query: str, threads: bool) -> Response:
 
 def _raw(name: str, msgid: str) -> Response:
     """The stored bytes, unchanged, as text/plain (never HTML, so they cannot run)."""
-    found = queries.raw_message(db_session(), None if name == ALL else name, msgid)
+    scope = _scope(name)  # a 404 for a list the reader may not browse
+    found = queries.raw_message(db_session(), scope.list_ids, msgid)
     if found is None:
-        _not_found(_scope(name), msgid)  # says whether the list or the message is missing
+        _not_found(scope, msgid)
     raw, subject = found
     response = Response(raw, content_type=f"text/plain; charset={_charset_of(raw)}")
     response.headers["Content-Disposition"] = f"inline; filename={to_filename(subject)}.txt"
@@ -298,18 +299,25 @@ def _thread_page(scope: Scope, msgid: str, flat: bool):
 # -- helpers -----------------------------------------------------------------------------
 
 
+def reader_lists() -> VisibleLists:
+    """The lists this request's reader may browse, worked out once per request."""
+    if "visible_lists" not in g:
+        g.visible_lists = visible_lists(db_session(), current_actor())
+    return g.visible_lists
+
+
 def _scope(name: str) -> Scope:
     if name == ALL:
-        return Scope(ALL, None)
+        return Scope(ALL, None, reader_lists().sql_filter())
     mlist = list_or_404(name)
-    return Scope(mlist.name, mlist)
+    return Scope(mlist.name, mlist, [mlist.id])
 
 
 def _find(scope: Scope, msgid: str) -> tuple[ThreadNode, str]:
     """The message's node in the scope and its list's name, or a 404 that says so."""
     session = db_session()
     if scope.mlist is None:
-        found = queries.find_node_anywhere(session, msgid)
+        found = queries.find_node_anywhere(session, msgid, scope.list_ids)
         if found is not None:
             return found
     else:
@@ -321,7 +329,11 @@ def _find(scope: Scope, msgid: str) -> tuple[ThreadNode, str]:
 
 def _not_found(scope: Scope, msgid: str) -> NoReturn:
     where = "any list" if scope.mlist is None else f"the list {scope.name}"
-    elsewhere = [] if scope.mlist is None else queries.lists_having(db_session(), msgid)
+    elsewhere = []
+    if scope.mlist is not None:
+        # Only lists the reader may browse: a private list's name is no one else's business.
+        others = reader_lists().sql_filter()
+        elsewhere = queries.lists_having(db_session(), msgid, others)
     page = render_template(
         "error.html",
         code=404,

@@ -11,20 +11,30 @@ scanners and link previews fetch every URL in a message; only the POST signs in.
 
 The session is Flask's signed cookie. Every form that changes something carries a token
 kept in that cookie (`csrf_token`), which another site cannot read, so a page elsewhere
-cannot post a form in a signed-in person's name.
+cannot post a form in a signed-in person's name. The cookie also holds a digest of the
+user's password hash: changing the password (or resetting it) signs out every other
+browser. Sessions last `SESSION_LIFETIME`, renewed on each visit.
+
+A request with `Authorization: Bearer my_...` (an API token, `mailyard.accounts.tokens`)
+acts as the token's user and ignores the cookie; a bad token gets 401 at once, saying
+why. Such a request needs no CSRF token: another site cannot make a browser send that
+header.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
 
 from mailyard.accounts.access import ANONYMOUS, Actor, actor_for_user, user_for_address
-from mailyard.accounts.models import User, UserAddress
+from mailyard.accounts.models import User
+from mailyard.accounts.tokens import TokenRefused, user_for_token
+from mailyard.accounts.users import primary_address_of
 from mailyard.settings import Settings, secret_key
 from web.app import app_settings, db_session
 
@@ -32,6 +42,13 @@ bp = Blueprint("auth", __name__)
 
 LOGIN_SALT = "login"
 LOGIN_MAX_AGE = 3600  # seconds a login link stays valid
+SESSION_LIFETIME = timedelta(days=14)  # since the last visit
+
+
+@bp.record_once
+def _session_lifetime(state) -> None:
+    """How long a signed-in session lasts without a visit: auth's own setting."""
+    state.app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_LIFETIME
 
 
 def login_link(settings: Settings, address: str) -> str:
@@ -41,21 +58,63 @@ def login_link(settings: Settings, address: str) -> str:
 
 
 def sign_in(user: User) -> None:
-    """Start a fresh session (and so a fresh CSRF token) for `user`."""
+    """Start a fresh session (and so a fresh CSRF token) for `user`. Also after a
+    password change: the session then carries the new password's stamp."""
     session.clear()
     session.permanent = True
     session["user_id"] = user.id
+    session["stamp"] = _session_stamp(user)
+    g.pop("current_user", None)
+    g.pop("current_actor", None)
 
 
 def current_user() -> User | None:
-    """The signed-in user, or None (anonymous, or signed in by an address link)."""
+    """The signed-in user (by session cookie or API token), or None (anonymous, or
+    signed in by an address link)."""
     if "current_user" not in g:
         user_id = session.get("user_id")
         user = db_session().get(User, user_id) if user_id is not None else None
         if user is not None and user.confirmed_at is None:
             user = None
+        if user is not None and not hmac.compare_digest(
+            str(session.get("stamp", "")), _session_stamp(user)
+        ):
+            user = None  # the password changed since this session began
         g.current_user = user
     return g.current_user
+
+
+def by_api_token() -> bool:
+    """Whether this request was authenticated by an API token rather than a cookie."""
+    return bool(g.get("bearer"))
+
+
+@bp.before_app_request
+def _authenticate_bearer():
+    """`Authorization: Bearer TOKEN` makes the token's user this request's user; a token
+    that authenticates nobody ends the request with 401 and the reason."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    db = db_session()
+    try:
+        user = user_for_token(db, token)
+    except TokenRefused as e:
+        db.rollback()
+        return (
+            f"{e}\n",
+            401,
+            {
+                "Content-Type": "text/plain; charset=utf-8",
+                "WWW-Authenticate": f'Bearer realm="mailyard", error="invalid_token", '
+                f'error_description="{_quoted(str(e))}"',
+            },
+        )
+    db.commit()  # the token's last use
+    g.bearer = True
+    g.current_user = user
+    return None
 
 
 def current_actor() -> Actor:
@@ -101,7 +160,10 @@ def csrf_token() -> str:
 
 
 def check_csrf() -> None:
-    """Refuse (400) a form post whose token is not this session's."""
+    """Refuse (400) a form post whose token is not this session's. A request made with
+    an API token has no session to protect and passes."""
+    if by_api_token():
+        return
     sent = request.form.get("csrf_token", "")
     expected = session.get("csrf", "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
@@ -159,9 +221,20 @@ def _serializer(settings: Settings) -> URLSafeTimedSerializer:
 
 def primary_address(db, user: User) -> str | None:
     """The user's primary confirmed address (the first confirmed one if none is marked)."""
-    rows = db.scalars(
-        select(UserAddress)
-        .where(UserAddress.user_id == user.id, UserAddress.confirmed_at.isnot(None))
-        .order_by(UserAddress.is_primary.desc(), UserAddress.id)
-    ).first()
-    return rows.address if rows is not None else None
+    return primary_address_of(db, user)
+
+
+def _session_stamp(user: User) -> str:
+    """A digest of the password hash, kept in the session: a new password ends the
+    sessions begun with the old one."""
+    digest = hmac.new(
+        secret_key(app_settings()).encode(),
+        ("session:" + (user.password_hash or "")).encode(),
+        hashlib.sha256,
+    )
+    return digest.hexdigest()[:32]
+
+
+def _quoted(text: str) -> str:
+    """`text` safe inside a quoted header parameter."""
+    return "".join(c for c in text if c.isprintable() and c not in '"\\')

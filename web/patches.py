@@ -8,6 +8,9 @@ status form.
     /<list>/patches/<id>/<n>.patch          one patch of it
     POST /<list>/patches/<id>/status        change the status (signed in, CSRF-checked)
 
+Every page answers 404 to whoever may not browse the list, as for a list that does not
+exist (`web.app.list_or_404`).
+
 Mail text is shown escaped (`web.render`); diffs go through Pygments, which escapes
 its input and marks tokens with classes only, since the CSP forbids inline styles.
 """
@@ -31,7 +34,7 @@ from patchsets.models import ClassifiedMessage, Patchset, PatchsetPatch, Patchse
 from patchsets.queries import PatchTrailers
 from patchsets.status import StatusRefused, allowed_statuses, change_status, parse_status
 from web.app import app_settings, db_session, list_or_404
-from web.auth import check_csrf, current_address
+from web.auth import check_csrf, current_actor, current_address
 from web.render import render_body, to_filename
 
 bp = Blueprint("patches", __name__)
@@ -112,7 +115,7 @@ def patchset_page(name: str, patchset_id: int):
         versions=queries.version_history(session, patchset),
         superseded_by=_get(Patchset, patchset.superseded_by_id),
         events=queries.status_events(session, patchset),
-        allowed=allowed_statuses(mlist, patchset, current_address()),
+        allowed=allowed_statuses(session, mlist, patchset, current_actor()),
         cover=cover,
         cover_body=render_body(bodies.get(cover.id, "")) if cover else None,
         patches=patches,
@@ -151,8 +154,8 @@ def patch(name: str, patchset_id: int, position: int):
 def set_status(name: str, patchset_id: int):
     """Signed-in people only (403 otherwise, before anything else is looked at); the
     domain's rule decides who may set what."""
-    actor = current_address()
-    if actor is None:
+    actor = current_actor()
+    if actor.anonymous:
         abort(403, "Sign in to change the status of a patchset.")
     check_csrf()
     mlist, patchset = _patchset(name, patchset_id)
@@ -162,7 +165,9 @@ def set_status(name: str, patchset_id: int):
         abort(400, str(e))
     session = db_session()
     try:
-        change_status(session, mlist, patchset, status, actor=actor, via="web")
+        change_status(
+            session, mlist, patchset, status, actor=actor, via="web", label=current_address()
+        )
     except StatusRefused as e:
         abort(403, str(e))
     session.commit()

@@ -1,5 +1,6 @@
-"""Membership pages: the one-click unsubscribe link every list copy carries, and the list
-owner's view of who is subscribed and how delivery goes.
+"""Membership pages: the one-click unsubscribe link every list copy carries, the list
+owner's view of who is subscribed and how delivery goes, and the owner's settings of who
+may see and use the list.
 
     /<list>/unsubscribe/<token>        a form that unsubscribes the token's address
     POST /<list>/unsubscribe/<token>   RFC 8058 one-click: unsubscribes, no login
@@ -7,6 +8,13 @@ owner's view of who is subscribed and how delivery goes.
                                        (the list owner only; ?after=<id> pages)
     POST /<list>/subscribe             the list page's form: mails a confirmation request
     /<list>/confirm/<token>            a form completing a request, as replying would
+    /<list>/settings                   visibility, default rights, moderation, owning
+                                       group, access entries (managers only; POST with
+                                       action=save, grant or revoke)
+
+A list the visitor may not browse answers 404 as one that does not exist, except to the
+holder of a token made for it: an unsubscribe link, or a pending confirmation (the
+token was mailed to its address, and proves no more than that the list exists).
 
 The signed token is the credential for unsubscribing: mail providers POST
 `List-Unsubscribe=One-Click` to it without cookies, so that POST needs no session and no
@@ -16,20 +24,40 @@ URL in a message; it shows the form whose POST does.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from sqlalchemy import select
 
-from archive.models import MailingList
+from archive.access import (
+    LIST_RIGHTS,
+    grant_list_access,
+    list_access_entries,
+    may,
+    may_manage,
+    parse_list_rights,
+    revoke_list_access,
+)
+from archive.lists import (
+    MODERATION_DAYS_MAX,
+    MODERATION_MODES,
+    ListError,
+    change_list_settings,
+    get_list,
+)
+from archive.models import MailingList, utcnow
+from mailyard.accounts.access import VISIBILITIES
+from mailyard.accounts.models import Group, GroupRole
 from mta.list_reports import REPORT_ROWS, recent_bounces, undelivered_copies
-from mta.models import RequestKind
+from mta.models import PendingRequest, RequestKind
 from mta.subscribe import confirm_by_web, request_by_web
 from mta.subscriptions import (
     SubscriptionError,
+    list_scope,
     members_page,
     read_unsubscribe_token,
     unsubscribe,
 )
 from web.app import app_settings, db_session, list_or_404
-from web.auth import check_csrf, current_address, is_owner
+from web.auth import check_csrf, current_actor, current_address, is_owner
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -82,12 +110,12 @@ def request_form(name: str):
 @bp.get("/<name>/confirm/<token>")
 def confirm_form(name: str, token: str):
     """A form, not the change itself: mail scanners fetch every link in a message."""
-    return render_template("confirm.html", mlist=list_or_404(name), token=token)
+    return render_template("confirm.html", mlist=_confirm_target(name, token), token=token)
 
 
 @bp.post("/<name>/confirm/<token>")
 def confirm_now(name: str, token: str):
-    mlist = list_or_404(name)
+    mlist = _confirm_target(name, token)
     session = db_session()
     done = confirm_by_web(session, app_settings(), mlist, token)
     if done is None:
@@ -124,14 +152,130 @@ def members(name: str):
     )
 
 
+@bp.route("/<name>/settings", methods=["GET", "POST"])
+def list_settings(name: str):
+    """Who may see and use the list, for those who manage it; 404 for anyone else."""
+    mlist = _managed_list(name)
+    if request.method == "GET":
+        return _settings_page(mlist)
+    check_csrf()
+    session = db_session()
+    action = request.form.get("action", "save")
+    try:
+        if action == "grant":
+            rights = parse_list_rights(request.form.getlist("rights"))
+            grant_list_access(session, mlist, request.form.get("who", ""), rights)
+        elif action == "revoke":
+            revoke_list_access(session, mlist, request.form.get("who", ""))
+        elif action == "save":
+            change_list_settings(
+                session,
+                mlist,
+                visibility=request.form.get("visibility", mlist.visibility),
+                default_rights=parse_list_rights(request.form.getlist("default_rights")),
+                moderation=request.form.get("moderation", mlist.moderation),
+                moderation_days=_form_days(mlist),
+                owner_group=_chosen_group(mlist, request.form.get("group", "")),
+            )
+        else:
+            abort(400, f"unknown action {action!r}")
+    except ListError as e:
+        session.rollback()
+        return _settings_page(_managed_list(name), error=str(e)), 400
+    session.commit()
+    return redirect(url_for("subscriptions.list_settings", name=mlist.name), 303)
+
+
+def _managed_list(name: str) -> MailingList:
+    """The list, if the visitor manages it. 404 otherwise: as for a list that does not
+    exist when they may not browse it either."""
+    mlist = list_or_404(name)
+    if not may_manage(mlist, current_actor()):
+        abort(404, f"Only the owners of {mlist.name} may see its settings.")
+    return mlist
+
+
+def _settings_page(mlist: MailingList, error: str | None = None) -> str:
+    session = db_session()
+    return render_template(
+        "list_settings.html",
+        mlist=mlist,
+        error=error,
+        visibilities=VISIBILITIES,
+        rights=LIST_RIGHTS,
+        defaults=set(mlist.default_rights.split(",")),
+        moderation_modes=MODERATION_MODES,
+        days_max=MODERATION_DAYS_MAX,
+        groups=_group_choices(mlist),
+        entries=list_access_entries(session, mlist),
+        domain=app_settings().domain,
+    )
+
+
+def _group_choices(mlist: MailingList) -> list[Group]:
+    """Groups the list may be given to: those the visitor owns or maintains (any, for a
+    site admin), and the one that has it now."""
+    actor = current_actor()
+    query = select(Group).order_by(Group.name)
+    if not actor.is_admin:
+        ids = [
+            g for g, role in actor.group_roles if role in (GroupRole.owner, GroupRole.maintainer)
+        ]
+        if mlist.owner_group_id is not None:
+            ids.append(mlist.owner_group_id)
+        query = query.where(Group.id.in_(ids))
+    return list(db_session().scalars(query))
+
+
+def _chosen_group(mlist: MailingList, value: str) -> Group | None:
+    if not value.strip():
+        return None
+    for group in _group_choices(mlist):
+        if str(group.id) == value.strip():
+            return group
+    raise ListError("choose a group you own or maintain, or none")
+
+
+def _form_days(mlist: MailingList) -> int:
+    value = request.form.get("moderation_days", "").strip()
+    if not value:
+        return mlist.moderation_days
+    if not value.isdigit():
+        raise ListError(f"moderation days must be a number from 1 to {MODERATION_DAYS_MAX}")
+    return int(value)
+
+
+def _confirm_target(name: str, token: str) -> MailingList:
+    """The list of a confirmation link: 404 as for no list unless the visitor may browse
+    it or the token is a live request for it (it was mailed to the address it names)."""
+    session = db_session()
+    mlist = get_list(session, name)
+    if mlist is not None and not may(session, mlist, current_actor(), "browse"):
+        pending = session.scalar(
+            select(PendingRequest.id).where(
+                PendingRequest.token == token.lower(),
+                PendingRequest.scope == list_scope(mlist.id),
+                PendingRequest.expires_at > utcnow(),
+            )
+        )
+        if pending is None:
+            mlist = None
+    if mlist is None:
+        return list_or_404(name)  # its 404, word for word
+    return mlist
+
+
 def _token_target(name: str, token: str) -> tuple[MailingList, str]:
     """The list and address a token was made for; 404 for a forged token or one made for
-    another list, so a token cannot be replayed against a list it does not name."""
+    another list, so a token cannot be replayed against a list it does not name. The
+    token is the credential: a subscriber leaves a private list without signing in."""
     target = read_unsubscribe_token(app_settings(), token)
     if target is None:
         abort(404, "This unsubscribe link is not valid; check that it was copied whole.")
-    mlist = list_or_404(name)
     list_name, address = target
-    if list_name != mlist.name:
-        abort(404, f"This unsubscribe link is not for the list {mlist.name}.")
+    if list_name != name.lower():
+        abort(404, f"This unsubscribe link is not for the list {name}.")
+    mlist = get_list(db_session(), name)
+    if mlist is None:
+        list_or_404(name)  # gone since: its 404, word for word
     return mlist, address

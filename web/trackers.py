@@ -1,7 +1,8 @@
-"""Ticket trackers' pages: the trackers, a tracker's tickets, one ticket, and the two
-forms that write (a comment, a new ticket).
+"""Ticket trackers' pages: the trackers, a tracker's tickets, one ticket, the forms that
+write (a comment, a new ticket, an edit, triage commands), and the tracker's settings.
 
-    /trackers/                               every tracker and its address (?after= pages)
+    /trackers/                               the trackers the visitor may browse and their
+                                             addresses (?after= pages)
     /<tracker>/tickets/                      tickets, recently updated first (?status= ?label=
                                              ?assignee= ?submitter= ?q= filter,
                                              ?before=<iso>,<id> pages)
@@ -11,6 +12,14 @@ forms that write (a comment, a new ticket).
     /<tracker>/tickets/new                   the new-ticket form, pre-filled by ?title=
                                              and ?description= (links carrying a trace)
     POST /<tracker>/tickets/new              open the ticket (signed in, CSRF-checked)
+    POST /<tracker>/tickets/<n>/edit         a new title (the edit right)
+    POST /<tracker>/tickets/<n>/triage       triage commands, as in a reply (the triage right)
+    /<tracker>/tickets/settings              visibility, default rights, owning group and
+                                             access entries (managers; POST changes them)
+
+Every route asks the tracker's rights (`trackers.access`) for the signed-in person: a
+tracker they may not browse answers 404 everywhere, as one that does not exist; a form
+they may not use answers 403 and is not shown.
 
 Tickets are opened and discussed by mail first; the pages say which address to write to.
 Descriptions and comments are mail text, shown escaped; the only markup added is ours:
@@ -31,22 +40,44 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from trackers.commands import Status
+from mailyard.accounts.access import VISIBILITIES
+from mailyard.accounts.groups import find_user, groups_acted_for
+from mailyard.accounts.models import Group, User
+from trackers.access import (
+    TRACKER_RIGHTS,
+    AccessError,
+    access_entries,
+    browsable_trackers,
+    may,
+    may_manage,
+    remove_access,
+    set_access,
+    set_default_rights,
+    set_owner_group,
+    set_visibility,
+    tracker_rights,
+)
+from trackers.commands import CommandName, Status, format_command_help, parse_reply
 from trackers.mentions import TicketRef, find_ticket_refs, render_with_links
 from trackers.models import EventKind, Ticket, TicketEvent, Tracker
 from trackers.tickets import (
+    CommandRefused,
     Origin,
     TicketFilter,
     add_comment,
+    apply_command,
+    follow,
     get_ticket,
     get_tracker,
     open_ticket,
+    retitle,
     ticket_events,
     tickets_page,
     tracker_labels,
+    unfollow,
 )
 from web.app import app_settings, db_session
-from web.auth import check_csrf, current_address, is_owner
+from web.auth import check_csrf, current_actor, current_address, is_owner
 from web.render import linkify, render_body
 
 bp = Blueprint("trackers", __name__)
@@ -62,10 +93,16 @@ MAILTO_BODY_MAX = 1500  # longer pre-filled descriptions are left out of the mai
 OPEN, ALL = "open", "all"
 _COLOR = re.compile(r"^#[0-9a-f]{6}$")
 # Text boxes as wide as the page on any screen, in the monospace the text is shown in.
-FORM_CSS = """form.comment textarea, form.ticket-new textarea, form.ticket-new input[type=text] {
+FORM_CSS = """form.comment textarea, form.ticket-new textarea, form.ticket-new input[type=text],
+form.ticket-edit input[type=text], form.triage textarea {
   width: 100%; padding: .3rem .4rem; font: 14px/1.4 ui-monospace, SFMono-Regular, Menlo,
   Consolas, monospace; }
 a.tag { text-decoration: none; }
+form.settings fieldset { border: 1px solid var(--line); margin: .75rem 0; padding: .4rem .6rem; }
+form.settings label { display: inline-block; margin: .15rem .75rem .15rem 0; }
+form.settings input[type=text] { width: 18rem; max-width: 100%; padding: .2rem .3rem;
+  font: inherit; }
+form.inline { display: inline; }
 """
 
 
@@ -84,13 +121,12 @@ class EventView:
 
 @bp.get("/trackers/")
 def index():
+    """Public trackers, and those the visitor has a particular right on (unlisted and
+    private ones they belong to); never one they may not browse."""
     after = request.args.get("after", "").strip().lower()
-    query = select(Tracker).order_by(Tracker.name).limit(TRACKERS_PER_PAGE + 1)
-    if after:
-        query = query.where(Tracker.name > after)
-    rows = list(db_session().scalars(query))
-    more = len(rows) > TRACKERS_PER_PAGE
-    rows = rows[:TRACKERS_PER_PAGE]
+    rows, more = browsable_trackers(
+        db_session(), current_actor(), after=after, limit=TRACKERS_PER_PAGE
+    )
     return render_template(
         "trackers.html",
         trackers=rows,
@@ -139,6 +175,7 @@ def listing(name: str):
         older=older,
         paged=before is not None,
         address=f"{tracker.name}@{domain}",
+        rights=_rights(tracker),
     )
 
 
@@ -187,6 +224,8 @@ def ticket_page(name: str, number: int):
         reply_mailto=f"mailto:{tracker.name}+{ticket.number}@{domain}?"
         + urlencode({"subject": subject}, quote_via=quote),
         reply_address=f"{tracker.name}+{ticket.number}@{domain}",
+        rights=_rights(tracker),
+        command_help=format_command_help(),
     )
 
 
@@ -198,13 +237,14 @@ def comment(name: str, number: int):
         abort(403, "Sign in to comment on a ticket, or reply to it by mail.")
     check_csrf()
     tracker, ticket = _ticket_or_404(name, number)
+    _require(tracker, "comment", "comment on")
     text = _form_text("text")
     if not text.strip():
         abort(400, "The comment is empty; write something to post.")
     session = db_session()
     origin = Origin(address=actor, authenticated="web")
     event = add_comment(session, ticket, text, origin)
-    _notify(tracker, ticket, event, origin)
+    _notify(tracker, ticket, [event], origin)
     session.commit()
     url = url_for("trackers.ticket_page", name=tracker.name, number=ticket.number)
     return redirect(f"{url}#e{event.id}", 303)
@@ -229,6 +269,7 @@ def new_form(name: str):
         description=description,
         address=f"{tracker.name}@{domain}",
         mailto=mailto,
+        rights=_rights(tracker),
     )
 
 
@@ -239,6 +280,7 @@ def new_ticket(name: str):
         abort(403, "Sign in to open a ticket on the web, or send it by mail.")
     check_csrf()
     tracker = _tracker_or_404(name)
+    _require(tracker, "submit", "open tickets on")
     title = _form_text("title").strip()
     if not title:
         abort(400, "A ticket needs a title.")
@@ -246,9 +288,159 @@ def new_ticket(name: str):
     session = db_session()
     origin = Origin(address=actor, authenticated="web")
     ticket = open_ticket(session, tracker, title, description, origin)
-    _notify(tracker, ticket, ticket_events(session, ticket)[0], origin)
+    _notify(tracker, ticket, ticket_events(session, ticket)[:1], origin)
     session.commit()
     return redirect(url_for("trackers.ticket_page", name=tracker.name, number=ticket.number), 303)
+
+
+@bp.post("/<name>/tickets/<int(max=2147483647):number>/edit")
+def edit(name: str, number: int):
+    """A new title, for those with the edit right (as `!title` by mail)."""
+    actor = _signed_in("edit a ticket")
+    check_csrf()
+    tracker, ticket = _ticket_or_404(name, number)
+    _require(tracker, "edit", "edit tickets on")
+    session = db_session()
+    origin = Origin(address=actor, authenticated="web")
+    try:
+        events = retitle(session, ticket, _form_text("title"), origin)
+    except CommandRefused as refused:
+        abort(400, f"{str(refused).capitalize()}.")
+    _notify(tracker, ticket, events, origin)
+    session.commit()
+    return redirect(url_for("trackers.ticket_page", name=tracker.name, number=ticket.number), 303)
+
+
+@bp.post("/<name>/tickets/<int(max=2147483647):number>/triage")
+def triage(name: str, number: int):
+    """Commands written as in a reply by mail (`!status confirmed`, `!label bug`...), for
+    triagers. Nothing changes unless every line is a valid command."""
+    actor = _signed_in("triage a ticket")
+    check_csrf()
+    tracker, ticket = _ticket_or_404(name, number)
+    _require(tracker, "triage", "triage")
+    parsed = parse_reply(_form_text("commands"))
+    problems = [f"{p.line}: {p.reason}" for p in parsed.problems]
+    if parsed.comment.strip():
+        problems.append("only command lines (starting with '!') go in this form")
+    if problems or not parsed.commands:
+        abort(400, "; ".join(problems) or "Write one or more commands, one per line.")
+    session = db_session()
+    origin = Origin(address=actor, authenticated="web")
+    events: list[TicketEvent] = []
+    for command in parsed.commands:
+        if command.name is CommandName.subscribe:
+            follow(session, tracker.id, ticket, actor)
+        elif command.name is CommandName.unsubscribe:
+            unfollow(session, tracker.id, ticket, actor)
+        else:
+            try:
+                events += apply_command(session, tracker, ticket, command, origin)
+            except CommandRefused as refused:
+                session.rollback()
+                abort(400, f"{command.line}: {refused}")
+    _notify(tracker, ticket, events, origin)
+    session.commit()
+    return redirect(url_for("trackers.ticket_page", name=tracker.name, number=ticket.number), 303)
+
+
+# -- settings ----------------------------------------------------------------------------
+
+
+@bp.get("/<name>/tickets/settings")
+def settings_page(name: str):
+    tracker = _managed_or_403(name)
+    return _render_settings(tracker)
+
+
+@bp.post("/<name>/tickets/settings")
+def change_settings(name: str):
+    """One of three forms: `access` (visibility, default rights, group), `grant` (an entry
+    for ~USER or an address) and `revoke` (an entry)."""
+    check_csrf()
+    tracker = _managed_or_403(name)
+    session = db_session()
+    action = request.form.get("action", "")
+    try:
+        if action == "access":
+            set_visibility(tracker, request.form.get("visibility", ""))
+            set_default_rights(tracker, request.form.getlist("default"))
+            set_owner_group(tracker, _chosen_group(tracker, request.form.get("group", "")))
+        elif action == "grant":
+            who = request.form.get("who", "").strip()
+            rights = request.form.getlist("rights")
+            if who.startswith("~"):
+                set_access(session, tracker, rights, user_id=_user_or_400(who).id)
+            elif who:
+                set_access(session, tracker, rights, address=who)
+            else:
+                abort(400, "Name someone: ~USERNAME or an address.")
+        elif action == "revoke":
+            entry = next(
+                (
+                    e
+                    for e in access_entries(session, tracker)
+                    if str(e.id) == request.form.get("entry")
+                ),
+                None,
+            )
+            if entry is None:
+                abort(400, "There is no such access entry; reload the page.")
+            remove_access(session, tracker, user_id=entry.user_id, address=entry.address_key)
+        else:
+            abort(400, "Unknown settings form; reload the page.")
+    except AccessError as error:
+        session.rollback()
+        abort(400, f"{str(error)[:1].upper()}{str(error)[1:]}.")
+    session.commit()
+    return redirect(url_for("trackers.settings_page", name=tracker.name), 303)
+
+
+def _render_settings(tracker: Tracker):
+    session = db_session()
+    entries = access_entries(session, tracker)
+    user_ids = [e.user_id for e in entries if e.user_id is not None]
+    usernames = (
+        dict(session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
+        if user_ids
+        else {}
+    )
+    groups = groups_acted_for(session, current_actor())
+    current = session.get(Group, tracker.owner_group_id) if tracker.owner_group_id else None
+    if current is not None and current not in groups:
+        groups = [current, *groups]
+    return render_template(
+        "tracker_settings.html",
+        tracker=tracker,
+        visibilities=VISIBILITIES,
+        all_rights=TRACKER_RIGHTS,
+        defaults=set(tracker.default_rights.split(",")),
+        groups=groups,
+        entries=[(e, usernames.get(e.user_id, "")) for e in entries],
+    )
+
+
+def _chosen_group(tracker: Tracker, name: str) -> Group | None:
+    """The group picked in the form: none, the tracker's current one, or one the actor
+    is an owner or maintainer of."""
+    if not name:
+        return None
+    session = db_session()
+    allowed = {g.name: g for g in groups_acted_for(session, current_actor())}
+    if tracker.owner_group_id is not None:
+        current = session.get(Group, tracker.owner_group_id)
+        if current is not None:
+            allowed.setdefault(current.name, current)
+    if name not in allowed:
+        abort(403, f"You are not an owner or maintainer of ~{name}.")
+    return allowed[name]
+
+
+def _user_or_400(who: str) -> User:
+    user = find_user(db_session(), who)
+    if user is None:
+        abort(400, f"There is no user {who}.")
+    return user
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -260,7 +452,7 @@ def export(name: str):
     `mailyard tracker export`."""
     tracker = _tracker_or_404(name)
     if not is_owner(tracker):
-        abort(403, f"Only the owner of {tracker.name} may export it; sign in as the owner.")
+        abort(403, f"Only the owners of {tracker.name} may export it; sign in as an owner.")
     import io
 
     from trackers.export import export_tracker, write_export
@@ -275,9 +467,34 @@ def export(name: str):
 
 
 def _tracker_or_404(name: str) -> Tracker:
+    """The tracker, if the visitor may browse it: else it does not exist for them."""
     tracker = get_tracker(db_session(), name)
-    if tracker is None:
+    if tracker is None or not may(db_session(), tracker, current_actor(), "browse"):
         abort(404, f"There is no tracker named {name!r} here.")
+    return tracker
+
+
+def _rights(tracker: Tracker) -> frozenset[str]:
+    return tracker_rights(db_session(), tracker, current_actor())
+
+
+def _require(tracker: Tracker, right: str, verb: str) -> None:
+    if right not in _rights(tracker):
+        abort(403, f"You may not {verb} {tracker.name}.")
+
+
+def _signed_in(what: str) -> str:
+    """The signed-in person's address; 403 (before anything else is looked at) if none."""
+    address = current_address()
+    if address is None:
+        abort(403, f"Sign in to {what}.")
+    return address
+
+
+def _managed_or_403(name: str) -> Tracker:
+    tracker = _tracker_or_404(name)
+    if not may_manage(tracker, current_actor()):
+        abort(403, f"Only the owners of {tracker.name} may change its settings.")
     return tracker
 
 
@@ -289,13 +506,13 @@ def _ticket_or_404(name: str, number: int) -> tuple[Tracker, Ticket]:
     return tracker, ticket
 
 
-def _notify(tracker: Tracker, ticket: Ticket, event: TicketEvent, origin: Origin) -> None:
-    """Mail the ticket's people, in the transaction that made the event (outbox rows).
+def _notify(tracker: Tracker, ticket: Ticket, events: list[TicketEvent], origin: Origin) -> None:
+    """Mail the ticket's people, in the transaction that made the events (outbox rows).
 
     Imported here so the read-only pages never depend on the mail machinery."""
     from trackers.notify import notify_ticket
 
-    notify_ticket(db_session(), app_settings(), tracker, ticket, [event], origin)
+    notify_ticket(db_session(), app_settings(), tracker, ticket, events, origin)
 
 
 def _form_text(key: str) -> str:
@@ -367,11 +584,14 @@ def _ref_linker(tracker: Tracker, texts: list[str]) -> Callable[[TicketRef], str
     existing: set[tuple[str, int]] = set()
     if wanted:
         session = db_session()
-        names = dict(
-            session.execute(
-                select(Tracker.id, Tracker.name).where(Tracker.name.in_({n for n, _ in wanted}))
-            ).all()
-        )
+        actor = current_actor()
+        names = {
+            t.id: t.name
+            for t in session.scalars(
+                select(Tracker).where(Tracker.name.in_({n for n, _ in wanted}))
+            )
+            if t.id == tracker.id or may(session, t, actor, "browse")
+        }
         rows = session.execute(
             select(Ticket.tracker_id, Ticket.number).where(
                 Ticket.tracker_id.in_(names), Ticket.number.in_({n for _, n in wanted})

@@ -87,10 +87,10 @@ class SshKey(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     key: Mapped[str] = mapped_column(Text)  # "TYPE BASE64 [COMMENT]", one line
-    fingerprint: Mapped[str] = mapped_column(String(100))  # "SHA256:..." as ssh-keygen -l
+    # "SHA256:..." as ssh-keygen -l prints it; one account per key (git over SSH looks
+    # the key up to know who pushes).
+    fingerprint: Mapped[str] = mapped_column(String(100), unique=True)
     added_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
-
-    __table_args__ = (UniqueConstraint("user_id", "fingerprint", name="uq_ssh_keys_user_fp"),)
 
 
 class UserPgpKey(Base):

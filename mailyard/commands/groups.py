@@ -1,8 +1,20 @@
-"""`mailyard group ...` and `mailyard project ...`: organisations and project hubs."""
+"""`mailyard group ...` and `mailyard project ...`: organisations and project hubs.
+
+The command line is the operator: it may add anyone to any group and link any list or
+tracker to any project. A group still keeps at least one owner.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
+
+from mailyard.commands import ready_database
+from mailyard.settings import get_settings
+
+ROLES = ("member", "maintainer", "owner")
 
 
 @click.group(name="group")
@@ -10,6 +22,217 @@ def group_group() -> None:
     """Create groups (organisations) and manage their members."""
 
 
+@group_group.command(name="create")
+@click.argument("name")
+@click.option("--owner", required=True, help="The username of the group's first owner.")
+@click.option("--description", default="", help="Shown on the group's page.")
+def group_create(name: str, owner: str, description: str) -> None:
+    """Create group ~NAME (names are shared with usernames), owned by user OWNER."""
+    from mailyard.accounts.groups import create_group
+    from mailyard.db import session_scope
+
+    ready_database()
+    with session_scope() as session, _one_line_errors():
+        group = create_group(session, name, _existing_user(session, owner), description)
+        click.echo(f"created ~{group.name}, owned by ~{owner.lower().lstrip('~')}")
+
+
+@group_group.command(name="add")
+@click.argument("name")
+@click.argument("username")
+@click.option(
+    "--role", default="member", show_default=True, help=f"Their role: {', '.join(ROLES)}."
+)
+def group_add(name: str, username: str, role: str) -> None:
+    """Add USERNAME to group NAME, or change their role."""
+    from mailyard.accounts.groups import parse_role, set_member
+    from mailyard.db import session_scope
+
+    ready_database()
+    with session_scope() as session, _one_line_errors():
+        group = _existing_group(session, name)
+        user = _existing_user(session, username)
+        member = set_member(session, group, user, parse_role(role))
+        click.echo(f"~{user.username} is {member.role.value} of ~{group.name}")
+
+
+@group_group.command(name="remove")
+@click.argument("name")
+@click.argument("username")
+def group_remove(name: str, username: str) -> None:
+    """Take USERNAME out of group NAME (not its last owner)."""
+    from mailyard.accounts.groups import remove_member
+    from mailyard.db import session_scope
+
+    ready_database()
+    with session_scope() as session, _one_line_errors():
+        group = _existing_group(session, name)
+        user = _existing_user(session, username)
+        remove_member(session, group, user)
+        click.echo(f"~{user.username} is no longer in ~{group.name}")
+
+
+@group_group.command(name="ls")
+@click.argument("name", required=False)
+def group_ls(name: str | None) -> None:
+    """Show every group and its number of members; with NAME, that group's members."""
+    from mailyard.accounts.groups import all_groups, members_of
+    from mailyard.db import session_scope
+
+    ready_database()
+    with session_scope() as session, _one_line_errors():
+        if name:
+            group = _existing_group(session, name)
+            for user, role in members_of(session, group):
+                click.echo(f"~{user.username}\t{role.value}")
+            return
+        groups = all_groups(session)
+        if not groups:
+            click.echo("no groups yet: create one with `mailyard group create NAME --owner USER`")
+        for group, count in groups:
+            click.echo(f"~{group.name}\t{count} members\t{group.description}")
+
+
+# -- projects ----------------------------------------------------------------------------
+
+
 @click.group(name="project")
 def project_group() -> None:
     """Create projects and link their lists, trackers and repositories."""
+
+
+@project_group.command(name="create")
+@click.argument("path", metavar="~OWNER/NAME")
+@click.option("--description", default="", help="One line shown on the project's page.")
+def project_create(path: str, description: str) -> None:
+    """Create project NAME of user or group OWNER, at /~OWNER/NAME on the web."""
+    from mailyard.accounts.projects import create_project, find_owner, parse_project_path
+    from mailyard.db import session_scope
+
+    ready_database()
+    with session_scope() as session, _one_line_errors():
+        owner_name, name = parse_project_path(path)
+        owner = find_owner(session, owner_name)
+        if owner is None:
+            raise click.ClickException(f"no user or group named ~{owner_name}")
+        project = create_project(session, owner, name, description)
+        base = get_settings().base_url.rstrip("/")
+        click.echo(f"created ~{project.owner_name}/{project.name}: {base}/~{owner_name}/{name}")
+
+
+@project_group.command(name="link")
+@click.argument("path", metavar="~OWNER/NAME")
+@click.argument("link", metavar="list:NAME|tracker:NAME|repo:URL")
+@click.option("--remove", is_flag=True, help="Take the link off the project instead.")
+def project_link(path: str, link: str, remove: bool) -> None:
+    """Link a list, a tracker or a repository URL to a project (or unlink it)."""
+    from mailyard.accounts.projects import add_link, parse_link, remove_link
+    from mailyard.db import session_scope
+
+    ready_database()
+    with session_scope() as session, _one_line_errors():
+        project = _existing_project(session, path)
+        kind, value = parse_link(link)
+        scope = _scope(session, kind, value)
+        where = f"~{project.owner_name}/{project.name}"
+        if remove:
+            if not remove_link(session, project, scope):
+                raise click.ClickException(f"{kind} {value} is not linked to {where}")
+            click.echo(f"unlinked {kind} {value} from {where}")
+        else:
+            add_link(session, project, scope)
+            click.echo(f"linked {kind} {value} to {where}")
+
+
+@project_group.command(name="ls")
+@click.argument("owner", required=False, metavar="[~OWNER]")
+def project_ls(owner: str | None) -> None:
+    """Show every project (or OWNER's) and what it links."""
+    from mailyard.accounts.projects import all_projects, find_owner, links_of, projects_of
+    from mailyard.db import session_scope
+
+    ready_database()
+    with session_scope() as session, _one_line_errors():
+        if owner:
+            if find_owner(session, owner) is None:
+                raise click.ClickException(f"no user or group named ~{owner.lstrip('~')}")
+            projects = projects_of(session, owner)
+        else:
+            projects = all_projects(session)
+        if not projects and not owner:
+            click.echo("no projects yet: create one with `mailyard project create ~OWNER/NAME`")
+        for project in projects:
+            links = " ".join(_describe(session, link.scope) for link in links_of(session, project))
+            click.echo(
+                f"~{project.owner_name}/{project.name}\t{links or '-'}\t{project.description}"
+            )
+
+
+# -- shared ------------------------------------------------------------------------------
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """The accounts' refusals (`GroupError`, `ProjectError`) as one-line CLI errors."""
+    from mailyard.accounts.groups import GroupError
+    from mailyard.accounts.projects import ProjectError
+
+    try:
+        yield
+    except (GroupError, ProjectError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _existing_user(session, username: str):
+    from mailyard.accounts.groups import find_user
+
+    user = find_user(session, username)
+    if user is None:
+        raise click.ClickException(f"no user named ~{username.strip().lstrip('~')}")
+    return user
+
+
+def _existing_group(session, name: str):
+    from mailyard.accounts.groups import get_group
+
+    group = get_group(session, name)
+    if group is None:
+        raise click.ClickException(f"no group named ~{name.strip().lstrip('~')}")
+    return group
+
+
+def _existing_project(session, path: str):
+    from mailyard.accounts.projects import get_project, parse_project_path
+
+    owner_name, name = parse_project_path(path)
+    project = get_project(session, owner_name, name)
+    if project is None:
+        raise click.ClickException(f"no project ~{owner_name}/{name}")
+    return project
+
+
+def _scope(session, kind: str, value: str) -> str:
+    """The scope of list:NAME, tracker:NAME (which must exist) or repo:URL."""
+    from archive.lists import get_list
+    from mailyard.accounts.projects import repo_scope
+    from trackers.tickets import get_tracker
+
+    if kind == "repo":
+        return repo_scope(value)
+    thing = get_list(session, value) if kind == "list" else get_tracker(session, value)
+    if thing is None:
+        raise click.ClickException(f"no {kind} named {value!r}")
+    return f"{kind}:{thing.id}"
+
+
+def _describe(session, scope: str) -> str:
+    """'list:dev' for 'list:7': scopes as people wrote them."""
+    from archive.models import MailingList
+    from trackers.models import Tracker
+
+    kind, _, value = scope.partition(":")
+    model = {"list": MailingList, "tracker": Tracker}.get(kind)
+    if model is None or not value.isdigit():
+        return scope
+    thing = session.get(model, int(value))
+    return f"{kind}:{thing.name}" if thing is not None else f"{kind}:(gone)"

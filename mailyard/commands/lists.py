@@ -32,7 +32,7 @@ def list_create(name: str, owner: str, description: str) -> None:
 
 @list_group.command(name="ls")
 def list_ls() -> None:
-    """Show every list with its thread count and last activity."""
+    """Show every list with its visibility, thread count and last activity."""
     from archive.lists import list_summaries
     from mailyard.db import session_scope
 
@@ -45,7 +45,8 @@ def list_ls() -> None:
         for mlist, threads, last in rows:
             when = last.strftime("%Y-%m-%d %H:%M") if last else "-"
             click.echo(
-                f"{mlist.name}@{domain}\t{threads} threads\tlast {when}\t{mlist.description}"
+                f"{mlist.name}@{domain}\t{mlist.visibility}\t{threads} threads\tlast {when}"
+                f"\t{mlist.description}"
             )
 
 
@@ -127,21 +128,112 @@ def list_members(list_name: str) -> None:
     help="VERP and one-click unsubscribe per subscriber (the default), or batched copies.",
 )
 @click.option("--bounce-threshold", type=click.FloatRange(min=1), help="Default 5.")
+@click.option(
+    "--visibility",
+    metavar="public|unlisted|private",
+    help="public (the default): listed, and open with the default rights; unlisted: the"
+    " same but left off the list of lists; private: only owners, the group and access"
+    " entries.",
+)
+@click.option(
+    "--default-rights",
+    metavar="RIGHTS",
+    help="What everyone else may do, of browse,reply,post,moderate (default"
+    " browse,reply,post); '' for nothing.",
+)
+@click.option(
+    "--moderation",
+    metavar="none|unsubscribed|all",
+    help="Whose posts wait for a moderator: nobody's (the default), those of addresses not"
+    " subscribed, or everyone's.",
+)
+@click.option("--moderation-days", metavar="DAYS", help="Held posts expire after DAYS (14).")
+@click.option("--group", metavar="GROUP|none", help="The group that owns the list, or none.")
 def list_set(list_name: str, **changes) -> None:
-    """Change how LIST sends mail, and show the result."""
+    """Change how LIST sends mail and who may see and use it, and show the result."""
+    from archive.access import list_access_entries
+    from archive.lists import UNCHANGED, ListError, change_list_settings
+    from mailyard.accounts.models import Group
     from mailyard.db import session_scope
     from mta.subscriptions import list_delivery
 
     ready_database()
     with session_scope() as session:
-        options = list_delivery(session, existing_list(session, list_name).id)
+        mlist = existing_list(session, list_name)
+        options = list_delivery(session, mlist.id)
         if changes["dmarc"] is not None:
             changes["dmarc_mode"] = changes["dmarc"]
         for name in ("subject_prefix", "footer", "dmarc_mode", "personalize", "bounce_threshold"):
             if changes.get(name) is not None:
                 setattr(options, name, changes[name])
+        group = changes["group"]
+        days = changes["moderation_days"]
+        if days is not None and not days.strip().isdigit():
+            raise ListError(f"--moderation-days takes a number of days, not {days!r}")
+        change_list_settings(
+            session,
+            mlist,
+            visibility=changes["visibility"],
+            default_rights=changes["default_rights"],
+            moderation=changes["moderation"],
+            moderation_days=int(days) if days is not None else None,
+            owner_group=UNCHANGED if group is None else _group_named(session, group),
+        )
         for name in ("subject_prefix", "footer", "dmarc_mode", "personalize", "bounce_threshold"):
             click.echo(f"{name.replace('_', '-')}\t{getattr(options, name)!r}")
+        owner_group = session.get(Group, mlist.owner_group_id) if mlist.owner_group_id else None
+        click.echo(f"visibility\t{mlist.visibility!r}")
+        click.echo(f"default-rights\t{mlist.default_rights!r}")
+        click.echo(f"moderation\t{mlist.moderation!r}")
+        click.echo(f"moderation-days\t{mlist.moderation_days!r}")
+        click.echo(f"group\t{('~' + owner_group.name) if owner_group else 'none'}")
+        for entry in list_access_entries(session, mlist):
+            click.echo(f"access\t{entry.who}\t{','.join(entry.rights) or '(none)'}")
+
+
+def _group_named(session, name: str):
+    """The group `--group` names; None for 'none' (or '')."""
+    from archive.lists import find_group
+
+    return None if name.strip().lower() in ("", "none") else find_group(session, name)
+
+
+@list_group.command(name="grant")
+@click.argument("list_name", metavar="LIST")
+@click.argument("who")
+@click.option(
+    "--rights",
+    required=True,
+    metavar="RIGHTS",
+    help="Of browse,reply,post,moderate, comma-separated; '' shuts WHO out.",
+)
+def list_grant(list_name: str, who: str, rights: str) -> None:
+    """Give WHO (an address, or ~username) exactly RIGHTS on LIST, in place of the
+    default rights."""
+    from archive.access import grant_list_access
+    from mailyard.db import session_scope
+
+    ready_database()
+    with session_scope() as session:
+        mlist = existing_list(session, list_name)
+        entry = grant_list_access(session, mlist, who, rights)
+        what = ",".join(entry.rights) if entry.rights else "no rights (shut out)"
+        click.echo(f"{entry.who}\t{what}\ton {mlist.name}")
+
+
+@list_group.command(name="revoke")
+@click.argument("list_name", metavar="LIST")
+@click.argument("who")
+def list_revoke(list_name: str, who: str) -> None:
+    """Remove WHO's access entry on LIST: the default rights apply to them again."""
+    from archive.access import revoke_list_access
+    from mailyard.db import session_scope
+
+    ready_database()
+    with session_scope() as session:
+        mlist = existing_list(session, list_name)
+        done = revoke_list_access(session, mlist, who)
+        click.echo(f"{who.strip()}\t" + ("entry removed" if done else "had no entry"))
 
 
 @click.group(name="dkim")

@@ -1,4 +1,4 @@
-"""`mailyard tracker`: ticket trackers, their triagers, and signed export and import."""
+"""`mailyard tracker`: ticket trackers, who may use them, and signed export and import."""
 
 from __future__ import annotations
 
@@ -45,29 +45,82 @@ def tracker_ls() -> None:
 
 @tracker_group.command(name="grant")
 @click.argument("tracker_name", metavar="TRACKER")
-@click.argument("address")
+@click.argument("who", metavar="ADDRESS|~USER")
 @click.option(
     "--rights",
     default="browse,submit,comment,edit,triage",
     show_default=True,
-    help="Comma-separated: browse, submit, comment, edit, triage; empty shuts ADDRESS out.",
+    help="Comma-separated: browse, submit, comment, edit, triage; empty shuts them out.",
 )
-def tracker_grant(tracker_name: str, address: str, rights: str) -> None:
-    """Give ADDRESS exactly RIGHTS on TRACKER, in place of the tracker's defaults."""
-    from mailyard.accounts.access import parse_rights
+def tracker_grant(tracker_name: str, who: str, rights: str) -> None:
+    """Give an address or a user exactly RIGHTS on TRACKER, in place of its defaults."""
+    from mailyard.accounts.groups import find_user
     from mailyard.db import session_scope
-    from trackers.access import TRACKER_RIGHTS
-    from trackers.tickets import grant
+    from trackers.access import AccessError, set_access
 
-    try:
-        chosen = parse_rights(rights, TRACKER_RIGHTS)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--rights") from None
     ready_database()
     with session_scope() as session:
-        grant(session, _existing_tracker(session, tracker_name), address, chosen)
+        tracker = _existing_tracker(session, tracker_name)
+        try:
+            if who.startswith("~"):
+                user = find_user(session, who)
+                if user is None:
+                    raise click.ClickException(f"no user named {who}")
+                chosen = set_access(session, tracker, rights, user_id=user.id)
+            else:
+                chosen = set_access(session, tracker, rights, address=who)
+        except AccessError as error:
+            raise click.ClickException(str(error)) from None
         click.echo(
-            f"{address.lower()} has {', '.join(sorted(chosen)) or 'no rights'} on {tracker_name}"
+            f"{who.lower()} has {', '.join(sorted(chosen)) or 'no rights'} on {tracker.name}"
+        )
+
+
+@tracker_group.command(name="set")
+@click.argument("tracker_name", metavar="TRACKER")
+@click.option("--visibility", help="public, unlisted (not on /trackers/) or private.")
+@click.option(
+    "--default-rights",
+    help="Comma-separated rights of anyone without an entry: browse, submit, comment,"
+    " edit, triage; empty for none.",
+)
+@click.option("--group", "group_name", help="The owning group's name, or 'none'.")
+def tracker_set(
+    tracker_name: str, visibility: str | None, default_rights: str | None, group_name: str | None
+) -> None:
+    """Change who may use TRACKER: its visibility, default rights and owning group."""
+    from mailyard.accounts.groups import get_group
+    from mailyard.accounts.models import Group
+    from mailyard.db import session_scope
+    from trackers.access import AccessError, set_default_rights, set_owner_group, set_visibility
+
+    if visibility is None and default_rights is None and group_name is None:
+        raise click.ClickException(
+            "nothing to change: give --visibility, --default-rights or --group"
+        )
+    ready_database()
+    with session_scope() as session:
+        tracker = _existing_tracker(session, tracker_name)
+        try:
+            if visibility is not None:
+                set_visibility(tracker, visibility)
+            if default_rights is not None:
+                set_default_rights(tracker, default_rights)
+        except AccessError as error:
+            raise click.ClickException(str(error)) from None
+        if group_name is not None:
+            group = None
+            if group_name.strip().lower() not in ("none", ""):
+                group = get_group(session, group_name)
+                if group is None:
+                    raise click.ClickException(f"no group named ~{group_name.lstrip('~')}")
+            set_owner_group(tracker, group)
+        session.flush()
+        owning = session.get(Group, tracker.owner_group_id) if tracker.owner_group_id else None
+        click.echo(
+            f"{tracker.name}: {tracker.visibility}, default rights"
+            f" {tracker.default_rights.replace(',', ', ') or 'none'},"
+            f" group {'~' + owning.name if owning else 'none'}"
         )
 
 

@@ -4,7 +4,75 @@ from __future__ import annotations
 
 import click
 
+from mailyard.commands import ready_database
+
 
 @click.group(name="user")
 def user_group() -> None:
     """Create and list accounts, and make admins."""
+
+
+@user_group.command(name="create")
+@click.argument("username")
+@click.argument("address")
+@click.option("--admin", is_flag=True, help="Make the user a site admin.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input.",
+)
+def user_create(username: str, address: str, admin: bool, password_stdin: bool) -> None:
+    """Create the account USERNAME with ADDRESS, both confirmed at once: you vouch for
+    the address. Without a password, the user sets one with a reset (/account/reset)."""
+    from mailyard.accounts.users import create_user, primary_address_of
+    from mailyard.db import session_scope
+
+    password = None
+    if password_stdin:
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        if not password:
+            raise click.ClickException("--password-stdin: no password on standard input")
+    ready_database()
+    with session_scope() as session:
+        try:
+            user = create_user(session, username, address, password=password, is_admin=admin)
+        except ValueError as e:  # AccountError, NameRefused, PasswordRefused
+            raise click.ClickException(str(e)) from None
+        how = "with a password" if password else "no password yet: set one at /account/reset"
+        role = ", admin" if user.is_admin else ""
+        address = primary_address_of(session, user)
+        click.echo(f"created ~{user.username} <{address}>{role} ({how})")
+
+
+@user_group.command(name="ls")
+def user_ls() -> None:
+    """Show every account: username, primary address, admin, confirmed."""
+    from mailyard.accounts.users import list_users
+    from mailyard.db import session_scope
+
+    ready_database()
+    with session_scope() as session:
+        rows = list_users(session)
+        if not rows:
+            click.echo("no users yet: create one with `mailyard user create USERNAME ADDRESS`")
+        for user, address in rows:
+            admin = "admin" if user.is_admin else "-"
+            confirmed = "confirmed" if user.confirmed_at else "unconfirmed"
+            click.echo(f"{user.username}\t{address or '-'}\t{admin}\t{confirmed}")
+
+
+@user_group.command(name="admin")
+@click.argument("username")
+@click.option("--revoke", is_flag=True, help="Take the admin right away instead.")
+def user_admin(username: str, revoke: bool) -> None:
+    """Make USERNAME a site admin (every right on every list and tracker)."""
+    from mailyard.accounts.users import AccountError, set_admin
+    from mailyard.db import session_scope
+
+    ready_database()
+    with session_scope() as session:
+        try:
+            user = set_admin(session, username, not revoke)
+        except AccountError as e:
+            raise click.ClickException(str(e)) from None
+        click.echo(f"~{user.username} is {'no longer ' if revoke else ''}an admin")

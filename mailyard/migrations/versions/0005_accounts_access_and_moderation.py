@@ -149,7 +149,7 @@ def upgrade() -> None:
             ["user_id"], ["users.id"], name=op.f("fk_ssh_keys_user_id_users"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ssh_keys")),
-        sa.UniqueConstraint("user_id", "fingerprint", name="uq_ssh_keys_user_fp"),
+        sa.UniqueConstraint("fingerprint", name=op.f("uq_ssh_keys_fingerprint")),
     )
     with op.batch_alter_table("ssh_keys", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_ssh_keys_user_id"), ["user_id"], unique=False)
@@ -274,6 +274,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("moderation_days", sa.Integer(), nullable=False, server_default="14")
         )
+        batch_op.create_index(
+            batch_op.f("ix_mailing_lists_owner_group_id"), ["owner_group_id"], unique=False
+        )
         batch_op.create_foreign_key(
             batch_op.f("fk_mailing_lists_owner_group_id_groups"),
             "groups",
@@ -295,6 +298,9 @@ def upgrade() -> None:
             )
         )
         batch_op.add_column(sa.Column("owner_group_id", sa.Integer(), nullable=True))
+        batch_op.create_index(
+            batch_op.f("ix_trackers_owner_group_id"), ["owner_group_id"], unique=False
+        )
         batch_op.create_foreign_key(
             batch_op.f("fk_trackers_owner_group_id_groups"),
             "groups",

@@ -1,0 +1,111 @@
+"""What the account tests share: throwaway OpenPGP keys made by the real gpg, real SSH
+keys made by ssh-keygen when it exists, and the steps a person takes in a browser."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from email.parser import BytesParser
+from email.policy import default
+from pathlib import Path
+
+import gnupg
+
+from mta.pgp import stop_gnupg_daemons
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+# A real key and what `ssh-keygen -lf` printed for it, usable without ssh-keygen.
+ED25519 = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFaybGfKy3n4H9yrXRjU0MSnIOiI0OxHolmgiLs2qsZm ada@laptop"
+)
+ED25519_FINGERPRINT = "SHA256:6bwZVG+ybi6r6fWjBTcrsuiihoS2JNlD6UfUJOdgH4E"
+
+
+def make_pgp_keys(*emails: str) -> dict[str, tuple[str, str]]:
+    """For each address, a fresh ed25519 signing key naming it: (fingerprint, armored
+    public key). Made in a temporary GnuPG home whose agent is stopped before it goes."""
+    keys = {}
+    with tempfile.TemporaryDirectory(prefix="mailyard-test-gpg-") as home:
+        os.chmod(home, 0o700)
+        try:
+            gpg = gnupg.GPG(gnupghome=home)
+            for email in emails:
+                made = gpg.gen_key(
+                    gpg.gen_key_input(
+                        key_type="EDDSA",
+                        key_curve="ed25519",
+                        key_usage="sign",
+                        name_real="Test Key",
+                        name_email=email,
+                        expire_date="0",
+                        no_protection=True,
+                    )
+                )
+                assert made.fingerprint, made.stderr
+                keys[email] = (made.fingerprint, gpg.export_keys(made.fingerprint))
+        finally:
+            stop_gnupg_daemons(home)
+    return keys
+
+
+def ssh_keygen(directory: Path, key_type: str, bits: int | None = None) -> tuple[str, str] | None:
+    """A new public key line and `ssh-keygen -lf`'s fingerprint of it; None without
+    ssh-keygen."""
+    if shutil.which("ssh-keygen") is None:
+        return None
+    path = directory / f"id_{key_type}_{bits or 0}"
+    args = ["ssh-keygen", "-q", "-t", key_type, "-N", "", "-C", "test@host", "-f", str(path)]
+    if bits:
+        args += ["-b", str(bits)]
+    subprocess.run(args, check=True, capture_output=True, timeout=60)
+    listed = subprocess.run(
+        ["ssh-keygen", "-lf", f"{path}.pub"], check=True, capture_output=True, text=True
+    )
+    return Path(f"{path}.pub").read_text().strip(), listed.stdout.split()[1]
+
+
+def csrf_from(page: str) -> str:
+    return CSRF.search(page).group(1)
+
+
+def form_token(client, path: str = "/account/reset") -> str:
+    """This browser session's CSRF token, read from a form page as a browser would."""
+    return csrf_from(client.get(path).get_data(as_text=True))
+
+
+def body_of(mail_content: bytes) -> str:
+    """The decoded text of a plain-text mail we sent."""
+    message = BytesParser(policy=default).parsebytes(mail_content)
+    return message.get_content()
+
+
+def link_in(mail_content: bytes, path_prefix: str) -> str:
+    """The path of the link starting with `path_prefix` in a mail we sent."""
+    text = body_of(mail_content)
+    found = re.search(r"https?://[^/\s]+(" + re.escape(path_prefix) + r"[^\s]+)", text)
+    assert found, text
+    return found.group(1)
+
+
+def follow_confirm_link(client, path: str):
+    """Open a mailed link (a GET that only shows a form), then press its button."""
+    page = client.get(path)
+    assert page.status_code == 200, page.get_data(as_text=True)
+    html = page.get_data(as_text=True)
+    assert 'method="post"' in html
+    return client.post(path, data={"csrf_token": csrf_from(html)})
+
+
+def sign_in(client, login: str, password: str, next_path: str = ""):
+    return client.post(
+        "/login",
+        data={
+            "csrf_token": form_token(client),
+            "login": login,
+            "password": password,
+            "next": next_path,
+        },
+    )

@@ -95,7 +95,15 @@ def reply_for(decision: Decision) -> str:
         return ACCEPTED
     code, status, extra = _REFUSALS[decision.reason]
     detail = decision.detail or decision.reason.value.replace("_", " ")
-    return format_reply(code, status, [detail[:1].upper() + detail[1:], *extra])
+    return format_reply(code, status, [_sentence(detail), *extra])
+
+
+def _sentence(detail: str) -> str:
+    """The detail with a capital first letter, unless it starts with an address (which
+    must read as it is written)."""
+    if "@" in detail.split(" ", 1)[0]:
+        return detail
+    return detail[:1].upper() + detail[1:]
 
 
 def too_big(limit: int) -> Decision:
@@ -496,8 +504,8 @@ class IntakeHandler:
         parsed = await asyncio.to_thread(parse_message, raw)
         decisions = [_JUDGES[r.kind](parsed, r.target) for r in routes]
         pairs = zip(routes, decisions, strict=True)
-        if any(r.kind is RouteKind.POST and d.accepted for r, d in pairs):
-            decisions = await asyncio.to_thread(self._judge_rights, parsed, routes, decisions)
+        if any(r.kind in _NEEDS_RIGHTS and d.accepted for r, d in pairs):
+            decisions = await asyncio.to_thread(self._judge_rights, raw, parsed, routes, decisions)
         for r, d in zip(routes, decisions, strict=True):
             if not d.accepted:
                 log.info("%s for %s: %s", d.outcome.value, r.address, d.detail)
@@ -521,17 +529,29 @@ class IntakeHandler:
         ]
 
     def _judge_rights(
-        self, parsed: ParsedMessage, routes: list[Route], decisions: list[Decision]
+        self, raw: bytes, parsed: ParsedMessage, routes: list[Route], decisions: list[Decision]
     ) -> list[Decision]:
-        """Posting rights and moderation (`mta.post_rights`) for the posts the lists'
-        policies accepted; they need the database, so they come second."""
+        """Rights for what the policies accepted: posting and moderation on lists
+        (`mta.post_rights`), opening tickets on trackers (`trackers.mail`). They need the
+        database, so they come second."""
         with new_session(self.settings) as session:
             return [
-                judge_rights(session, r.target.list_id, r.target.posting_address, parsed)
-                if r.kind is RouteKind.POST and d.accepted
-                else d
+                self._rights_of(session, raw, parsed, r, d)
                 for r, d in zip(routes, decisions, strict=True)
             ]
+
+    def _rights_of(
+        self, session: Session, raw: bytes, parsed: ParsedMessage, route: Route, decision: Decision
+    ) -> Decision:
+        if not decision.accepted:
+            return decision
+        if route.kind is RouteKind.POST:
+            return judge_rights(session, route.target.list_id, route.target.posting_address, parsed)
+        if route.kind is RouteKind.TRACKER:
+            return tracker_mail.judge_tracker_rights(
+                session, self.settings, parsed, raw, route.target
+            )
+        return decision
 
     def _handle(self, raw: bytes, parsed: ParsedMessage, routes: list[Route]) -> bool:
         """Command and bounce mail, done and committed in one transaction."""
@@ -593,6 +613,10 @@ def _reply(route_: Route, decision: Decision, *, stored: bool, handled: bool) ->
         return reply_for(decision)
     done = stored if route_.kind is RouteKind.POST else handled
     return reply_for(decision) if done else TRY_AGAIN
+
+
+# The routes whose rights `_judge_rights` checks once the policies accepted the mail.
+_NEEDS_RIGHTS = frozenset({RouteKind.POST, RouteKind.TRACKER})
 
 
 def _one_reply(replies: list[str]) -> str:

@@ -177,7 +177,15 @@ def _template_helpers() -> dict:
         "current_address": current_address,
         "current_user": current_user,
         "is_owner": is_owner,
+        "may_on_list": may_on_list,
     }
+
+
+def may_on_list(mlist, right: str) -> bool:
+    """Whether the signed-in person has `right` on `mlist` (for what a page offers)."""
+    from archive.access import may
+
+    return may(db_session(), mlist, current_actor(), right)
 
 
 @bp.get("/login/<token>")

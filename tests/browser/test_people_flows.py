@@ -120,7 +120,8 @@ def test_sign_up_to_approving_a_held_post(site, sink, browser, shoot):
     )
     with smtplib.SMTP("127.0.0.1", site.smtp_port) as client:
         client.sendmail("bob@example.net", [dev], post.encode())
-    page.goto("/dev/moderation")
+    page.goto("/dev/")
+    page.get_by_role("link", name="moderation queue").click()
     assert "a question about the thing" in page.content()
     shoot(page, "moderation")
     page.get_by_role("button", name="approve").click()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from archive.lists import ListError
@@ -23,15 +23,17 @@ from archive.models import MailingList
 from mailyard.accounts.access import (
     Actor,
     Resource,
+    entries_by_scope,
     entries_of,
     format_rights,
     is_privileged,
     parse_rights,
     remove_entry,
+    rights_given,
     rights_on,
     set_entry,
 )
-from mailyard.accounts.models import AccessEntry, Group, User
+from mailyard.accounts.models import Group, User
 
 LIST_RIGHTS = ("browse", "reply", "post", "moderate")
 MEMBER_RIGHTS = frozenset({"browse", "reply", "post"})
@@ -98,7 +100,11 @@ class VisibleLists:
 def visible_lists(session: Session, actor: Actor) -> VisibleLists:
     """What `actor` may browse, in two queries whatever the number of lists; the same
     answer as asking `may(..., "browse")` list by list (tests hold the two together)."""
-    entries = _actor_entries(session, actor)
+    entries = {
+        int(scope.removeprefix(_SCOPE_PREFIX)): rights
+        for scope, rights in entries_by_scope(session, actor, _SCOPE_PREFIX).items()
+        if scope.removeprefix(_SCOPE_PREFIX).isdigit()
+    }
     rows = session.execute(
         select(
             MailingList.id,
@@ -111,7 +117,7 @@ def visible_lists(session: Session, actor: Actor) -> VisibleLists:
     browsable, listed = set(), set()
     for list_id, owner, group_id, visibility, defaults in rows:
         resource = _resource(list_id, owner, group_id, visibility, defaults)
-        rights = _rights_given(resource, actor, entries.get(list_id))
+        rights = rights_given(resource, actor, entries.get(list_id))
         if "browse" not in rights:
             continue
         browsable.add(list_id)
@@ -144,45 +150,6 @@ def browsable_lists(
             select(MailingList).where(MailingList.id.in_(sorted(ids))).order_by(MailingList.name)
         )
     )
-
-
-def _rights_given(
-    resource: Resource, actor: Actor, entries: frozenset[str] | None
-) -> frozenset[str]:
-    """`mailyard.accounts.access.rights_on` with the actor's entries already fetched."""
-    if is_privileged(resource, actor):
-        return resource.all_rights
-    member = resource.owner_group_id is not None and actor.role_in(resource.owner_group_id)
-    extra = resource.member_rights if member else frozenset()
-    if entries is not None:
-        return entries | extra
-    if member:
-        return extra | resource.default_rights
-    if resource.visibility == "private":
-        return frozenset()
-    return resource.default_rights
-
-
-def _actor_entries(session: Session, actor: Actor) -> dict[int, frozenset[str]]:
-    """The rights the actor's access entries give, by list id (entries for the user and
-    for each confirmed address add up)."""
-    if actor.anonymous:
-        return {}
-    conditions = []
-    if actor.user_id is not None:
-        conditions.append(AccessEntry.user_id == actor.user_id)
-    if actor.addresses:
-        conditions.append(AccessEntry.address_key.in_(sorted(actor.addresses)))
-    found: dict[int, set[str]] = {}
-    for scope, rights in session.execute(
-        select(AccessEntry.scope, AccessEntry.rights).where(
-            AccessEntry.scope.startswith(_SCOPE_PREFIX), or_(*conditions)
-        )
-    ):
-        list_id = scope.removeprefix(_SCOPE_PREFIX)
-        if list_id.isdigit():
-            found.setdefault(int(list_id), set()).update(r for r in rights.split(",") if r)
-    return {list_id: frozenset(rights) for list_id, rights in found.items()}
 
 
 # -- access entries -----------------------------------------------------------------------

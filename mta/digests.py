@@ -10,7 +10,9 @@ from email.utils import formataddr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
+from archive.access import list_resource
 from archive.models import MailingList, Message, MessageStatus, ThreadNode, utcnow
+from mailyard.accounts.access import readers_among
 from mailyard.settings import Settings
 from mta.digest import DigestEntry, digest_body, digest_subject
 from mta.fanout import FANOUT_BATCH
@@ -25,7 +27,8 @@ DIGEST_MAX_POSTS = 500
 
 
 def digest_recipients(session: Session, list_id: int) -> list[Subscription]:
-    return list(
+    """Active digest subscribers who may read the list (as for each post, `mta.fanout`)."""
+    subscribers = list(
         session.scalars(
             select(Subscription)
             .where(
@@ -36,6 +39,11 @@ def digest_recipients(session: Session, list_id: int) -> list[Subscription]:
             .order_by(Subscription.id)
         )
     )
+    mlist = session.get(MailingList, list_id)
+    if mlist is None:
+        return subscribers
+    readers = set(readers_among(session, list_resource(mlist), [s.address for s in subscribers]))
+    return [s for s in subscribers if s.address in readers]
 
 
 def send_digests(session: Session, settings: Settings, now: datetime | None = None) -> int:

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from archive.models import utcnow
+from archive.access import list_resource
+from archive.models import MailingList, utcnow
+from mailyard.accounts.access import readers_among
 from mta.models import (
     DeliveryMode,
     OutboxMessage,
@@ -42,7 +44,9 @@ def fanout_recipients(
     session: Session, list_id: int, *, sender: str, addressed: Iterable[str]
 ) -> list[str]:
     """Active subscribers who get each post, minus those the author wrote to directly
-    (they have a copy already) and minus the author unless they asked for their own."""
+    (they have a copy already), minus the author unless they asked for their own, and
+    minus those who may not read the list (a list made private since they subscribed, or
+    one whose access entry shut them out): its posts go only to its readers."""
     skip = {a.lower() for a in addressed}
     sender_key = sender.strip().lower()
     rows = session.execute(
@@ -54,11 +58,13 @@ def fanout_recipients(
         )
         .order_by(Subscription.id)
     )
-    return [
+    wanted = [
         address
         for address, key, copy_self in rows
         if key not in skip and (copy_self or key != sender_key)
     ]
+    mlist = session.get(MailingList, list_id)
+    return readers_among(session, list_resource(mlist), wanted) if mlist is not None else wanted
 
 
 def record_fanout(

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailyard.accounts import access
 from mailyard.accounts.access import (
     ANONYMOUS,
     VISIBILITIES,
@@ -87,9 +88,7 @@ def actor_for_mail(session: Session, address: str, authenticated: str) -> Actor:
 
 def stranger_rights(tracker: Tracker) -> frozenset[str]:
     """What someone with no entry and no role has."""
-    if tracker.visibility == "private":
-        return frozenset()
-    return tracker_resource(tracker).default_rights
+    return access.stranger_rights(tracker_resource(tracker))
 
 
 def browsable_trackers(
@@ -130,22 +129,8 @@ def browsable_trackers(
 
 
 def readers_among(session: Session, tracker: Tracker, addresses: Iterable[str]) -> list[str]:
-    """Those of `addresses` that may browse `tracker`, in order: notifications carry the
-    tickets' text, so they go only to those who could read it on the web. An address
-    counts as the account that confirmed it (the mail goes to that account's mailbox)."""
-    addresses = list(addresses)
-    if not addresses:
-        return []
-    if "browse" in stranger_rights(tracker) and not _entries_without_browse(session, tracker):
-        return addresses  # everyone may browse: no need to look anyone up
-    return [a for a in addresses if may(session, tracker, actor_for_address(session, a), "browse")]
-
-
-def _entries_without_browse(session: Session, tracker: Tracker) -> bool:
-    rows = session.scalars(
-        select(AccessEntry.rights).where(AccessEntry.scope == tracker_scope(tracker))
-    )
-    return any("browse" not in row.split(",") for row in rows)
+    """Those of `addresses` that may browse `tracker` (notifications carry its text)."""
+    return access.readers_among(session, tracker_resource(tracker), addresses)
 
 
 # -- settings ----------------------------------------------------------------------------

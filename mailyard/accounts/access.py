@@ -161,6 +161,32 @@ def rights_given(
     return resource.default_rights
 
 
+def stranger_rights(resource: Resource) -> frozenset[str]:
+    """What someone with no entry and no role has."""
+    return frozenset() if resource.visibility == "private" else resource.default_rights
+
+
+def readers_among(session: Session, resource: Resource, addresses: Iterable[str]) -> list[str]:
+    """Those of `addresses` that may browse `resource`, in order: mail that carries its
+    content (list copies, ticket notifications) goes only to those who could read it on
+    the web. An address counts as the account that confirmed it (it is their mailbox)."""
+    addresses = list(addresses)
+    if not addresses:
+        return []
+    if "browse" in stranger_rights(resource) and not _entries_without_browse(session, resource):
+        return addresses  # everyone may browse: nobody needs looking up
+    return [
+        a
+        for a in addresses
+        if "browse" in rights_on(session, resource, actor_for_address(session, a))
+    ]
+
+
+def _entries_without_browse(session: Session, resource: Resource) -> bool:
+    rows = session.scalars(select(AccessEntry.rights).where(AccessEntry.scope == resource.scope))
+    return any("browse" not in row.split(",") for row in rows)
+
+
 def entries_by_scope(session: Session, actor: Actor, prefix: str) -> dict[str, frozenset[str]]:
     """The rights the actor's entries give on every scope starting with `prefix`
     ("list:"), in one query; entries for the user and each confirmed address add up."""

@@ -239,6 +239,27 @@ def test_a_resent_post_is_not_sent_again(server, session, sink, lists):
     assert len(copies_for(sink, BOB)) == 1
 
 
+def test_a_private_list_sends_posts_only_to_subscribers_who_may_read_it(
+    server, session, sink, lists
+):
+    """Bob subscribed while the list was public; once it is private, only Carol, whom an
+    access entry lets browse, and the owner get its posts."""
+    from archive.models import MailingList
+    from mailyard.accounts.access import set_entry
+
+    mlist = session.get(MailingList, lists["dev"])
+    owner = mlist.owner_email
+    members(session, lists["dev"], BOB, CAROL, owner)
+    mlist.visibility = "private"
+    set_entry(session, f"list:{mlist.id}", {"browse", "post"}, address=CAROL)
+    set_entry(session, f"list:{mlist.id}", {"post"}, address=ALICE)
+    session.commit()
+    send(server, make_message(), [DEV])
+    assert len(copies_for(sink, CAROL)) == 1
+    assert len(copies_for(sink, owner)) == 1
+    assert copies_for(sink, BOB) == []
+
+
 def test_from_is_munged_when_the_author_domain_publishes_p_reject(
     server, session, sink, lists, dns_table
 ):

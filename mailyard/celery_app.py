@@ -13,7 +13,7 @@ from celery.signals import worker_ready
 
 from mailyard.settings import get_settings
 
-TASK_MODULES = ["archive.tasks", "mta.tasks"]
+TASK_MODULES = ["archive.tasks", "mta.tasks", "mailyard.accounts.tasks"]
 
 app = Celery("mailyard")
 
@@ -38,6 +38,10 @@ def _configure(sender: Celery, **_kwargs) -> None:
             "send-digests": {"task": "mta.send_digests", "schedule": crontab(minute=0, hour=0)},
             "prune-outbox": {"task": "mta.prune_outbox", "schedule": crontab(minute=30, hour=3)},
             "expire-held": {"task": "mta.expire_held", "schedule": crontab(minute=15)},
+            "prune-rate-limits": {
+                "task": "accounts.prune_rate_limits",
+                "schedule": crontab(minute=45),
+            },
         },
         timezone="UTC",
     )

@@ -70,5 +70,16 @@ def test_pruning_forgets_every_hit_older_than_the_longest_window(session):
     assert count(session) == 1
 
 
+def test_the_hourly_task_prunes_through_the_worker_path(session):
+    from mailyard.accounts.tasks import prune_rate_limits
+
+    old = utcnow() - timedelta(seconds=ratelimit.LONGEST + 1)
+    session.add(RateLimitHit(key="gone", at=old))
+    session.commit()
+    assert prune_rate_limits.delay().get() == 1
+    session.expire_all()
+    assert count(session) == 0
+
+
 def count(session) -> int:
     return session.scalar(select(func.count()).select_from(RateLimitHit))

@@ -24,9 +24,17 @@ class MailyardGroup(click.Group):
     def invoke(self, ctx: click.Context):
         from archive.lists import ListError
         from archive.search_query import SearchQueryError
+        from mailyard.accounts.groups import GroupError
+        from mailyard.accounts.names import NameRefused
+        from mailyard.accounts.passwords import PasswordRefused
+        from mailyard.accounts.projects import ProjectError
+        from mailyard.accounts.ssh_keys import SshKeyRefused
+        from mailyard.accounts.tokens import TokenRefused
+        from mailyard.accounts.users import AccountError
         from mta.keys import KeyRefused
         from mta.subscriptions import SubscriptionError
         from patchsets.status import StatusRefused
+        from trackers.access import AccessError
         from trackers.export import ImportRefused
         from trackers.tickets import TrackerError
 
@@ -41,6 +49,14 @@ class MailyardGroup(click.Group):
             SubscriptionError,
             TrackerError,
             ImportRefused,
+            AccessError,
+            AccountError,
+            NameRefused,
+            PasswordRefused,
+            GroupError,
+            ProjectError,
+            SshKeyRefused,
+            TokenRefused,
         ) as e:
             raise click.ClickException(str(e)) from None
         except OperationalError as e:

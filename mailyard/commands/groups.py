@@ -6,9 +6,6 @@ tracker to any project. A group still keeps at least one owner.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import click
 
 from mailyard.commands import ready_database
@@ -32,7 +29,7 @@ def group_create(name: str, owner: str, description: str) -> None:
     from mailyard.db import session_scope
 
     ready_database()
-    with session_scope() as session, _one_line_errors():
+    with session_scope() as session:
         group = create_group(session, name, _existing_user(session, owner), description)
         click.echo(f"created ~{group.name}, owned by ~{owner.lower().lstrip('~')}")
 
@@ -49,7 +46,7 @@ def group_add(name: str, username: str, role: str) -> None:
     from mailyard.db import session_scope
 
     ready_database()
-    with session_scope() as session, _one_line_errors():
+    with session_scope() as session:
         group = _existing_group(session, name)
         user = _existing_user(session, username)
         member = set_member(session, group, user, parse_role(role))
@@ -65,7 +62,7 @@ def group_remove(name: str, username: str) -> None:
     from mailyard.db import session_scope
 
     ready_database()
-    with session_scope() as session, _one_line_errors():
+    with session_scope() as session:
         group = _existing_group(session, name)
         user = _existing_user(session, username)
         remove_member(session, group, user)
@@ -80,7 +77,7 @@ def group_ls(name: str | None) -> None:
     from mailyard.db import session_scope
 
     ready_database()
-    with session_scope() as session, _one_line_errors():
+    with session_scope() as session:
         if name:
             group = _existing_group(session, name)
             for user, role in members_of(session, group):
@@ -110,7 +107,7 @@ def project_create(path: str, description: str) -> None:
     from mailyard.db import session_scope
 
     ready_database()
-    with session_scope() as session, _one_line_errors():
+    with session_scope() as session:
         owner_name, name = parse_project_path(path)
         owner = find_owner(session, owner_name)
         if owner is None:
@@ -130,7 +127,7 @@ def project_link(path: str, link: str, remove: bool) -> None:
     from mailyard.db import session_scope
 
     ready_database()
-    with session_scope() as session, _one_line_errors():
+    with session_scope() as session:
         project = _existing_project(session, path)
         kind, value = parse_link(link)
         scope = _scope(session, kind, value)
@@ -152,7 +149,7 @@ def project_ls(owner: str | None) -> None:
     from mailyard.db import session_scope
 
     ready_database()
-    with session_scope() as session, _one_line_errors():
+    with session_scope() as session:
         if owner:
             if find_owner(session, owner) is None:
                 raise click.ClickException(f"no user or group named ~{owner.lstrip('~')}")
@@ -169,18 +166,6 @@ def project_ls(owner: str | None) -> None:
 
 
 # -- shared ------------------------------------------------------------------------------
-
-
-@contextmanager
-def _one_line_errors() -> Iterator[None]:
-    """The accounts' refusals (`GroupError`, `ProjectError`) as one-line CLI errors."""
-    from mailyard.accounts.groups import GroupError
-    from mailyard.accounts.projects import ProjectError
-
-    try:
-        yield
-    except (GroupError, ProjectError) as error:
-        raise click.ClickException(str(error)) from None
 
 
 def _existing_user(session, username: str):

@@ -56,21 +56,18 @@ def tracker_grant(tracker_name: str, who: str, rights: str) -> None:
     """Give an address or a user exactly RIGHTS on TRACKER, in place of its defaults."""
     from mailyard.accounts.groups import find_user
     from mailyard.db import session_scope
-    from trackers.access import AccessError, set_access
+    from trackers.access import set_access
 
     ready_database()
     with session_scope() as session:
         tracker = _existing_tracker(session, tracker_name)
-        try:
-            if who.startswith("~"):
-                user = find_user(session, who)
-                if user is None:
-                    raise click.ClickException(f"no user named {who}")
-                chosen = set_access(session, tracker, rights, user_id=user.id)
-            else:
-                chosen = set_access(session, tracker, rights, address=who)
-        except AccessError as error:
-            raise click.ClickException(str(error)) from None
+        if who.startswith("~"):
+            user = find_user(session, who)
+            if user is None:
+                raise click.ClickException(f"no user named {who}")
+            chosen = set_access(session, tracker, rights, user_id=user.id)
+        else:
+            chosen = set_access(session, tracker, rights, address=who)
         click.echo(
             f"{who.lower()} has {', '.join(sorted(chosen)) or 'no rights'} on {tracker.name}"
         )
@@ -92,7 +89,7 @@ def tracker_set(
     from mailyard.accounts.groups import get_group
     from mailyard.accounts.models import Group
     from mailyard.db import session_scope
-    from trackers.access import AccessError, set_default_rights, set_owner_group, set_visibility
+    from trackers.access import set_default_rights, set_owner_group, set_visibility
 
     if visibility is None and default_rights is None and group_name is None:
         raise click.ClickException(
@@ -101,13 +98,10 @@ def tracker_set(
     ready_database()
     with session_scope() as session:
         tracker = _existing_tracker(session, tracker_name)
-        try:
-            if visibility is not None:
-                set_visibility(tracker, visibility)
-            if default_rights is not None:
-                set_default_rights(tracker, default_rights)
-        except AccessError as error:
-            raise click.ClickException(str(error)) from None
+        if visibility is not None:
+            set_visibility(tracker, visibility)
+        if default_rights is not None:
+            set_default_rights(tracker, default_rights)
         if group_name is not None:
             group = None
             if group_name.strip().lower() not in ("none", ""):

@@ -34,10 +34,7 @@ def user_create(username: str, address: str, admin: bool, password_stdin: bool) 
             raise click.ClickException("--password-stdin: no password on standard input")
     ready_database()
     with session_scope() as session:
-        try:
-            user = create_user(session, username, address, password=password, is_admin=admin)
-        except ValueError as e:  # AccountError, NameRefused, PasswordRefused
-            raise click.ClickException(str(e)) from None
+        user = create_user(session, username, address, password=password, is_admin=admin)
         how = "with a password" if password else "no password yet: set one at /account/reset"
         role = ", admin" if user.is_admin else ""
         address = primary_address_of(session, user)
@@ -66,13 +63,10 @@ def user_ls() -> None:
 @click.option("--revoke", is_flag=True, help="Take the admin right away instead.")
 def user_admin(username: str, revoke: bool) -> None:
     """Make USERNAME a site admin (every right on every list and tracker)."""
-    from mailyard.accounts.users import AccountError, set_admin
+    from mailyard.accounts.users import set_admin
     from mailyard.db import session_scope
 
     ready_database()
     with session_scope() as session:
-        try:
-            user = set_admin(session, username, not revoke)
-        except AccountError as e:
-            raise click.ClickException(str(e)) from None
+        user = set_admin(session, username, not revoke)
         click.echo(f"~{user.username} is {'no longer ' if revoke else ''}an admin")

@@ -42,13 +42,16 @@ class MessagePathConverter(PathConverter):
 
 def create_app(settings: Settings | None = None) -> Flask:
     """The web application for `settings` (default: the process-wide settings)."""
+    from web.account_settings import bp as account_settings_bp
     from web.accounts import bp as accounts_bp
     from web.archive import bp as archive_bp
     from web.auth import bp as auth_bp
     from web.groups import bp as groups_bp
     from web.moderation import bp as moderation_bp
     from web.patches import bp as patches_bp
+    from web.projects import bp as projects_bp
     from web.subscriptions import bp as subscriptions_bp
+    from web.tracker_settings import bp as tracker_settings_bp
     from web.trackers import bp as trackers_bp
 
     app = Flask(__name__)
@@ -67,12 +70,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.url_map.converters["msgpath"] = MessagePathConverter
     # Before the archive: its /<name>/ rules would otherwise take /~user, /account...
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(account_settings_bp)
     app.register_blueprint(groups_bp)
+    app.register_blueprint(projects_bp)
     app.register_blueprint(moderation_bp)
     app.register_blueprint(archive_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(patches_bp)
     app.register_blueprint(subscriptions_bp)
+    app.register_blueprint(tracker_settings_bp)
     app.register_blueprint(trackers_bp)
     app.before_request(_refuse_nul)
     app.after_request(_add_security_headers)

@@ -1,12 +1,13 @@
-"""Ticket trackers' pages: the trackers, a tracker's tickets, one ticket, the forms that
-write (a comment, a new ticket, an edit, triage commands), and the tracker's settings.
+"""Ticket trackers' pages: the trackers, a tracker's tickets, one ticket, and the forms
+that write (a comment, a new ticket, an edit, triage commands). The tracker's settings
+are `web.tracker_settings`.
 
     /trackers/                               the trackers the visitor may browse and their
                                              addresses (?after= pages)
     /<tracker>/tickets/                      tickets, recently updated first (?status= ?label=
                                              ?assignee= ?submitter= ?q= filter,
                                              ?before=<iso>,<id> pages)
-    /<tracker>/tickets/style.css             label colours as classes, the forms' layout
+    /<tracker>/tickets/style.css             label colours as classes
     /<tracker>/tickets/<n>/                  one ticket and its history (?after=<event> pages)
     POST /<tracker>/tickets/<n>/comment      comment (signed in, CSRF-checked)
     /<tracker>/tickets/new                   the new-ticket form, pre-filled by ?title=
@@ -14,8 +15,7 @@ write (a comment, a new ticket, an edit, triage commands), and the tracker's set
     POST /<tracker>/tickets/new              open the ticket (signed in, CSRF-checked)
     POST /<tracker>/tickets/<n>/edit         a new title (the edit right)
     POST /<tracker>/tickets/<n>/triage       triage commands, as in a reply (the triage right)
-    /<tracker>/tickets/settings              visibility, default rights, owning group and
-                                             access entries (managers; POST changes them)
+    /<tracker>/tickets/export.json.gz        the signed export, for the tracker's owners
 
 Every route asks the tracker's rights (`trackers.access`) for the signed-in person: a
 tracker they may not browse answers 404 everywhere, as one that does not exist; a form
@@ -40,23 +40,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from mailyard.accounts.access import VISIBILITIES
-from mailyard.accounts.groups import find_user, groups_acted_for
-from mailyard.accounts.models import Group, User
-from trackers.access import (
-    TRACKER_RIGHTS,
-    AccessError,
-    access_entries,
-    browsable_trackers,
-    may,
-    may_manage,
-    remove_access,
-    set_access,
-    set_default_rights,
-    set_owner_group,
-    set_visibility,
-    tracker_rights,
-)
+from trackers.access import browsable_trackers, may, tracker_rights
 from trackers.commands import CommandName, Status, format_command_help, parse_reply
 from trackers.mentions import TicketRef, find_ticket_refs, render_with_links
 from trackers.models import EventKind, Ticket, TicketEvent, Tracker
@@ -92,18 +76,6 @@ MAILTO_BODY_MAX = 1500  # longer pre-filled descriptions are left out of the mai
 
 OPEN, ALL = "open", "all"
 _COLOR = re.compile(r"^#[0-9a-f]{6}$")
-# Text boxes as wide as the page on any screen, in the monospace the text is shown in.
-FORM_CSS = """form.comment textarea, form.ticket-new textarea, form.ticket-new input[type=text],
-form.ticket-edit input[type=text], form.triage textarea {
-  width: 100%; padding: .3rem .4rem; font: 14px/1.4 ui-monospace, SFMono-Regular, Menlo,
-  Consolas, monospace; }
-a.tag { text-decoration: none; }
-form.settings fieldset { border: 1px solid var(--line); margin: .75rem 0; padding: .4rem .6rem; }
-form.settings label { display: inline-block; margin: .15rem .75rem .15rem 0; }
-form.settings input[type=text] { width: 18rem; max-width: 100%; padding: .2rem .3rem;
-  font: inherit; }
-form.inline { display: inline; }
-"""
 
 
 @dataclass
@@ -138,7 +110,7 @@ def index():
 
 @bp.get("/<name>/tickets/")
 def listing(name: str):
-    tracker = _tracker_or_404(name)
+    tracker = tracker_or_404(name)
     status_arg = request.args.get("status", "").strip().lower().replace("-", "_") or OPEN
     filters = {
         "status": status_arg if status_arg != OPEN else None,
@@ -182,15 +154,15 @@ def listing(name: str):
 @bp.get("/<name>/tickets/style.css")
 def stylesheet(name: str):
     """The tracker's label colours, one class per colour: the CSP allows our own
-    stylesheets but no inline styles. Also the ticket forms' layout."""
-    tracker = _tracker_or_404(name)
+    stylesheets but no inline styles. Everything static is in `static/style.css`."""
+    tracker = tracker_or_404(name)
     colors = sorted(set(_label_classes(tracker_labels(db_session(), tracker.id)).values()))
     rules = [
         f".tag.{cls} {{ background: #{cls[3:]}; color: {_text_color(cls[3:])};"
         f" border-color: #{cls[3:]}; }}"
         for cls in colors
     ]
-    response = Response(FORM_CSS + "\n".join(rules) + "\n", content_type="text/css; charset=utf-8")
+    response = Response("\n".join(rules) + "\n", content_type="text/css; charset=utf-8")
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
@@ -252,7 +224,7 @@ def comment(name: str, number: int):
 
 @bp.get("/<name>/tickets/new")
 def new_form(name: str):
-    tracker = _tracker_or_404(name)
+    tracker = tracker_or_404(name)
     title = request.args.get("title", "")
     description = request.args.get("description", "")
     domain = app_settings().domain
@@ -279,7 +251,7 @@ def new_ticket(name: str):
     if actor is None:
         abort(403, "Sign in to open a ticket on the web, or send it by mail.")
     check_csrf()
-    tracker = _tracker_or_404(name)
+    tracker = tracker_or_404(name)
     _require(tracker, "submit", "open tickets on")
     title = _form_text("title").strip()
     if not title:
@@ -344,105 +316,6 @@ def triage(name: str, number: int):
     return redirect(url_for("trackers.ticket_page", name=tracker.name, number=ticket.number), 303)
 
 
-# -- settings ----------------------------------------------------------------------------
-
-
-@bp.get("/<name>/tickets/settings")
-def settings_page(name: str):
-    tracker = _managed_or_403(name)
-    return _render_settings(tracker)
-
-
-@bp.post("/<name>/tickets/settings")
-def change_settings(name: str):
-    """One of three forms: `access` (visibility, default rights, group), `grant` (an entry
-    for ~USER or an address) and `revoke` (an entry)."""
-    check_csrf()
-    tracker = _managed_or_403(name)
-    session = db_session()
-    action = request.form.get("action", "")
-    try:
-        if action == "access":
-            set_visibility(tracker, request.form.get("visibility", ""))
-            set_default_rights(tracker, request.form.getlist("default"))
-            set_owner_group(tracker, _chosen_group(tracker, request.form.get("group", "")))
-        elif action == "grant":
-            who = request.form.get("who", "").strip()
-            rights = request.form.getlist("rights")
-            if who.startswith("~"):
-                set_access(session, tracker, rights, user_id=_user_or_400(who).id)
-            elif who:
-                set_access(session, tracker, rights, address=who)
-            else:
-                abort(400, "Name someone: ~USERNAME or an address.")
-        elif action == "revoke":
-            entry = next(
-                (
-                    e
-                    for e in access_entries(session, tracker)
-                    if str(e.id) == request.form.get("entry")
-                ),
-                None,
-            )
-            if entry is None:
-                abort(400, "There is no such access entry; reload the page.")
-            remove_access(session, tracker, user_id=entry.user_id, address=entry.address_key)
-        else:
-            abort(400, "Unknown settings form; reload the page.")
-    except AccessError as error:
-        session.rollback()
-        abort(400, f"{str(error)[:1].upper()}{str(error)[1:]}.")
-    session.commit()
-    return redirect(url_for("trackers.settings_page", name=tracker.name), 303)
-
-
-def _render_settings(tracker: Tracker):
-    session = db_session()
-    entries = access_entries(session, tracker)
-    user_ids = [e.user_id for e in entries if e.user_id is not None]
-    usernames = (
-        dict(session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
-        if user_ids
-        else {}
-    )
-    groups = groups_acted_for(session, current_actor())
-    current = session.get(Group, tracker.owner_group_id) if tracker.owner_group_id else None
-    if current is not None and current not in groups:
-        groups = [current, *groups]
-    return render_template(
-        "tracker_settings.html",
-        tracker=tracker,
-        visibilities=VISIBILITIES,
-        all_rights=TRACKER_RIGHTS,
-        defaults=set(tracker.default_rights.split(",")),
-        groups=groups,
-        entries=[(e, usernames.get(e.user_id, "")) for e in entries],
-    )
-
-
-def _chosen_group(tracker: Tracker, name: str) -> Group | None:
-    """The group picked in the form: none, the tracker's current one, or one the actor
-    is an owner or maintainer of."""
-    if not name:
-        return None
-    session = db_session()
-    allowed = {g.name: g for g in groups_acted_for(session, current_actor())}
-    if tracker.owner_group_id is not None:
-        current = session.get(Group, tracker.owner_group_id)
-        if current is not None:
-            allowed.setdefault(current.name, current)
-    if name not in allowed:
-        abort(403, f"You are not an owner or maintainer of ~{name}.")
-    return allowed[name]
-
-
-def _user_or_400(who: str) -> User:
-    user = find_user(db_session(), who)
-    if user is None:
-        abort(400, f"There is no user {who}.")
-    return user
-
-
 # -- helpers -----------------------------------------------------------------------------
 
 
@@ -450,7 +323,7 @@ def _user_or_400(who: str) -> User:
 def export(name: str):
     """The tracker's signed export (`trackers.export`), for its owner: the same file as
     `mailyard tracker export`."""
-    tracker = _tracker_or_404(name)
+    tracker = tracker_or_404(name)
     if not is_owner(tracker):
         abort(403, f"Only the owners of {tracker.name} may export it; sign in as an owner.")
     import io
@@ -466,8 +339,9 @@ def export(name: str):
     )
 
 
-def _tracker_or_404(name: str) -> Tracker:
-    """The tracker, if the visitor may browse it: else it does not exist for them."""
+def tracker_or_404(name: str) -> Tracker:
+    """The tracker, if the visitor may browse it: else it does not exist for them (also
+    `web.tracker_settings`')."""
     tracker = get_tracker(db_session(), name)
     if tracker is None or not may(db_session(), tracker, current_actor(), "browse"):
         abort(404, f"There is no tracker named {name!r} here.")
@@ -491,15 +365,8 @@ def _signed_in(what: str) -> str:
     return address
 
 
-def _managed_or_403(name: str) -> Tracker:
-    tracker = _tracker_or_404(name)
-    if not may_manage(tracker, current_actor()):
-        abort(403, f"Only the owners of {tracker.name} may change its settings.")
-    return tracker
-
-
 def _ticket_or_404(name: str, number: int) -> tuple[Tracker, Ticket]:
-    tracker = _tracker_or_404(name)
+    tracker = tracker_or_404(name)
     ticket = get_ticket(db_session(), tracker.id, number)
     if ticket is None:
         abort(404, f"There is no ticket {tracker.name}#{number}.")

@@ -42,12 +42,6 @@ def get_group(session: Session, name: str) -> Group | None:
     return session.scalar(select(Group).where(Group.name == name.strip().lower().lstrip("~")))
 
 
-def find_user(session: Session, username: str) -> User | None:
-    """The user called `username` (a leading '~' is allowed)."""
-    name = username.strip().lower().lstrip("~")
-    return session.scalar(select(User).where(func.lower(User.username) == name))
-
-
 def set_description(session: Session, group: Group, description: str) -> None:
     group.description = _description(description)
     session.flush()

@@ -53,6 +53,7 @@ def normalize_address(address: str) -> str:
 
 
 def find_user(session: Session, username: str) -> User | None:
+    """The user called `username` (a leading '~' is allowed)."""
     name = username.strip().lstrip("~").lower()
     return session.scalar(select(User).where(func.lower(User.username) == name))
 

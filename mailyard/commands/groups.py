@@ -169,7 +169,7 @@ def project_ls(owner: str | None) -> None:
 
 
 def _existing_user(session, username: str):
-    from mailyard.accounts.groups import find_user
+    from mailyard.accounts.users import find_user
 
     user = find_user(session, username)
     if user is None:

@@ -54,7 +54,7 @@ def tracker_ls() -> None:
 )
 def tracker_grant(tracker_name: str, who: str, rights: str) -> None:
     """Give an address or a user exactly RIGHTS on TRACKER, in place of its defaults."""
-    from mailyard.accounts.groups import find_user
+    from mailyard.accounts.users import find_user
     from mailyard.db import session_scope
     from trackers.access import set_access
 

@@ -1,0 +1,342 @@
+"""Projects: a name under an owner that gathers lists, trackers and repositories.
+
+A project page is where someone arriving at ~OWNER/PROJECT sees what the project is and
+where it lives; the owner pages (`web.groups`) only list projects. It is kept apart
+because what it shows depends on what the visitor may browse across lists and trackers,
+which the owner and group pages never need.
+
+    /projects/new                    the creation form (POST creates)
+    /~OWNER/PROJECT                  a project: README, links, recent activity
+    /~OWNER/PROJECT/settings         description, README and links, for whoever manages
+                                     the owner (POST: details, link, unlink)
+
+OWNER is `web.groups`' owner name (no '.'), so /~USER.keys and /~USER.pgp stay the
+accounts pages'; /~OWNER/members, a static segment, is matched before a project named so.
+A list or tracker a visitor may not browse is left out of links and activity alike, as
+if it did not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.routing import BaseConverter
+
+from archive.access import may as may_list
+from archive.access import may_manage as may_manage_list
+from archive.lists import get_list
+from archive.models import MailingList, Message, ThreadNode
+from archive.urls import mid_escape
+from mailyard.accounts.access import Actor
+from mailyard.accounts.groups import groups_acted_for
+from mailyard.accounts.models import Project, ProjectLink, User
+from mailyard.accounts.projects import (
+    ProjectError,
+    add_link,
+    create_project,
+    find_owner,
+    get_project,
+    links_of,
+    may_manage_owner,
+    may_manage_project,
+    parse_link,
+    remove_link,
+    repo_scope,
+    scope_ids,
+    update_project,
+)
+from trackers.access import may as may_tracker
+from trackers.access import may_manage as may_manage_tracker
+from trackers.models import Tracker
+from trackers.tickets import get_tracker, latest_events
+from web.app import app_settings, db_session
+from web.auth import check_csrf, current_actor
+from web.groups import add_owner_converter, form_error, form_text, sentence, user_or_403
+
+bp = Blueprint("projects", __name__)
+
+ACTIVITY = 20  # entries of a project's recent activity
+
+
+class ProjectNameConverter(BaseConverter):
+    regex = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+
+
+def _add_converters(state) -> None:
+    add_owner_converter(state)
+    state.app.url_map.converters.setdefault("projectname", ProjectNameConverter)
+
+
+# Before the routes below: a rule finds its converters when it is added.
+bp.record_once(_add_converters)
+
+
+# -- pages -------------------------------------------------------------------------------
+
+
+@bp.get("/projects/new")
+def new_project_form():
+    user = user_or_403("create a project")
+    return render_template(
+        "project_new.html", owners=_owners_for(user), owner=user.username, name="", description=""
+    )
+
+
+@bp.post("/projects/new")
+def new_project():
+    user = user_or_403("create a project")
+    check_csrf()
+    session = db_session()
+    owner_name = request.form.get("owner", "").strip().lower()
+    name, description = request.form.get("name", ""), form_text("description")
+    owner = find_owner(session, owner_name) if owner_name else None
+    if owner is None or not may_manage_owner(current_actor(), owner):
+        abort(403, f"You may not create projects for ~{owner_name}.")
+    try:
+        project = create_project(session, owner, name, description)
+    except ProjectError as error:
+        session.rollback()
+        return form_error(
+            "project_new.html",
+            error,
+            owners=_owners_for(user),
+            owner=owner_name,
+            name=name,
+            description=description,
+        )
+    session.commit()
+    return redirect(
+        url_for("projects.project_page", owner=project.owner_name, project=project.name), 303
+    )
+
+
+@bp.get("/~<ownername:owner>/<projectname:project>")
+def project_page(owner: str, project: str):
+    found = _project_or_404(owner, project)
+    session = db_session()
+    actor = current_actor()
+    shown = _visible_links(session, links_of(session, found), actor)
+    return render_template(
+        "project.html",
+        project=found,
+        links=shown,
+        activity=_activity(session, shown),
+        domain=app_settings().domain,
+        may_manage=may_manage_project(actor, found),
+    )
+
+
+@bp.get("/~<ownername:owner>/<projectname:project>/settings")
+def project_settings(owner: str, project: str):
+    found = _managed_project(owner, project)
+    session = db_session()
+    return render_template(
+        "project_settings.html",
+        project=found,
+        links=_named_links(session, links_of(session, found), current_actor()),
+    )
+
+
+@bp.post("/~<ownername:owner>/<projectname:project>/settings")
+def change_project(owner: str, project: str):
+    """`details` (description, README), `link` (list:NAME, tracker:NAME, repo:URL) or
+    `unlink` (a link's scope). Lists and trackers are linked only by who manages them."""
+    check_csrf()
+    found = _managed_project(owner, project)
+    session = db_session()
+    action = request.form.get("action", "")
+    try:
+        if action == "details":
+            update_project(
+                session,
+                found,
+                description=form_text("description"),
+                readme=form_text("readme"),
+            )
+        elif action == "link":
+            add_link(session, found, _scope_to_link(request.form.get("link", "")))
+        elif action == "unlink":
+            if not remove_link(session, found, request.form.get("scope", "")):
+                abort(400, "That link is not on the project; reload the page.")
+        else:
+            abort(400, "Unknown form; reload the page.")
+    except ProjectError as error:
+        session.rollback()
+        abort(400, sentence(error))
+    session.commit()
+    return redirect(
+        url_for("projects.project_settings", owner=found.owner_name, project=found.name), 303
+    )
+
+
+# -- what the pages show -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShownLink:
+    """A project link as a page shows it."""
+
+    scope: str
+    kind: str  # "list", "tracker", "repo"
+    name: str  # the list's or tracker's name, or the URL
+    description: str = ""
+    thing_id: int | None = None
+    web: bool = False  # a repository URL the browser can open
+
+    @property
+    def label(self) -> str:
+        return self.name if self.kind == "repo" else f"{self.kind} {self.name}"
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One entry of a project's recent activity: a list message or a ticket event."""
+
+    when: datetime
+    kind: str  # "message" or the event's kind
+    where: str  # the list or tracker name
+    title: str  # the message's subject or the ticket's title
+    who: str
+    url: str
+    number: int | None = None  # the ticket's
+
+
+def _visible_links(session, links: list[ProjectLink], actor: Actor) -> list[ShownLink]:
+    """The links the visitor may see: lists and trackers they may browse, repositories."""
+    return [link for link in _named_links(session, links, actor) if link.name]
+
+
+def _named_links(session, links: list[ProjectLink], actor: Actor) -> list[ShownLink]:
+    """Every link; a list or tracker the visitor may not browse gets no name."""
+    lists = _by_id(session, MailingList, scope_ids(links, "list"))
+    trackers = _by_id(session, Tracker, scope_ids(links, "tracker"))
+    shown = []
+    for link in links:
+        kind, _, value = link.scope.partition(":")
+        if kind == "repo":
+            web = value.lower().startswith(("https://", "http://"))
+            shown.append(ShownLink(link.scope, kind, value, web=web))
+            continue
+        thing = (lists if kind == "list" else trackers).get(int(value)) if value.isdigit() else None
+        visible = thing is not None and (
+            may_list(session, thing, actor, "browse")
+            if kind == "list"
+            else may_tracker(session, thing, actor, "browse")
+        )
+        if visible:
+            shown.append(ShownLink(link.scope, kind, thing.name, thing.description, thing.id))
+        else:
+            shown.append(ShownLink(link.scope, kind, ""))
+    return shown
+
+
+def _by_id(session, model, ids: list[int]) -> dict:
+    if not ids:
+        return {}
+    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
+
+
+def _activity(session, links: list[ShownLink]) -> list[Activity]:
+    """The newest messages of the shown lists and events of the shown trackers, merged
+    newest first. Each list costs one query on ix_thread_nodes_list_date, each tracker
+    two (`trackers.tickets.latest_events`)."""
+    found: list[Activity] = []
+    for link in links:
+        if link.kind == "list" and link.thing_id is not None:
+            found += _list_activity(session, link)
+        elif link.kind == "tracker" and link.thing_id is not None:
+            found += _tracker_activity(session, link)
+    found.sort(key=lambda a: a.when, reverse=True)
+    return found[:ACTIVITY]
+
+
+def _list_activity(session, link: ShownLink) -> list[Activity]:
+    rows = session.execute(
+        select(
+            ThreadNode.sort_date,
+            Message.message_id,
+            Message.subject,
+            Message.from_name,
+            Message.from_addr,
+        )
+        .join(Message, Message.id == ThreadNode.message_pk)
+        .where(ThreadNode.list_id == link.thing_id, ThreadNode.sort_date.isnot(None))
+        .order_by(ThreadNode.sort_date.desc())
+        .limit(ACTIVITY)
+    )
+    return [
+        Activity(
+            when=_aware(when),
+            kind="message",
+            where=link.name,
+            title=subject or "(no subject)",
+            who=from_name or from_addr,
+            url=f"{request.script_root}/{quote(link.name)}/{mid_escape(msgid)}/",
+        )
+        for when, msgid, subject, from_name, from_addr in rows
+    ]
+
+
+def _tracker_activity(session, link: ShownLink) -> list[Activity]:
+    return [
+        Activity(
+            when=_aware(event.created_at),
+            kind=event.kind.value,
+            where=link.name,
+            title=ticket.title,
+            who=event.actor_name or event.actor,
+            url=url_for("trackers.ticket_page", name=link.name, number=ticket.number)
+            + f"#e{event.id}",
+            number=ticket.number,
+        )
+        for ticket, event in latest_events(session, link.thing_id, ACTIVITY)
+    ]
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _scope_to_link(text: str) -> str:
+    """'list:NAME' or 'tracker:NAME' the visitor manages, or 'repo:URL', as a scope."""
+    kind, value = parse_link(text)
+    if kind == "repo":
+        return repo_scope(value)
+    session = db_session()
+    actor = current_actor()
+    if kind == "list":
+        mlist = get_list(session, value)
+        if mlist is None or not may_manage_list(mlist, actor):
+            raise ProjectError(f"you manage no list named {value!r}")
+        return f"list:{mlist.id}"
+    tracker = get_tracker(session, value)
+    if tracker is None or not may_manage_tracker(tracker, actor):
+        raise ProjectError(f"you manage no tracker named {value!r}")
+    return f"tracker:{tracker.id}"
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _project_or_404(owner: str, name: str) -> Project:
+    project = get_project(db_session(), owner, name)
+    if project is None:
+        abort(404, f"There is no project ~{owner.lower()}/{name.lower()} here.")
+    return project
+
+
+def _managed_project(owner: str, name: str) -> Project:
+    project = _project_or_404(owner, name)
+    if not may_manage_project(current_actor(), project):
+        abort(403, f"Only who manages ~{project.owner_name} may change its projects.")
+    return project
+
+
+def _owners_for(user: User) -> list[str]:
+    """Whom the signed-in user may create projects for: themself and their groups."""
+    groups = groups_acted_for(db_session(), current_actor())
+    return [user.username.lower(), *(g.name for g in groups)]

@@ -1,0 +1,158 @@
+"""A tracker's settings page: who may see it and do what on it.
+
+Only the tracker's managers come here, and what they change decides what every other
+page of the tracker (`web.trackers`) shows and allows, so it is kept apart from the
+pages that read and write tickets.
+
+    /<tracker>/tickets/settings      visibility, default rights, owning group and access
+                                     entries (managers; POST changes them)
+
+A tracker the visitor may not browse answers 404 here too, as one that does not exist;
+one they may browse but not manage answers 403.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from mailyard.accounts.access import VISIBILITIES
+from mailyard.accounts.groups import groups_acted_for
+from mailyard.accounts.models import Group, User
+from mailyard.accounts.users import find_user
+from trackers.access import (
+    TRACKER_RIGHTS,
+    AccessError,
+    access_entries,
+    may_manage,
+    remove_access,
+    set_access,
+    set_default_rights,
+    set_owner_group,
+    set_visibility,
+)
+from trackers.models import Tracker
+from web.app import db_session
+from web.auth import check_csrf, current_actor
+from web.trackers import tracker_or_404
+
+bp = Blueprint("tracker_settings", __name__)
+
+
+@bp.get("/<name>/tickets/settings")
+def settings_page(name: str):
+    tracker = _managed_or_403(name)
+    return _render_settings(tracker)
+
+
+@bp.post("/<name>/tickets/settings")
+def change_settings(name: str):
+    """One of three forms: `access` (visibility, default rights, group), `grant` (an entry
+    for ~USER or an address) and `revoke` (an entry)."""
+    check_csrf()
+    tracker = _managed_or_403(name)
+    session = db_session()
+    change = _CHANGES.get(request.form.get("action", ""))
+    if change is None:
+        abort(400, "Unknown settings form; reload the page.")
+    try:
+        change(session, tracker)
+    except AccessError as error:
+        session.rollback()
+        abort(400, f"{str(error)[:1].upper()}{str(error)[1:]}.")
+    session.commit()
+    return redirect(url_for("tracker_settings.settings_page", name=tracker.name), 303)
+
+
+# -- the three forms ---------------------------------------------------------------------
+
+
+def _change_access(session, tracker: Tracker) -> None:
+    set_visibility(tracker, request.form.get("visibility", ""))
+    set_default_rights(tracker, request.form.getlist("default"))
+    set_owner_group(tracker, _chosen_group(tracker, request.form.get("group", "")))
+
+
+def _grant(session, tracker: Tracker) -> None:
+    who = request.form.get("who", "").strip()
+    rights = request.form.getlist("rights")
+    if who.startswith("~"):
+        set_access(session, tracker, rights, user_id=_user_or_400(who).id)
+    elif who:
+        set_access(session, tracker, rights, address=who)
+    else:
+        abort(400, "Name someone: ~USERNAME or an address.")
+
+
+def _revoke(session, tracker: Tracker) -> None:
+    wanted = request.form.get("entry")
+    entry = next((e for e in access_entries(session, tracker) if str(e.id) == wanted), None)
+    if entry is None:
+        abort(400, "There is no such access entry; reload the page.")
+    remove_access(session, tracker, user_id=entry.user_id, address=entry.address_key)
+
+
+_CHANGES = {"access": _change_access, "grant": _grant, "revoke": _revoke}
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _managed_or_403(name: str) -> Tracker:
+    tracker = tracker_or_404(name)
+    if not may_manage(tracker, current_actor()):
+        abort(403, f"Only the owners of {tracker.name} may change its settings.")
+    return tracker
+
+
+def _render_settings(tracker: Tracker):
+    session = db_session()
+    entries = access_entries(session, tracker)
+    usernames = _usernames(session, [e.user_id for e in entries if e.user_id is not None])
+    return render_template(
+        "tracker_settings.html",
+        tracker=tracker,
+        visibilities=VISIBILITIES,
+        all_rights=TRACKER_RIGHTS,
+        defaults=set(tracker.default_rights.split(",")),
+        groups=_groups_offered(session, tracker),
+        entries=[(e, usernames.get(e.user_id, "")) for e in entries],
+    )
+
+
+def _usernames(session, user_ids: list[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    return dict(session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
+
+
+def _groups_offered(session, tracker: Tracker) -> list[Group]:
+    """The groups the form offers: those the actor acts for, and the current one."""
+    groups = groups_acted_for(session, current_actor())
+    current = session.get(Group, tracker.owner_group_id) if tracker.owner_group_id else None
+    if current is not None and current not in groups:
+        groups = [current, *groups]
+    return groups
+
+
+def _chosen_group(tracker: Tracker, name: str) -> Group | None:
+    """The group picked in the form: none, the tracker's current one, or one the actor
+    is an owner or maintainer of."""
+    if not name:
+        return None
+    session = db_session()
+    allowed = {g.name: g for g in groups_acted_for(session, current_actor())}
+    if tracker.owner_group_id is not None:
+        current = session.get(Group, tracker.owner_group_id)
+        if current is not None:
+            allowed.setdefault(current.name, current)
+    if name not in allowed:
+        abort(403, f"You are not an owner or maintainer of ~{name}.")
+    return allowed[name]
+
+
+def _user_or_400(who: str) -> User:
+    user = find_user(db_session(), who)
+    if user is None:
+        abort(400, f"There is no user {who}.")
+    return user

@@ -255,7 +255,8 @@ def message_in_list(session: Session, list_id: int, msgid: str) -> bool:
 
 def list_has_any_message(session: Session, list_id: int, msgids: Iterable[str]) -> bool:
     """Whether the list has received any of these messages: for the `reply` right, a
-    post whose In-Reply-To or References name one is in a thread the list already has."""
+    post whose In-Reply-To or References name one is in a thread the list already has
+    (stored is enough: the store links a message to its list before ingest)."""
     wanted = sorted({m for m in msgids if m})
     if not wanted:
         return False

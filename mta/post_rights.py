@@ -22,8 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive.access import list_rights
-from archive.models import MailingList, ThreadNode
+from archive.models import MailingList
 from archive.parse import ParsedMessage
+from archive.queries import list_has_any_message
 from mailyard.accounts.access import Actor, actor_for_address
 from mta.models import Subscription, SubscriptionStatus
 from mta.policy import ACCEPT, Decision, Reason, hold, reject
@@ -108,7 +109,12 @@ def judge_rights(session: Session, list_id: int, list_address: str, msg: ParsedM
     rights = list_rights(session, mlist, actor)
     decision = decide_post(
         rights,
-        is_reply=replies_on_list(session, list_id, [*msg.in_reply_to, *msg.references]),
+        is_reply=list_has_any_message(
+            # a post names at most a few hundred ancestors; more is junk
+            session,
+            list_id,
+            [*msg.in_reply_to, *msg.references][:200],
+        ),
         is_subscribed=is_subscribed(session, list_id, actor),
         is_moderator="moderate" in rights,
         moderation=parse_moderation(mlist.moderation),
@@ -118,24 +124,6 @@ def judge_rights(session: Session, list_id: int, list_address: str, msg: ParsedM
     if decision.verdict is Verdict.hold:
         return hold(decision.reason)
     return ACCEPT
-
-
-def replies_on_list(session: Session, list_id: int, parent_ids: list[str]) -> bool:
-    """Whether any of these Message-IDs is a message archived on the list (stored is
-    enough: the store links it to the list before ingest)."""
-    ids = list(dict.fromkeys(i for i in parent_ids if i))[:200]
-    if not ids:
-        return False
-    found = session.scalar(
-        select(ThreadNode.id)
-        .where(
-            ThreadNode.list_id == list_id,
-            ThreadNode.message_id.in_(ids),
-            ThreadNode.message_pk.isnot(None),
-        )
-        .limit(1)
-    )
-    return found is not None
 
 
 def is_subscribed(session: Session, list_id: int, actor: Actor) -> bool:

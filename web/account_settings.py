@@ -20,7 +20,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy.exc import IntegrityError
 
 from mailyard.accounts import ratelimit
 from mailyard.accounts.models import User
@@ -35,7 +34,6 @@ from mailyard.accounts.tokens import (
     tokens_of,
 )
 from mailyard.accounts.users import (
-    AccountError,
     add_address,
     addresses_of,
     confirm_address,
@@ -50,6 +48,7 @@ from web.accounts import (
     REFUSALS,
     add_account_error_pages,
     check_repeated_password,
+    commit_confirmation,
     notice_page,
     read_link,
 )
@@ -97,15 +96,9 @@ def address_confirm_form(token: str):
 def address_confirm(token: str):
     check_csrf()
     db = db_session()
-    try:
-        row = confirm_address(db, *read_link(read_address_token, token))
-        db.commit()
-    except AccountError as e:
-        db.rollback()
-        abort(400, str(e))
-    except IntegrityError:
-        db.rollback()
-        abort(400, "This address was confirmed by another account meanwhile.")
+    row = commit_confirmation(
+        db, lambda: confirm_address(db, *read_link(read_address_token, token))
+    )
     return notice_page(
         "Address confirmed",
         f"{row.address} is now an address of your account.",

@@ -186,8 +186,19 @@ def confirm(token: str):
     check_csrf()
     user_id, address_id = read_link(read_signup_token, token)
     db = db_session()
+    user = commit_confirmation(db, lambda: confirm_sign_up(db, user_id, address_id))
+    return notice_page(
+        "Account confirmed",
+        f"The account ~{user.username} is ready: sign in with its name or address.",
+        link=(url_for("accounts.login_form"), "Sign in"),
+    )
+
+
+def commit_confirmation(db, confirm: Callable[[], T]) -> T:
+    """Run `confirm` and commit, or answer 400 saying why not: the link is stale, or
+    someone else confirmed the address first (the unique index tells)."""
     try:
-        user = confirm_sign_up(db, user_id, address_id)
+        done = confirm()
         db.commit()
     except AccountError as e:
         db.rollback()
@@ -195,11 +206,7 @@ def confirm(token: str):
     except IntegrityError:
         db.rollback()
         abort(400, "This address was confirmed by another account meanwhile.")
-    return notice_page(
-        "Account confirmed",
-        f"The account ~{user.username} is ready: sign in with its name or address.",
-        link=(url_for("accounts.login_form"), "Sign in"),
-    )
+    return done
 
 
 @bp.post("/account/confirm/resend")

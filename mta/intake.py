@@ -546,7 +546,8 @@ class IntakeHandler:
         if not decision.accepted:
             return decision
         if route.kind is RouteKind.POST:
-            return judge_rights(session, route.target.list_id, route.target.posting_address, parsed)
+            target = route.target
+            return judge_rights(session, target.list_id, target.posting_address, parsed, raw)
         if route.kind is RouteKind.TRACKER:
             return tracker_mail.judge_tracker_rights(
                 session, self.settings, parsed, raw, route.target

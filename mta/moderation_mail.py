@@ -27,14 +27,12 @@ from archive.access import may
 from archive.lists import get_list
 from archive.models import MailingList
 from archive.parse import ParsedMessage
-from mailyard.accounts.access import actor_for_address
 from mailyard.settings import Settings
-from mta.dkim import DkimResult, verify_dkim
 from mta.models import HeldMessage
 from mta.moderation import AlreadyDecided, approve_held, find_held, reject_held
 from mta.outbox import AUTO_REPLIED, build_message, send_on_commit
 from mta.policy import ACCEPT, Decision, Reason, check_auto_submitted, check_loop, reject
-from mta.sender_auth import sender_authenticated
+from mta.sender_auth import mail_sender
 
 log = logging.getLogger(__name__)
 
@@ -175,22 +173,19 @@ def _authorized_command(
     Refused (or CommandError) saying why. Held status is checked last, by the decision
     itself, so that nobody else learns what became of a post."""
     command = find_command(msg.body)
-    dkim = verify_dkim(raw, sender.rpartition("@")[2].lower())
-    how = sender_authenticated(
-        session, sender, raw, dkim_aligned_pass=dkim.result is DkimResult.PASS and dkim.aligned
-    )
-    if how is None:
+    proven = mail_sender(session, sender, raw)
+    if not proven.authenticated:
         raise Refused(
             f"{sender} is not authenticated: a moderator's answer needs a DKIM signature"
             " that passes and is aligned with the From domain, or a PGP signature by a key"
             " registered for that address"
         )
-    if how == "pgp" and held.token not in msg.body:
+    if proven.how == "pgp" and held.token not in msg.body:
         raise Refused(
             "a PGP signature does not cover the address this answer was sent to: keep the"
             f" line 'Held post: {held.token}' of the notice in the signed text"
         )
-    if not may(session, mlist, actor_for_address(session, sender), "moderate"):
+    if not may(session, mlist, proven.actor, "moderate"):
         raise Refused(f"{sender} may not moderate {mlist.name}")
     return command
 

@@ -28,6 +28,7 @@ from archive.queries import list_has_any_message
 from mailyard.accounts.access import Actor, actor_for_address
 from mta.models import Subscription, SubscriptionStatus
 from mta.policy import ACCEPT, Decision, Reason, hold, reject
+from mta.sender_auth import bare_actor, mail_sender
 
 
 class Moderation(enum.Enum):
@@ -97,33 +98,65 @@ def decide_post(
     return PostDecision(Verdict.accept)
 
 
-def judge_rights(session: Session, list_id: int, list_address: str, msg: ParsedMessage) -> Decision:
-    """`decide_post` for a message at DATA, as an intake decision. The actor is the From
-    address (a confirmed address of a user counts as that user); the caller has checked
-    that there is one (`mta.policy.check_required_headers`)."""
+def judge_rights(
+    session: Session, list_id: int, list_address: str, msg: ParsedMessage, raw: bytes
+) -> Decision:
+    """`decide_post` for a message at DATA, as an intake decision; the caller has checked
+    that there is a From address (`mta.policy.check_required_headers`).
+
+    The From address counts first as itself (the defaults, entries naming it, its
+    subscription). Only when the account that confirmed it would fare better is the mail
+    asked to prove it (`mta.sender_auth`: DKIM, or a PGP signature), as every action by
+    mail must: a forged From does not bring anyone's account along.
+    """
     mlist = session.get(MailingList, list_id)
     if mlist is None:  # deleted between RCPT and DATA
         return reject(Reason.UNKNOWN_RECIPIENT, f"<{list_address}>: no such list here")
     sender = msg.from_.addr if msg.from_ else ""
-    actor = actor_for_address(session, sender)
-    rights = list_rights(session, mlist, actor)
-    decision = decide_post(
-        rights,
-        is_reply=list_has_any_message(
-            # a post names at most a few hundred ancestors; more is junk
-            session,
-            list_id,
-            [*msg.in_reply_to, *msg.references][:200],
-        ),
-        is_subscribed=is_subscribed(session, list_id, actor),
-        is_moderator="moderate" in rights,
-        moderation=parse_moderation(mlist.moderation),
-    )
+    # a post names at most a few hundred ancestors; more is junk
+    is_reply = list_has_any_message(session, list_id, [*msg.in_reply_to, *msg.references][:200])
+
+    def decide(actor: Actor) -> PostDecision:
+        rights = list_rights(session, mlist, actor)
+        return decide_post(
+            rights,
+            is_reply=is_reply,
+            is_subscribed=is_subscribed(session, list_id, actor),
+            is_moderator="moderate" in rights,
+            moderation=parse_moderation(mlist.moderation),
+        )
+
+    decision = decide(bare_actor(sender))
+    unproven = ""
+    if decision.verdict is not Verdict.accept:
+        account = actor_for_address(session, sender)
+        as_account = decide(account) if account.user_id is not None else decision
+        if _better(as_account, decision):
+            if mail_sender(session, sender, raw).authenticated:
+                decision = as_account
+            else:
+                unproven = (
+                    f" (the mail is not authenticated, so it does not count as"
+                    f" ~{account.username}: {NEEDS_AUTHENTICATION})"
+                )
     if decision.verdict is Verdict.refuse:
-        return reject(Reason.NOT_ALLOWED, f"Not posted to {list_address}: {decision.reason}")
+        return reject(
+            Reason.NOT_ALLOWED, f"Not posted to {list_address}: {decision.reason}{unproven}"
+        )
     if decision.verdict is Verdict.hold:
-        return hold(decision.reason)
+        return hold(decision.reason + unproven)
     return ACCEPT
+
+
+NEEDS_AUTHENTICATION = (
+    "a DKIM signature that passes and is aligned with the From domain, or a PGP signature"
+    " by a key registered for the address"
+)
+_RANK = {"refuse": 0, "hold": 1, "accept": 2}
+
+
+def _better(one: PostDecision, other: PostDecision) -> bool:
+    return _RANK[one.verdict.value] > _RANK[other.verdict.value]
 
 
 def is_subscribed(session: Session, list_id: int, actor: Actor) -> bool:

@@ -1,19 +1,56 @@
-"""Is the From address of a mail authenticated? The one answer every action by mail asks
-(DESIGN: a DKIM signature that passes and is aligned with the From domain, or a PGP
-signature by a key registered for the address).
+"""Who sent a mail, and is it proven? The one answer every action by mail asks (DESIGN:
+a DKIM signature that passes and is aligned with the From domain, or a PGP signature by
+a key registered for the address).
 
-With accounts, "authenticated as user U" means: the From address is one of U's confirmed
-addresses, and the mail proves it by DKIM or by a PGP signature from one of U's keys that
-names that address (`authenticated_user`)."""
+A mail acts as an account only when it proves its From address: then that address, if
+one of the account's confirmed addresses, brings the account's group roles and access
+entries with it (`mail_sender(...).actor`). Unproven mail acts as its bare address: the
+defaults, and entries naming that address. So "is this mail authenticated as user U?"
+is `mail_sender(...).actor.user_id == U.id`, and the patch status, ticket, moderation
+and posting paths all ask it here.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
-from mailyard.accounts.access import user_for_address
-from mailyard.accounts.models import User
+from mailyard.accounts.access import ANONYMOUS, Actor, actor_for_address
+from mta.dkim import DkimResult, verify_dkim
 from mta.keys import registered_pgp_keys
 from mta.pgp import verify_signature
+
+
+@dataclass(frozen=True)
+class MailSender:
+    address: str  # the From address, as written
+    how: str | None  # 'dkim' or 'pgp' when proven, else None
+    actor: Actor  # the account when proven (and confirmed), else the bare address
+
+    @property
+    def authenticated(self) -> bool:
+        return self.how is not None
+
+
+def mail_sender(
+    session: Session, address: str, raw: bytes, *, dkim_aligned_pass: bool | None = None
+) -> MailSender:
+    """Who the mail `raw` from `address` acts as. DKIM is verified here unless the
+    caller already knows the aligned result (ingest stores it)."""
+    if dkim_aligned_pass is None:
+        verdict = verify_dkim(raw, address.rpartition("@")[2].lower())
+        dkim_aligned_pass = verdict.result is DkimResult.PASS and verdict.aligned
+    how = sender_authenticated(session, address, raw, dkim_aligned_pass=dkim_aligned_pass)
+    actor = actor_for_address(session, address) if how else bare_actor(address)
+    return MailSender(address, how, actor)
+
+
+def bare_actor(address: str) -> Actor:
+    """An address standing for nothing but itself."""
+    if not address:
+        return ANONYMOUS
+    return Actor(addresses=frozenset({address.strip().lower()}))
 
 
 def sender_authenticated(
@@ -30,16 +67,3 @@ def sender_authenticated(
     if keys and verify_signature(raw, keys):
         return "pgp"
     return None
-
-
-def authenticated_user(
-    session: Session, address: str, raw: bytes, *, dkim_aligned_pass: bool
-) -> User | None:
-    """The user this mail is authenticated as: the owner of the confirmed From address,
-    when `sender_authenticated` vouches for it. None otherwise."""
-    user = user_for_address(session, address)
-    if user is None:
-        return None
-    if sender_authenticated(session, address, raw, dkim_aligned_pass=dkim_aligned_pass) is None:
-        return None
-    return user

@@ -19,10 +19,9 @@ from sqlalchemy.orm import Session
 
 from archive.headers import bytes_to_text, find_first_header, unfold
 from archive.models import MailingList, Message
-from mailyard.accounts.access import actor_for_address
 from mailyard.settings import get_settings
 from mta.outbox import AUTO_REPLIED, build_message, send_on_commit
-from mta.sender_auth import sender_authenticated
+from mta.sender_auth import MailSender, mail_sender
 from patchsets.models import Patchset, StatusRequest
 from patchsets.series import patchset_replied_to
 from patchsets.status import StatusRefused, change_status, parse_status
@@ -57,7 +56,8 @@ def handle_status_request(session: Session, list_id: int, message: Message) -> N
             raise StatusRefused("this mail does not answer a patch or cover letter of a patchset")
         request.patchset_first_message_id = patchset.first_message_id
         status = parse_status(wanted)
-        how = authenticated_as(session, message)
+        proven = proven_sender(session, message)
+        how = proven.how
         if how is None:
             raise StatusRefused(
                 f"{message.from_addr} is not authenticated: status changes by mail need a "
@@ -73,8 +73,7 @@ def handle_status_request(session: Session, list_id: int, message: Message) -> N
                     "'!status STATUS' line in the signed text"
                 )
             status = parse_status(in_body)
-        # Authenticated: the address may act as the user who confirmed it.
-        who = actor_for_address(session, message.from_addr)
+        who = proven.actor  # authenticated: the account that confirmed the address
         changed = change_status(
             session,
             mlist,
@@ -91,9 +90,9 @@ def handle_status_request(session: Session, list_id: int, message: Message) -> N
         _reply_refused(session, mlist, message, patchset, wanted, str(refused))
 
 
-def authenticated_as(session: Session, message: Message) -> str | None:
-    """How the message's From address is authenticated ('dkim' or 'pgp'), or None."""
-    return sender_authenticated(
+def proven_sender(session: Session, message: Message) -> MailSender:
+    """Who the archived message's From acts as (DKIM was verified at ingest)."""
+    return mail_sender(
         session,
         message.from_addr,
         bytes(message.raw or b""),

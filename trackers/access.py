@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from mailyard.accounts import access
 from mailyard.accounts.access import (
-    ANONYMOUS,
     VISIBILITIES,
     Actor,
     Resource,
@@ -35,6 +34,7 @@ from mailyard.accounts.access import (
     set_entry,
 )
 from mailyard.accounts.models import AccessEntry, Group
+from mta.sender_auth import bare_actor
 from trackers.models import Tracker
 
 TRACKER_RIGHTS = ("browse", "submit", "comment", "edit", "triage")
@@ -78,12 +78,10 @@ def may_manage(tracker: Tracker, actor: Actor) -> bool:
 
 def actor_for_mail(session: Session, address: str, authenticated: str) -> Actor:
     """Who a mail from `address` acts as: the account behind it when the From is
-    authenticated, else the bare address."""
-    if not address:
-        return ANONYMOUS
+    authenticated, else the bare address (`mta.sender_auth`)."""
     if authenticated in AUTHENTICATED:
         return actor_for_address(session, address)
-    return Actor(addresses=frozenset({address.strip().lower()}))
+    return bare_actor(address)
 
 
 def stranger_rights(tracker: Tracker) -> frozenset[str]:

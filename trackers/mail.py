@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 from archive.parse import ParsedMessage
 from mailyard.accounts.access import actor_for_address
 from mailyard.settings import Settings
-from mta.dkim import verify_dkim
 from mta.models import RequestKind
 from mta.outbox import AUTO_REPLIED, build_message, send_on_commit
 from mta.policy import (
@@ -39,7 +38,7 @@ from mta.policy import (
     first_objection,
     reject,
 )
-from mta.sender_auth import sender_authenticated
+from mta.sender_auth import mail_sender
 from mta.subscribe import confirmation_request, find_token, unknown_confirmation
 from mta.subscriptions import request_change, take_request
 from trackers.access import AUTHENTICATED, actor_for_mail, tracker_rights
@@ -190,16 +189,12 @@ def judge_tracker_rights(
 def _origin(session: Session, msg: ParsedMessage, raw: bytes) -> Origin:
     """The mail's sender, authenticated or not (`mta.sender_auth`)."""
     address = msg.from_.addr if msg.from_ else ""
-    dkim = verify_dkim(raw, address.rpartition("@")[2].lower())
     return Origin(
         address=address,
         name=msg.from_.name if msg.from_ else "",
         message_id=msg.message_id or "",
         raw=raw,
-        authenticated=sender_authenticated(
-            session, address, raw, dkim_aligned_pass=dkim.result == "pass" and dkim.aligned
-        )
-        or "",
+        authenticated=mail_sender(session, address, raw).how or "",
     )
 
 

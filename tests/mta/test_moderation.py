@@ -144,11 +144,14 @@ def test_a_subscriber_posts_at_once_and_a_repeated_held_post_is_held_once(
     assert len(held_rows(session)) == 1 and len(sink.received) == notices
 
 
-def test_moderation_all_holds_subscribers_but_not_moderators(server, session, sink, lists):
+def test_moderation_all_holds_subscribers_but_not_moderators(
+    server, session, sink, lists, publish, rsa_key
+):
     configure(session, lists["dev"], moderation="all")
     code, text = submit(server, make_message(from_=BOB), sender=BOB)
     assert b"every post to this list waits for a moderator" in text
-    mine = make_message(from_=MIA)
+    publish("maint.example")
+    mine = sign(make_message(from_=MIA), "maint.example", rsa_key[0])  # proven: her account
     assert submit(server, mine, sender=MIA) == (250, b"2.0.0 OK")
     assert stored(session, msgid_of(mine))
 

@@ -26,6 +26,7 @@ from mta.post_rights import (
 )
 from mta.routing import Route, route
 from mta.subscriptions import subscribe
+from tests.mta.conftest import sign
 from tests.mta.mail import ANNOUNCE, DEV, DOMAIN, make_message, msgid_of, send, stored
 
 OWNER = "owner@example.com"  # owns both lists of the `lists` fixture
@@ -192,14 +193,33 @@ def test_at_data_the_from_address_decides(server, session, lists):
     assert "you may not post to this list" in refused.value.smtp_error.decode()
 
 
-def test_an_access_entry_for_a_users_address_lets_them_post(server, session, lists):
+def test_an_access_entry_for_a_user_lets_their_authenticated_mail_post(
+    server, session, lists, publish, rsa_key
+):
     configure(session, lists["dev"], default_rights="browse")
     mia = make_user(session, "mia", "mia@home.example", MIA)
     set_entry(session, f"list:{lists['dev']}", {"browse", "post"}, user_id=mia.id)
     session.commit()
-    raw = make_message(from_=f"Mia <{MIA}>")  # her second confirmed address
-    post(server, raw, sender=MIA)
+    publish("maint.example")
+    raw = sign(make_message(from_=f"Mia <{MIA}>"), "maint.example", rsa_key[0])
+    post(server, raw, sender=MIA)  # her second confirmed address, proven by DKIM
     assert stored(session, msgid_of(raw))
+
+
+def test_unauthenticated_mail_does_not_bring_the_account_along(server, session, lists):
+    """A forged From of Mia's address counts as the bare address: the entry for her
+    account does not apply, and the refusal says why."""
+    configure(session, lists["dev"], default_rights="browse")
+    mia = make_user(session, "mia", MIA)
+    set_entry(session, f"list:{lists['dev']}", {"browse", "post"}, user_id=mia.id)
+    session.commit()
+    raw = make_message(from_=f"Mia <{MIA}>")
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        post(server, raw, sender=MIA)
+    reason = " ".join(refused.value.smtp_error.decode().split())
+    assert refused.value.smtp_code == 550
+    assert "not authenticated, so it does not count as ~mia" in reason
+    assert not stored(session, msgid_of(raw))
 
 
 # -- private lists ----------------------------------------------------------------------
@@ -224,7 +244,7 @@ def test_a_private_list_is_refused_to_strangers_as_an_unknown_address_is(server,
     assert refusal_at_rcpt(server, DEV, "")[0] == 550
 
 
-def test_a_private_list_takes_posts_from_its_members(server, session, lists):
+def test_a_private_list_takes_posts_from_its_members(server, session, lists, publish, rsa_key):
     configure(session, lists["dev"], visibility="private")
     # A member of the owning group, writing from a confirmed address...
     mia = make_user(session, "mia", MIA)
@@ -238,8 +258,10 @@ def test_a_private_list_takes_posts_from_its_members(server, session, lists):
     set_entry(session, f"list:{lists['dev']}", {"browse", "reply", "post"}, address=ALICE)
     session.commit()
 
-    for sender in (MIA, ALICE):
+    publish("maint.example")
+    for sender in (MIA, ALICE):  # Mia's membership counts once her mail proves it is hers
         raw = make_message(from_=sender)
+        raw = sign(raw, "maint.example", rsa_key[0]) if sender == MIA else raw
         post(server, raw, sender=sender)
         assert stored(session, msgid_of(raw)), sender
     assert refusal_at_rcpt(server, DEV, "carol@example.org")[0] == 550

@@ -76,7 +76,8 @@ def test_sign_up_to_approving_a_held_post(site, sink, browser, shoot):
     assert b"BEGIN PGP PUBLIC KEY BLOCK" in body
 
     # A group, and a project of the group that brings the list in.
-    page.goto("/groups/new")
+    page.goto("/account")
+    page.get_by_role("link", name="group", exact=True).click()
     page.get_by_label("Name").fill("tools")
     page.get_by_label("Description").fill("The tools team")
     page.get_by_role("button", name="create the group").click()

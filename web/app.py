@@ -64,6 +64,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https"),
+        # The largest thing a form takes is a public key (512 KiB): refuse more (413)
+        # before anything reads it.
+        MAX_CONTENT_LENGTH=1024 * 1024,
     )
     # A '//' inside a Message-ID must reach us as it is, not be redirected away.
     app.url_map.merge_slashes = False

@@ -144,3 +144,8 @@ def test_account_pages_carry_the_strict_policy_and_no_script(client, ada):
         assert "default-src 'none'" in response.headers["Content-Security-Policy"]
         assert "<script" not in page and "style=" not in page
         assert page.count("<form") == page.count('name="csrf_token"')
+
+
+def test_a_form_larger_than_any_key_is_refused_before_it_is_read(client):
+    response = client.post("/login", data={"login": "x" * (2 * 1024 * 1024), "password": "y"})
+    assert response.status_code == 413

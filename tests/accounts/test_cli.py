@@ -1,4 +1,5 @@
-"""`mailyard user create|ls|admin` as an operator runs them: real processes."""
+"""`mailyard user create|ls|admin` as an operator runs them: in-process (tests/cli_runner.py),
+with one real process reading the password from a real pipe, one-line errors."""
 
 from __future__ import annotations
 
@@ -10,11 +11,23 @@ import pytest
 from mailyard.accounts.access import actor_for_address
 from mailyard.accounts.passwords import check_password
 from mailyard.accounts.users import find_user
+from tests.cli_runner import CliResult, MailyardCli
 from tests.served import ServedMailyard
 
 
 @pytest.fixture
 def run(settings):
+    cli = MailyardCli(settings, "user")
+
+    def run_cli(*args: str, stdin: str = "") -> CliResult:
+        return cli(*args, input=stdin)
+
+    return run_cli
+
+
+@pytest.fixture
+def run_process(settings):
+    """`mailyard user ...` in a real process, for what a real stdin pipe does."""
     env = ServedMailyard(settings).env
 
     def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
@@ -30,14 +43,14 @@ def run(settings):
     return run_cli
 
 
-def one_line_error(out: subprocess.CompletedProcess, text: str) -> None:
+def one_line_error(out: CliResult, text: str) -> None:
     assert out.returncode != 0, out.stdout
     assert "Traceback" not in out.stderr
     assert text in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
-def test_create_confirms_at_once_and_reads_the_password_from_stdin(run, session):
-    out = run(
+def test_create_confirms_at_once_and_reads_the_password_from_stdin(run, run_process, session):
+    out = run_process(
         "create",
         "Ada",
         "Ada@Example.org",

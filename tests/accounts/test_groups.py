@@ -4,8 +4,6 @@ one-line errors."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from mailyard.accounts.access import actor_for_user
@@ -35,7 +33,7 @@ from mailyard.accounts.projects import (
     repo_scope,
 )
 from mailyard.db import new_session, utcnow
-from tests.served import ServedMailyard
+from tests.cli_runner import CliResult, MailyardCli
 from trackers.access import may, tracker_rights
 from trackers.tickets import create_tracker, get_tracker
 
@@ -220,15 +218,11 @@ def test_project_paths_are_owner_slash_name():
 
 @pytest.fixture
 def run(settings, users):
-    server = ServedMailyard(settings)
-
-    def run_cli(*args: str) -> subprocess.CompletedProcess:
-        return server.cli(*args, check=False)
-
-    return run_cli
+    """The CLI in-process (tests/cli_runner.py); tests/mailyard/test_cli.py runs real ones."""
+    return MailyardCli(settings)
 
 
-def one_line_error(out: subprocess.CompletedProcess, text: str) -> None:
+def one_line_error(out: CliResult, text: str) -> None:
     assert out.returncode == 1, out
     assert out.stderr.count("\n") == 1 and out.stderr.startswith("Error: "), out.stderr
     assert text in out.stderr, out.stderr

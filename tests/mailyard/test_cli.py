@@ -1,4 +1,6 @@
-"""The `mailyard` command as a user runs it: real processes, one-line errors."""
+"""The `mailyard` command as a user runs it, one-line errors: in-process
+(tests/cli_runner.py), and in real processes for the installed entry point and for
+`import-mbox` with parser processes (a fork pool, not to be forked from pytest)."""
 
 from __future__ import annotations
 
@@ -12,11 +14,17 @@ from click.testing import CliRunner
 
 from archive.mbox import mboxrd_entry
 from mailyard.cli import cli
+from tests.cli_runner import MailyardCli
 from tests.served import ServedMailyard
 
 
 @pytest.fixture
-def run(settings):
+def run(settings) -> MailyardCli:
+    return MailyardCli(settings)
+
+
+@pytest.fixture
+def run_process(settings):
     server = ServedMailyard(settings)
 
     def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -94,7 +102,8 @@ def test_duplicate_list_is_refused(run):
     assert out.returncode == 1 and "already exists" in out.stderr
 
 
-def test_import_mbox_counts_duplicates_and_reports_rate(run, tmp_path):
+def test_import_mbox_counts_duplicates_and_reports_rate(run_process, tmp_path):
+    run = run_process
     run("list", "create", "dev", "--owner", "o@example.org")
     plain = tmp_path / "a.mbox"
     plain.write_bytes(b"".join(mboxrd_entry(mail(n)) for n in range(5)))
@@ -139,10 +148,10 @@ PATCH = (
 )
 
 
-def test_patchset_ls_status_and_rename(run, tmp_path):
+def test_patchset_ls_status_and_rename(run, run_process, tmp_path):
     run("list", "create", "dev", "--owner", "owner@example.org")
     (tmp_path / "p.mbox").write_bytes(mboxrd_entry(PATCH.encode()))
-    assert run("import-mbox", "dev", str(tmp_path / "p.mbox")).returncode == 0
+    assert run_process("import-mbox", "dev", str(tmp_path / "p.mbox")).returncode == 0
     out = run("patchset", "ls", "dev")
     assert out.stdout.split("\t")[:4] == ["1", "v1", "1/1", "proposed"], out.stdout
     out = run("patchset", "status", "dev", "1", "needs-revision")

@@ -1,5 +1,5 @@
 """`mailyard list set/grant/revoke/ls` for who may see and use a list, as an operator
-runs them: real processes, one-line errors."""
+runs them: in-process (tests/cli_runner.py), one-line errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from archive.access import may
 from archive.lists import get_list
 from mailyard.accounts.access import Actor, actor_for_user
 from mailyard.accounts.models import Group, User, UserAddress
-from tests.served import ServedMailyard
+from tests.cli_runner import MailyardCli
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -21,11 +21,7 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 def run(settings, session):
     """The CLI on the test database, with the list `dev`, the user ~ada and the group
     ~acme in it."""
-    server = ServedMailyard(settings)
-
-    def run_cli(*args: str):
-        return server.cli(*args, check=False)
-
+    run_cli = MailyardCli(settings)
     assert run_cli("list", "create", "dev", "--owner", "owner@example.org").returncode == 0
     ada = User(username="ada", confirmed_at=NOW)
     session.add_all([ada, Group(name="acme")])

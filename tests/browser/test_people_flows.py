@@ -40,6 +40,7 @@ def link_in(message, pattern: str) -> str:
 
 def test_sign_up_to_approving_a_held_post(site, sink, browser, shoot):
     site.cli("list", "create", "dev", "--owner", ALICE, "--description", "Development")
+    site.cli("tracker", "create", "bugs", "--owner", ALICE, "--description", "Bugs in the thing")
     site.start()
     context = browser.new_context(base_url=site.base_url)
     page = context.new_page()
@@ -132,11 +133,33 @@ def test_sign_up_to_approving_a_held_post(site, sink, browser, shoot):
     )
     shoot(page, "list-after-approval")
 
-    # The main pages on a phone-sized screen.
-    phone = browser.new_context(base_url=site.base_url, viewport=PHONE).new_page()
-    pages = (("/", "phone-index"), ("/signup", "phone-signup"), ("/~tools", "phone-group"))
+    # A ticket opened with the web form, pre-filled from its URL.
+    page.goto("/bugs/tickets/new?title=It%20does%20two%20things&description=Traceback%3A%20...")
+    assert page.locator("#title").input_value() == "It does two things"
+    page.get_by_role("button", name="open ticket").click()
+    assert "It does two things" in page.inner_text("main")
+    shoot(page, "ticket")
+    ticket = page.url
+
+    # The main pages on a phone-sized screen, signed in as Alice.
+    phone = browser.new_context(
+        base_url=site.base_url, viewport=PHONE, storage_state=context.storage_state()
+    ).new_page()
+    pages = (
+        ("/", "phone-index"),
+        ("/dev/", "phone-list"),
+        ("/dev/held-1@example.net/T/", "phone-thread"),
+        ("/bugs/tickets/", "phone-tickets"),
+        (ticket, "phone-ticket"),
+        ("/~tools", "phone-group"),
+        ("/~tools/thing", "phone-project"),
+        ("/account", "phone-account"),
+    )
     for path, name in pages:
-        phone.goto(path)
+        assert phone.goto(path).status == 200, path
         shoot(phone, name)
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{path} scrolls sideways on a phone ({width}px)"
+    anonymous = browser.new_context(base_url=site.base_url, viewport=PHONE).new_page()
+    anonymous.goto("/signup")
+    shoot(anonymous, "phone-signup")

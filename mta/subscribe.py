@@ -16,9 +16,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from archive.access import list_resource
 from archive.lists import get_list
 from archive.models import MailingList
 from archive.parse import ParsedMessage
+from mailyard.accounts.access import readers_among
 from mailyard.settings import Settings
 from mta.models import PendingRequest, RequestKind
 from mta.outbox import AUTO_REPLIED, build_message, send_on_commit
@@ -162,12 +164,26 @@ def _change_request(kind: RequestKind):
                 f"{sender} is not subscribed to {target.address()}, so there is nothing to do.\n"
                 "If you receive the list at another address, write from that one.\n",
             )
+        if kind is RequestKind.subscribe and not _may_read(session, target.list_id, sender):
+            return (
+                f"You may not subscribe to {target.name}",
+                f"{sender} may not read {target.address()}, so it cannot receive its posts."
+                "\nAsk the list's owner for access.\n",
+            )
         pending = request_change(session, list_scope(target.list_id), kind, sender)
         link = f"{settings.base_url.rstrip('/')}/{target.name}/confirm/{pending.token}"
         what = f"{'to' if kind is RequestKind.subscribe else 'from'} the list {target.address()}"
         return confirmation_request(pending, f"to {verb} {pending.address}\n{what}", link)
 
     return ask
+
+
+def _may_read(session: Session, list_id: int, address: str) -> bool:
+    """Whether a subscriber at `address` would get the list's posts (`mta.fanout` sends
+    them only to its readers). Confirming proves the mailbox, so the account that
+    confirmed the address counts."""
+    mlist = session.get(MailingList, list_id)
+    return mlist is not None and bool(readers_among(session, list_resource(mlist), [address]))
 
 
 def confirmation_request(pending: PendingRequest, asked: str, link: str = "") -> tuple[str, str]:

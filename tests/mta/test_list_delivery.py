@@ -114,6 +114,19 @@ def test_subscribe_by_mail_and_confirm_by_reply(server, session, sink, lists):
     assert parsed(sink.received[-1].content)["Subject"] == "Unknown or expired confirmation"
 
 
+def test_someone_who_may_not_read_the_list_cannot_subscribe(server, session, sink, lists):
+    """A list whose archive is closed to strangers (they may post, not read): a
+    subscription would bring them nothing, and the answer says so."""
+    from archive.models import MailingList
+
+    session.get(MailingList, lists["dev"]).default_rights = "post"
+    session.commit()
+    send(server, make_message(to=f"dev+subscribe@{DOMAIN}"), [f"dev+subscribe@{DOMAIN}"])
+    [answer] = copies_for(sink, ALICE)
+    assert "may not read" in parsed(answer.content).get_content()
+    assert find_subscription(session, lists["dev"], ALICE) is None
+
+
 def test_a_repeated_request_reuses_the_pending_token(server, session, sink, lists):
     for _ in range(2):
         send(

@@ -220,4 +220,8 @@ class HeldMessage(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTC_DT, nullable=True)
     decision_note: Mapped[str] = mapped_column(Text, default="")
 
-    __table_args__ = (Index("ix_held_messages_status_expires", "status", "expires_at"),)
+    __table_args__ = (
+        Index("ix_held_messages_status_expires", "status", "expires_at"),
+        # A post is held once per list, even when two intake processes take it at once.
+        Index("uq_held_messages_list_message", "list_id", "message_id", unique=True),
+    )

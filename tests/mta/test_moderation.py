@@ -389,3 +389,25 @@ def test_what_is_not_a_clear_command(text, problem):
     with pytest.raises(CommandError) as error:
         find_command(text)
     assert problem in str(error.value)
+
+
+def test_the_database_holds_a_post_once_per_list_whoever_races(session, lists):
+    """Two intake processes holding the same post at the same moment: the second
+    insert fails (its batch answers 451, and the retry finds the post held)."""
+    from sqlalchemy.exc import IntegrityError
+
+    now = utcnow()
+    for token in ("a" * 32, "b" * 32):
+        session.add(
+            HeldMessage(
+                list_id=lists["dev"],
+                raw=b"x",
+                message_id="race@example.com",
+                token=token,
+                held_at=now,
+                expires_at=now,
+            )
+        )
+    with pytest.raises(IntegrityError):
+        session.commit()
+    session.rollback()

@@ -237,6 +237,9 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_held_messages_status_expires", ["status", "expires_at"], unique=False
         )
+        batch_op.create_index(
+            "uq_held_messages_list_message", ["list_id", "message_id"], unique=True
+        )
 
     op.create_table(
         "project_links",
@@ -361,6 +364,7 @@ def downgrade() -> None:
 
     op.drop_table("project_links")
     with op.batch_alter_table("held_messages", schema=None) as batch_op:
+        batch_op.drop_index("uq_held_messages_list_message")
         batch_op.drop_index("ix_held_messages_status_expires")
         batch_op.drop_index(batch_op.f("ix_held_messages_list_id"))
 

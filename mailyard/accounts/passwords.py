@@ -62,6 +62,8 @@ def check_password(user: User | None, password: str, hasher: PasswordHasher = HA
 
 
 def _spend_a_hash(hasher: PasswordHasher, password: str) -> None:
+    """Take as long as checking a real password, so that a name nobody has is not
+    refused faster (which would tell who has an account)."""
     try:
         hasher.verify(_NOBODY, password)
     except VerificationError:

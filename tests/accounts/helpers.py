@@ -1,5 +1,6 @@
 """What the account tests share: throwaway OpenPGP keys made by the real gpg, real SSH
-keys made by ssh-keygen when it exists, and the steps a person takes in a browser."""
+keys made by ssh-keygen when it exists, the steps a person takes in a browser, and
+users made directly for the tests of what they may do."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from email.parser import BytesParser
 from email.policy import default
 from pathlib import Path
 
+import flask
 import gnupg
 
+from mailyard.accounts.models import User, UserAddress
+from mailyard.db import utcnow
 from mta.pgp import stop_gnupg_daemons
+from web import auth
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 # A real key and what `ssh-keygen -lf` printed for it, usable without ssh-keygen.
@@ -109,3 +114,46 @@ def sign_in(client, login: str, password: str, next_path: str = ""):
             "next": next_path,
         },
     )
+
+
+# -- users made directly, for tests of what accounts may do ------------------------------
+
+CSRF_TOKEN = "test-csrf-token"  # the form token `sign_in_user` puts in the session
+
+
+def make_user(session, username: str, *addresses: str, admin: bool = False) -> User:
+    """A confirmed user whose addresses (USERNAME@example.com if none) are all confirmed,
+    the first one primary; committed, so servers in other threads see it."""
+    user = User(username=username, is_admin=admin, confirmed_at=utcnow())
+    session.add(user)
+    session.flush()
+    for i, address in enumerate(addresses or (f"{username}@example.com",)):
+        session.add(
+            UserAddress(
+                user_id=user.id,
+                address=address,
+                address_key=address.lower(),
+                confirmed_at=utcnow(),
+                is_primary=i == 0,
+            )
+        )
+    session.commit()
+    return user
+
+
+def sign_in_user(client, user: User | None) -> None:
+    """Sign `user` in (or out) as `web.auth.sign_in` does, with CSRF_TOKEN as the form
+    token."""
+    with client.application.test_request_context():
+        if user is not None:
+            auth.sign_in(user)
+        cookie = dict(flask.session)
+    with client.session_transaction() as s:
+        s.clear()
+        s.update(cookie)
+        s["csrf"] = CSRF_TOKEN
+
+
+def post_form(client, url: str, **form):
+    """POST a form as the signed-in browser would, CSRF token included."""
+    return client.post(url, data={"csrf_token": CSRF_TOKEN, **form})

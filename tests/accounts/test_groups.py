@@ -19,7 +19,7 @@ from mailyard.accounts.groups import (
     role_of,
     set_member,
 )
-from mailyard.accounts.models import GroupRole, User, UserAddress
+from mailyard.accounts.models import GroupRole, User
 from mailyard.accounts.projects import (
     ProjectError,
     add_link,
@@ -32,28 +32,11 @@ from mailyard.accounts.projects import (
     remove_link,
     repo_scope,
 )
-from mailyard.db import new_session, utcnow
+from mailyard.db import new_session
+from tests.accounts.helpers import make_user
 from tests.cli_runner import CliResult, MailyardCli
 from trackers.access import may, tracker_rights
 from trackers.tickets import create_tracker, get_tracker
-
-
-def make_user(session, username: str) -> User:
-    user = User(username=username, confirmed_at=utcnow())
-    session.add(user)
-    session.flush()
-    address = f"{username}@example.com"
-    session.add(
-        UserAddress(
-            user_id=user.id,
-            address=address,
-            address_key=address,
-            confirmed_at=utcnow(),
-            is_primary=True,
-        )
-    )
-    session.flush()
-    return user
 
 
 @pytest.fixture

@@ -26,9 +26,10 @@ from mta.models import HeldMessage
 from mta.moderation_mail import Action, CommandError, find_command
 from mta.pgp import stop_gnupg_daemons
 from mta.subscriptions import subscribe
+from tests.accounts.helpers import make_user
 from tests.mta.conftest import sign
 from tests.mta.mail import ANNOUNCE, DEV, DOMAIN, make_message, msgid_of, stored
-from tests.mta.test_post_rights import configure, lmtp_deliver, make_user
+from tests.mta.test_post_rights import configure, lmtp_deliver
 
 OWNER = "owner@example.com"
 ALICE = "alice@example.com"  # writes to the list without a subscription

@@ -9,9 +9,9 @@ import smtplib
 import pytest
 
 from archive.lists import MODERATION_MODES
-from archive.models import MailingList, utcnow
+from archive.models import MailingList
 from mailyard.accounts.access import set_entry
-from mailyard.accounts.models import Group, GroupMember, GroupRole, User, UserAddress
+from mailyard.accounts.models import Group, GroupMember, GroupRole
 from mta.policy import Decision, Reason
 from mta.post_rights import (
     ALL_MODERATED,
@@ -26,6 +26,7 @@ from mta.post_rights import (
 )
 from mta.routing import Route, route
 from mta.subscriptions import subscribe
+from tests.accounts.helpers import make_user
 from tests.mta.conftest import sign
 from tests.mta.mail import ANNOUNCE, DEV, DOMAIN, make_message, msgid_of, send, stored
 
@@ -95,25 +96,6 @@ def test_the_settings_offer_exactly_the_modes_intake_knows():
 
 
 # -- people and lists ----------------------------------------------------------------------
-
-
-def make_user(session, username: str, *addresses: str) -> User:
-    """A confirmed user whose addresses are all confirmed, the first one primary."""
-    user = User(username=username, confirmed_at=utcnow())
-    session.add(user)
-    session.flush()
-    for i, address in enumerate(addresses):
-        session.add(
-            UserAddress(
-                user_id=user.id,
-                address=address,
-                address_key=address.lower(),
-                confirmed_at=utcnow(),
-                is_primary=i == 0,
-            )
-        )
-    session.commit()
-    return user
 
 
 def configure(session, list_id: int, **fields) -> None:

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from archive.parse import parse_message
 from mailyard.accounts.groups import create_group, set_member
-from mailyard.accounts.models import GroupRole, User, UserAddress
-from mailyard.db import utcnow
+from mailyard.accounts.models import GroupRole
 from mta.policy import Outcome, Reason
+from tests.accounts.helpers import make_user
 from tests.mta.conftest import sign
 from tests.mta.mail import make_message
 from trackers.access import set_access, set_default_rights, set_owner_group, set_visibility
@@ -27,24 +27,6 @@ from trackers.tickets import Origin, create_tracker, get_ticket, get_tracker, op
 DOMAIN = "lists.example.org"
 SEC = f"sec@{DOMAIN}"
 OWNER = "owner@example.org"
-
-
-def make_user(session, username: str, *addresses: str) -> User:
-    user = User(username=username, confirmed_at=utcnow())
-    session.add(user)
-    session.flush()
-    for i, address in enumerate(addresses or (f"{username}@example.com",)):
-        session.add(
-            UserAddress(
-                user_id=user.id,
-                address=address,
-                address_key=address.lower(),
-                confirmed_at=utcnow(),
-                is_primary=i == 0,
-            )
-        )
-    session.flush()
-    return user
 
 
 @pytest.fixture

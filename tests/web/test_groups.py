@@ -3,53 +3,15 @@ owners' members form; /~USER.keys and /~USER.pgp are not taken for owner pages."
 
 from __future__ import annotations
 
-import flask
 import pytest
 from werkzeug.exceptions import NotFound
 
 from archive.lists import create_list
 from mailyard.accounts.groups import create_group, get_group, members_of, role_of, set_member
-from mailyard.accounts.models import GroupRole, User, UserAddress
-from mailyard.db import utcnow
+from mailyard.accounts.models import GroupRole
+from tests.accounts.helpers import make_user, post_form, sign_in_user
 from trackers.access import set_owner_group, set_visibility
 from trackers.tickets import create_tracker
-from web import auth
-
-TOKEN = "test-csrf-token"
-
-
-def make_user(session, username: str) -> User:
-    user = User(username=username, confirmed_at=utcnow())
-    session.add(user)
-    session.flush()
-    address = f"{username}@example.com"
-    session.add(
-        UserAddress(
-            user_id=user.id,
-            address=address,
-            address_key=address,
-            confirmed_at=utcnow(),
-            is_primary=True,
-        )
-    )
-    session.flush()
-    return user
-
-
-def sign_in(client, user: User | None) -> None:
-    """Sign `user` in (or out) as `web.auth.sign_in` does, with a known CSRF token."""
-    with client.application.test_request_context():
-        if user is not None:
-            auth.sign_in(user)
-        cookie = dict(flask.session)
-    with client.session_transaction() as s:
-        s.clear()
-        s.update(cookie)
-        s["csrf"] = TOKEN
-
-
-def post(client, url: str, **form):
-    return client.post(url, data={"csrf_token": TOKEN, **form})
 
 
 def text(response) -> str:
@@ -72,7 +34,7 @@ def people(session):
 def test_creating_a_group_needs_an_account_and_the_csrf_token(client, session, people):
     assert client.get("/groups/new").status_code == 403
     assert client.post("/groups/new", data={"name": "x"}).status_code == 403
-    sign_in(client, people["eve"])
+    sign_in_user(client, people["eve"])
     html = text(client.get("/groups/new"))
     assert 'action="/groups/new"' in html and 'name="csrf_token"' in html
     assert client.post("/groups/new", data={"name": "evil", "csrf_token": "no"}).status_code == 400
@@ -80,16 +42,16 @@ def test_creating_a_group_needs_an_account_and_the_csrf_token(client, session, p
 
 
 def test_a_new_group_is_owned_by_its_creator(client, session, people):
-    sign_in(client, people["eve"])
-    response = post(client, "/groups/new", name="Evecorp", description="Eve's")
+    sign_in_user(client, people["eve"])
+    response = post_form(client, "/groups/new", name="Evecorp", description="Eve's")
     assert response.status_code == 303 and response.location == "/~evecorp"
     group = get_group(session, "evecorp")
     assert role_of(session, group, people["eve"]) is GroupRole.owner
 
 
 def test_a_taken_group_name_shows_the_form_again_with_the_reason(client, people):
-    sign_in(client, people["eve"])
-    response = post(client, "/groups/new", name="ora", description="<mine>")
+    sign_in_user(client, people["eve"])
+    response = post_form(client, "/groups/new", name="ora", description="<mine>")
     assert response.status_code == 400
     html = text(response)
     assert "is taken" in html and "&lt;mine&gt;" in html and "<mine>" not in html
@@ -125,9 +87,9 @@ def test_a_groups_page_lists_what_it_owns_that_the_visitor_may_browse(client, se
     html = text(client.get("/~acme"))
     assert 'href="/dev/"' in html and 'href="/bugs/tickets/"' in html
     assert "/sec/" not in html
-    sign_in(client, people["max"])  # a member gets member rights on the private tracker
+    sign_in_user(client, people["max"])  # a member gets member rights on the private tracker
     assert 'href="/sec/tickets/"' in text(client.get("/~acme"))
-    sign_in(client, people["eve"])
+    sign_in_user(client, people["eve"])
     assert "/sec/" not in text(client.get("/~acme"))
 
 
@@ -148,10 +110,10 @@ def test_account_key_pages_are_not_taken_for_owner_pages(app, people):
 def test_only_owners_see_and_use_the_members_form(client, session, people):
     assert client.get("/~acme/members").status_code == 403
     for name in ("mia", "max", "eve"):
-        sign_in(client, people[name])
+        sign_in_user(client, people[name])
         assert client.get("/~acme/members").status_code == 403, name
-        assert post(client, "/~acme/members", action="add", username="eve").status_code == 403
-    sign_in(client, people["ora"])
+        assert post_form(client, "/~acme/members", action="add", username="eve").status_code == 403
+    sign_in_user(client, people["ora"])
     html = text(client.get("/~acme/members"))
     assert 'name="csrf_token"' in html and 'value="maintainer" selected' in html
     assert 'href="/~acme/members"' in text(client.get("/~acme"))
@@ -159,16 +121,16 @@ def test_only_owners_see_and_use_the_members_form(client, session, people):
 
 
 def test_owners_add_members_change_roles_and_remove_them(client, session, people):
-    sign_in(client, people["ora"])
+    sign_in_user(client, people["ora"])
     assert (
-        post(client, "/~acme/members", action="add", username="eve", role="member").status_code
+        post_form(client, "/~acme/members", action="add", username="eve", role="member").status_code
         == 303
     )
     assert (
-        post(client, "/~acme/members", action="role", username="mia", role="owner").status_code
+        post_form(client, "/~acme/members", action="role", username="mia", role="owner").status_code
         == 303
     )
-    assert post(client, "/~acme/members", action="remove", username="max").status_code == 303
+    assert post_form(client, "/~acme/members", action="remove", username="max").status_code == 303
     session.expire_all()
     acme = get_group(session, "acme")
     assert {(u.username, r) for u, r in members_of(session, acme)} == {
@@ -179,14 +141,14 @@ def test_owners_add_members_change_roles_and_remove_them(client, session, people
 
 
 def test_the_members_form_refuses_bad_input(client, session, people):
-    sign_in(client, people["ora"])
+    sign_in_user(client, people["ora"])
     forged = client.post("/~acme/members", data={"action": "add", "username": "eve"})
     assert forged.status_code == 400
-    nobody = post(client, "/~acme/members", action="add", username="nobody", role="member")
+    nobody = post_form(client, "/~acme/members", action="add", username="nobody", role="member")
     assert nobody.status_code == 400 and "no user named" in text(nobody)
-    boss = post(client, "/~acme/members", action="add", username="eve", role="boss")
+    boss = post_form(client, "/~acme/members", action="add", username="eve", role="boss")
     assert boss.status_code == 400 and "Unknown role" in text(boss)
-    last = post(client, "/~acme/members", action="role", username="ora", role="member")
+    last = post_form(client, "/~acme/members", action="role", username="ora", role="member")
     assert last.status_code == 400 and "last owner" in text(last)
     assert role_of(session, get_group(session, "acme"), people["ora"]) is GroupRole.owner
 
@@ -194,14 +156,14 @@ def test_the_members_form_refuses_bad_input(client, session, people):
 def test_an_owner_who_leaves_is_sent_to_the_group_page(client, session, people):
     set_member(session, people["acme"], people["mia"], GroupRole.owner)
     session.commit()
-    sign_in(client, people["ora"])
-    response = post(client, "/~acme/members", action="remove", username="ora")
+    sign_in_user(client, people["ora"])
+    response = post_form(client, "/~acme/members", action="remove", username="ora")
     assert response.status_code == 303 and response.location == "/~acme"
 
 
 def test_owners_change_the_description(client, session, people):
-    sign_in(client, people["ora"])
-    response = post(client, "/~acme/members", action="describe", description="New words")
+    sign_in_user(client, people["ora"])
+    response = post_form(client, "/~acme/members", action="describe", description="New words")
     assert response.status_code == 303
     session.expire_all()
     assert get_group(session, "acme").description == "New words"

@@ -18,8 +18,9 @@ from archive.access import (
 )
 from archive.lists import change_list_settings
 from mailyard.accounts.access import ANONYMOUS, Actor, actor_for_user
-from mailyard.accounts.models import Group, GroupMember, GroupRole, User, UserAddress
+from mailyard.accounts.models import Group, GroupMember, GroupRole, User
 from patchsets.models import Patchset, PatchsetStatus
+from tests.accounts.helpers import make_user
 from web.auth import login_link
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -39,24 +40,6 @@ index 3b18e51..e965047 100644
 
 
 # -- helpers other access tests use too ---------------------------------------------------
-
-
-def make_user(session, username: str, address: str, *, admin: bool = False) -> User:
-    """A confirmed user with one confirmed, primary address."""
-    user = User(username=username, is_admin=admin, confirmed_at=NOW)
-    session.add(user)
-    session.flush()
-    session.add(
-        UserAddress(
-            user_id=user.id,
-            address=address,
-            address_key=address.lower(),
-            confirmed_at=NOW,
-            is_primary=True,
-        )
-    )
-    session.commit()
-    return user
 
 
 def make_group(session, name: str, **roles: GroupRole) -> Group:

@@ -17,7 +17,7 @@ from mta.models import HeldMessage
 from mta.moderation import HELD_PAGE, Hold
 from mta.post_rights import NOT_SUBSCRIBED
 from mta.subscriptions import subscribe
-from tests.mta.test_post_rights import make_user
+from tests.accounts.helpers import make_user
 from tests.web.conftest import make_mail
 from tests.web.test_subscriptions import sign_in
 from web.app import create_app

@@ -37,7 +37,8 @@ from mailyard.accounts.models import GroupRole, Project, ProjectLink
 from mta.models import RequestKind
 from mta.subscriptions import list_scope, one_click_url, request_change, subscribe
 from patchsets.models import Patchset
-from tests.web.test_list_access import make_group, make_user, sign_in_as, sign_out
+from tests.accounts.helpers import make_user
+from tests.web.test_list_access import make_group, sign_in_as, sign_out
 from trackers.tickets import Origin, create_tracker, open_ticket
 
 PRIVATE = "hush-room"

@@ -6,57 +6,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import flask
 import pytest
 from sqlalchemy import update
 
 from archive.access import list_scope
 from mailyard.accounts.access import set_entry
 from mailyard.accounts.groups import create_group, set_member
-from mailyard.accounts.models import GroupRole, User, UserAddress
+from mailyard.accounts.models import GroupRole
 from mailyard.accounts.projects import add_link, create_project, get_project, links_of
-from mailyard.db import utcnow
+from tests.accounts.helpers import make_user, post_form, sign_in_user
 from tests.web.conftest import START
 from trackers.access import set_owner_group, set_visibility
 from trackers.models import TicketEvent
 from trackers.tickets import Origin, add_comment, create_tracker, open_ticket
-from web import auth
-
-TOKEN = "test-csrf-token"
-
-
-def make_user(session, username: str) -> User:
-    user = User(username=username, confirmed_at=utcnow())
-    session.add(user)
-    session.flush()
-    address = f"{username}@example.com"
-    session.add(
-        UserAddress(
-            user_id=user.id,
-            address=address,
-            address_key=address,
-            confirmed_at=utcnow(),
-            is_primary=True,
-        )
-    )
-    session.flush()
-    return user
-
-
-def sign_in(client, user: User | None) -> None:
-    """Sign `user` in (or out) as `web.auth.sign_in` does, with a known CSRF token."""
-    with client.application.test_request_context():
-        if user is not None:
-            auth.sign_in(user)
-        cookie = dict(flask.session)
-    with client.session_transaction() as s:
-        s.clear()
-        s.update(cookie)
-        s["csrf"] = TOKEN
-
-
-def post(client, url: str, **form):
-    return client.post(url, data={"csrf_token": TOKEN, **form})
 
 
 def text(response) -> str:
@@ -79,26 +41,28 @@ def people(session):
 
 def test_the_new_project_form_offers_yourself_and_the_groups_you_act_for(client, people):
     assert client.get("/projects/new").status_code == 403
-    sign_in(client, people["mia"])
+    sign_in_user(client, people["mia"])
     html = text(client.get("/projects/new"))
     assert 'value="mia" selected' in html and 'value="acme"' in html
-    sign_in(client, people["max"])  # a member does not act for the group
+    sign_in_user(client, people["max"])  # a member does not act for the group
     assert 'value="acme"' not in text(client.get("/projects/new"))
 
 
 def test_a_maintainer_creates_a_project_for_the_group(client, session, people):
-    sign_in(client, people["mia"])
-    response = post(client, "/projects/new", owner="acme", name="Widget", description="The widget")
+    sign_in_user(client, people["mia"])
+    response = post_form(
+        client, "/projects/new", owner="acme", name="Widget", description="The widget"
+    )
     assert response.status_code == 303 and response.location == "/~acme/widget"
     project = get_project(session, "acme", "widget")
     assert project.owner_group_id == people["acme"].id and project.description == "The widget"
 
 
 def test_creating_a_project_is_refused_for_others_and_bad_names(client, session, people):
-    sign_in(client, people["max"])
-    assert post(client, "/projects/new", owner="acme", name="widget").status_code == 403
-    assert post(client, "/projects/new", owner="ora", name="widget").status_code == 403
-    bad = post(client, "/projects/new", owner="max", name="-bad-")
+    sign_in_user(client, people["max"])
+    assert post_form(client, "/projects/new", owner="acme", name="widget").status_code == 403
+    assert post_form(client, "/projects/new", owner="ora", name="widget").status_code == 403
+    bad = post_form(client, "/projects/new", owner="max", name="-bad-")
     assert bad.status_code == 400 and "Invalid project name" in bad.get_data(as_text=True)
     forged = client.post("/projects/new", data={"owner": "max", "name": "x", "csrf_token": "no"})
     assert forged.status_code == 400
@@ -138,7 +102,7 @@ def test_links_the_visitor_may_not_browse_are_left_out(client, people, widget):
     assert 'href="/dev/"' in html and 'href="/bugs/tickets/"' in html
     assert 'href="https://git.example.org/acme/widget"' in html
     assert "core" not in html and "sec" not in html
-    sign_in(client, people["max"])
+    sign_in_user(client, people["max"])
     html = text(client.get("/~acme/widget"))
     assert 'href="/core/"' in html and 'href="/sec/tickets/"' in html
 
@@ -173,7 +137,7 @@ def test_activity_merges_list_messages_and_ticket_events_newest_first(
     assert "Core secret" not in html and "Overflow" not in html
     assert 'href="/dev/m2@example.com/"' in html and 'href="/bugs/tickets/1/#e' in html
 
-    sign_in(client, people["max"])
+    sign_in_user(client, people["max"])
     html = text(client.get("/~acme/widget"))
     order = [
         html.index(s)
@@ -198,19 +162,19 @@ def test_the_owner_page_lists_its_projects(client, widget):
 def test_only_who_manages_the_owner_edits_a_project(client, people, widget):
     assert client.get("/~acme/widget/settings").status_code == 403
     for name in ("max", "eve"):
-        sign_in(client, people[name])
+        sign_in_user(client, people[name])
         assert client.get("/~acme/widget/settings").status_code == 403
-        response = post(client, "/~acme/widget/settings", action="details", readme="x")
+        response = post_form(client, "/~acme/widget/settings", action="details", readme="x")
         assert response.status_code == 403
-    sign_in(client, people["mia"])
+    sign_in_user(client, people["mia"])
     html = text(client.get("/~acme/widget/settings"))
     assert 'name="csrf_token"' in html and "list core" in html  # she may see core
     assert 'href="/~acme/widget/settings"' in text(client.get("/~acme/widget"))
 
 
 def test_the_description_and_readme_are_edited(client, session, people, widget):
-    sign_in(client, people["ora"])
-    response = post(
+    sign_in_user(client, people["ora"])
+    response = post_form(
         client,
         "/~acme/widget/settings",
         action="details",
@@ -227,24 +191,24 @@ def test_links_are_only_to_lists_and_trackers_the_editor_manages(client, session
     mine = create_tracker(session, "mine", "mia@example.com")
     create_tracker(session, "theirs", "someone@example.org")
     session.commit()
-    sign_in(client, people["mia"])
+    sign_in_user(client, people["mia"])
     url = "/~acme/widget/settings"
-    assert post(client, url, action="link", link="tracker:mine").status_code == 303
-    refused = post(client, url, action="link", link="tracker:theirs")
+    assert post_form(client, url, action="link", link="tracker:mine").status_code == 303
+    refused = post_form(client, url, action="link", link="tracker:theirs")
     assert refused.status_code == 400 and "You manage no tracker named 'theirs'" in (
         refused.get_data(as_text=True)
     )
-    assert post(client, url, action="link", link="list:nope").status_code == 400
-    assert post(client, url, action="link", link="repo:ftp://x").status_code == 400
+    assert post_form(client, url, action="link", link="list:nope").status_code == 400
+    assert post_form(client, url, action="link", link="repo:ftp://x").status_code == 400
     scopes = [link.scope for link in links_of(session, widget["project"])]
     assert f"tracker:{mine.id}" in scopes
-    assert post(client, url, action="unlink", scope=f"tracker:{mine.id}").status_code == 303
-    assert post(client, url, action="unlink", scope=f"tracker:{mine.id}").status_code == 400
+    assert post_form(client, url, action="unlink", scope=f"tracker:{mine.id}").status_code == 303
+    assert post_form(client, url, action="unlink", scope=f"tracker:{mine.id}").status_code == 400
 
 
 def test_a_list_entry_shutting_someone_out_hides_the_link(client, session, people, widget):
     set_entry(session, list_scope(widget["dev"]), [], user_id=people["eve"].id)
     session.commit()
-    sign_in(client, people["eve"])
+    sign_in_user(client, people["eve"])
     html = text(client.get("/~acme/widget"))
     assert 'href="/dev/"' not in html and 'href="/bugs/tickets/"' in html

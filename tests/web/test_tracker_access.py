@@ -4,57 +4,19 @@ rights; the settings page is for managers (a group's maintainers too)."""
 
 from __future__ import annotations
 
-import flask
 import pytest
 from sqlalchemy import select
 
 from mailyard.accounts.access import entries_of
 from mailyard.accounts.groups import create_group, set_member
-from mailyard.accounts.models import GroupRole, User, UserAddress
-from mailyard.db import utcnow
+from mailyard.accounts.models import GroupRole
+from tests.accounts.helpers import make_user, post_form, sign_in_user
 from trackers.access import set_access, set_default_rights, set_owner_group, set_visibility
 from trackers.commands import Status
 from trackers.models import EventKind, TicketEvent, Tracker
 from trackers.tickets import Origin, create_tracker, get_ticket, open_ticket
-from web import auth
 
-TOKEN = "test-csrf-token"
 OWNER = "owner@example.org"
-
-
-def make_user(session, username: str, address: str | None = None) -> User:
-    user = User(username=username, confirmed_at=utcnow())
-    session.add(user)
-    session.flush()
-    address = address or f"{username}@example.com"
-    session.add(
-        UserAddress(
-            user_id=user.id,
-            address=address,
-            address_key=address.lower(),
-            confirmed_at=utcnow(),
-            is_primary=True,
-        )
-    )
-    session.flush()
-    return user
-
-
-def sign_in(client, user: User | None) -> None:
-    """Sign `user` in (or out, for None) as `web.auth.sign_in` does, with a known CSRF
-    token."""
-    with client.application.test_request_context():
-        if user is not None:
-            auth.sign_in(user)
-        cookie = dict(flask.session)
-    with client.session_transaction() as s:
-        s.clear()
-        s.update(cookie)
-        s["csrf"] = TOKEN
-
-
-def post(client, url: str, **form):
-    return client.post(url, data={"csrf_token": TOKEN, **form})
 
 
 @pytest.fixture
@@ -94,18 +56,20 @@ ROUTES = (
 
 @pytest.mark.parametrize("who", [None, "eve"])
 def test_a_private_tracker_is_404_everywhere_for_strangers(client, people, sec, who):
-    sign_in(client, people[who] if who else None)
+    sign_in_user(client, people[who] if who else None)
     for url in ROUTES:
         assert client.get(url).status_code == 404, url
     forms = ("/sec/tickets/1/comment", "/sec/tickets/new", "/sec/tickets/1/edit")
     if who:
         for url in (*forms, "/sec/tickets/1/triage", "/sec/tickets/settings"):
-            assert post(client, url, text="x", title="x", commands="!reopen").status_code == 404
+            assert (
+                post_form(client, url, text="x", title="x", commands="!reopen").status_code == 404
+            )
     assert "/sec/tickets/" not in client.get("/trackers/").get_data(as_text=True)
 
 
 def test_a_group_member_browses_the_private_tracker_but_not_its_settings(client, people, sec):
-    sign_in(client, people["max"])
+    sign_in_user(client, people["max"])
     for url in ROUTES[:4]:
         assert client.get(url).status_code == 200, url
     assert client.get("/sec/tickets/settings").status_code == 403
@@ -129,7 +93,7 @@ def test_refs_to_a_private_trackers_tickets_are_not_linked_for_strangers(
     session.commit()
     html = client.get("/bugs/tickets/1/").get_data(as_text=True)
     assert 'href="/sec/tickets/1/"' not in html
-    sign_in(client, people["max"])
+    sign_in_user(client, people["max"])
     assert 'href="/sec/tickets/1/"' in client.get("/bugs/tickets/1/").get_data(as_text=True)
 
 
@@ -155,38 +119,38 @@ def bugs(session, people):
 
 
 def test_submit_is_needed_to_open_a_ticket_on_the_web(client, session, people, bugs):
-    sign_in(client, people["max"])
+    sign_in_user(client, people["max"])
     html = client.get("/bugs/tickets/new").get_data(as_text=True)
     assert "You may not open tickets on bugs" in html and "disabled" in html
-    assert post(client, "/bugs/tickets/new", title="x").status_code == 403
-    sign_in(client, people["eve"])
+    assert post_form(client, "/bugs/tickets/new", title="x").status_code == 403
+    sign_in_user(client, people["eve"])
     assert 'name="csrf_token"' in client.get("/bugs/tickets/new").get_data(as_text=True)
-    response = post(client, "/bugs/tickets/new", title="Dark mode")
+    response = post_form(client, "/bugs/tickets/new", title="Dark mode")
     assert response.status_code == 303 and response.location == "/bugs/tickets/2/"
 
 
 def test_comment_is_needed_to_comment_on_the_web(client, session, people, bugs):
-    sign_in(client, people["eve"])
+    sign_in_user(client, people["eve"])
     html = client.get("/bugs/tickets/1/").get_data(as_text=True)
     assert 'action="/bugs/tickets/1/comment"' not in html
-    assert post(client, "/bugs/tickets/1/comment", text="hi").status_code == 403
-    sign_in(client, people["max"])
+    assert post_form(client, "/bugs/tickets/1/comment", text="hi").status_code == 403
+    sign_in_user(client, people["max"])
     assert 'action="/bugs/tickets/1/comment"' in client.get("/bugs/tickets/1/").get_data(
         as_text=True
     )
-    assert post(client, "/bugs/tickets/1/comment", text="Me too").status_code == 303
+    assert post_form(client, "/bugs/tickets/1/comment", text="Me too").status_code == 303
 
 
 def test_edit_is_needed_to_change_the_title_on_the_web(client, session, people, bugs):
-    sign_in(client, people["max"])
+    sign_in_user(client, people["max"])
     assert 'action="/bugs/tickets/1/edit"' not in client.get("/bugs/tickets/1/").get_data(
         as_text=True
     )
-    assert post(client, "/bugs/tickets/1/edit", title="New").status_code == 403
-    sign_in(client, people["mia"])
+    assert post_form(client, "/bugs/tickets/1/edit", title="New").status_code == 403
+    sign_in_user(client, people["mia"])
     assert 'action="/bugs/tickets/1/edit"' in client.get("/bugs/tickets/1/").get_data(as_text=True)
-    assert post(client, "/bugs/tickets/1/edit", title="  ").status_code == 400
-    assert post(client, "/bugs/tickets/1/edit", title="Crash on <start>").status_code == 303
+    assert post_form(client, "/bugs/tickets/1/edit", title="  ").status_code == 400
+    assert post_form(client, "/bugs/tickets/1/edit", title="Crash on <start>").status_code == 303
     session.expire_all()
     ticket = get_ticket(session, bugs.id, 1)
     assert ticket.title == "Crash on <start>"
@@ -196,15 +160,17 @@ def test_edit_is_needed_to_change_the_title_on_the_web(client, session, people, 
 
 
 def test_triage_is_needed_for_the_web_commands(client, session, people, bugs):
-    sign_in(client, people["mia"])
-    assert post(client, "/bugs/tickets/1/triage", commands="!status confirmed").status_code == 403
-    sign_in(client, people["ora"])
+    sign_in_user(client, people["mia"])
+    assert (
+        post_form(client, "/bugs/tickets/1/triage", commands="!status confirmed").status_code == 403
+    )
+    sign_in_user(client, people["ora"])
     assert 'action="/bugs/tickets/1/triage"' in client.get("/bugs/tickets/1/").get_data(
         as_text=True
     )
-    bad = post(client, "/bugs/tickets/1/triage", commands="!status confirmed\n!frobnicate")
+    bad = post_form(client, "/bugs/tickets/1/triage", commands="!status confirmed\n!frobnicate")
     assert bad.status_code == 400 and "unknown command !frobnicate" in bad.get_data(as_text=True)
-    response = post(client, "/bugs/tickets/1/triage", commands="!status confirmed\n!label ui")
+    response = post_form(client, "/bugs/tickets/1/triage", commands="!status confirmed\n!label ui")
     assert response.status_code == 303
     session.expire_all()
     ticket = get_ticket(session, bugs.id, 1)
@@ -221,11 +187,11 @@ def test_anonymous_forms_ask_to_sign_in_first(client, bugs):
 
 
 def test_a_group_maintainer_manages_the_groups_tracker(client, session, people, sec):
-    sign_in(client, people["mia"])
+    sign_in_user(client, people["mia"])
     html = client.get("/sec/tickets/settings").get_data(as_text=True)
     assert 'name="csrf_token"' in html and "~acme" in html
     assert "~other" not in html  # only groups she owns or maintains are offered
-    response = post(
+    response = post_form(
         client,
         "/sec/tickets/settings",
         action="access",
@@ -241,8 +207,8 @@ def test_a_group_maintainer_manages_the_groups_tracker(client, session, people, 
 
 
 def test_settings_refuse_a_group_the_manager_does_not_maintain(client, session, people, sec):
-    sign_in(client, people["mia"])
-    response = post(
+    sign_in_user(client, people["mia"])
+    response = post_form(
         client, "/sec/tickets/settings", action="access", visibility="private", group="other"
     )
     assert response.status_code == 403
@@ -251,26 +217,28 @@ def test_settings_refuse_a_group_the_manager_does_not_maintain(client, session, 
 
 
 def test_settings_check_csrf_and_values(client, session, people, sec):
-    sign_in(client, people["ora"])
+    sign_in_user(client, people["ora"])
     forged = client.post("/sec/tickets/settings", data={"action": "access", "csrf_token": "no"})
     assert forged.status_code == 400
-    bad = post(client, "/sec/tickets/settings", action="access", visibility="secret")
+    bad = post_form(client, "/sec/tickets/settings", action="access", visibility="secret")
     assert bad.status_code == 400 and "Unknown visibility" in bad.get_data(as_text=True)
-    bad = post(client, "/sec/tickets/settings", action="access", visibility="public", default="x")
+    bad = post_form(
+        client, "/sec/tickets/settings", action="access", visibility="public", default="x"
+    )
     assert bad.status_code == 400 and "Unknown right" in bad.get_data(as_text=True)
 
 
 def test_access_entries_are_added_and_removed_on_the_settings_page(client, session, people, sec):
-    sign_in(client, people["ora"])
+    sign_in_user(client, people["ora"])
     scope = f"tracker:{sec.id}"
     assert (
-        post(
+        post_form(
             client, "/sec/tickets/settings", action="grant", who="~eve", rights=["browse"]
         ).status_code
         == 303
     )
     assert (
-        post(
+        post_form(
             client,
             "/sec/tickets/settings",
             action="grant",
@@ -279,7 +247,9 @@ def test_access_entries_are_added_and_removed_on_the_settings_page(client, sessi
         ).status_code
         == 303
     )
-    assert post(client, "/sec/tickets/settings", action="grant", who="~nobody").status_code == 400
+    assert (
+        post_form(client, "/sec/tickets/settings", action="grant", who="~nobody").status_code == 400
+    )
     entries = entries_of(session, scope)
     assert {(e.user_id, e.address_key, e.rights) for e in entries} == {
         (people["eve"].id, None, "browse"),
@@ -289,16 +259,18 @@ def test_access_entries_are_added_and_removed_on_the_settings_page(client, sessi
     assert "~eve" in html and "finder@example.net" in html
 
     # ~eve now browses the private tracker.
-    sign_in(client, people["eve"])
+    sign_in_user(client, people["eve"])
     assert client.get("/sec/tickets/1/").status_code == 200
 
-    sign_in(client, people["ora"])
+    sign_in_user(client, people["ora"])
     eve_entry = next(e for e in entries if e.user_id == people["eve"].id)
     assert (
-        post(client, "/sec/tickets/settings", action="revoke", entry=str(eve_entry.id)).status_code
+        post_form(
+            client, "/sec/tickets/settings", action="revoke", entry=str(eve_entry.id)
+        ).status_code
         == 303
     )
     session.expire_all()
     assert [e.address_key for e in entries_of(session, scope)] == ["finder@example.net"]
-    sign_in(client, people["eve"])
+    sign_in_user(client, people["eve"])
     assert client.get("/sec/tickets/1/").status_code == 404

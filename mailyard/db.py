@@ -6,7 +6,8 @@ answers `250`, which is what the durability contract promises.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -16,6 +17,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from mailyard.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -116,3 +119,43 @@ def dispose_engines() -> None:
         engine.dispose()
     _engines.clear()
     _sessionmaker_for.cache_clear()
+
+
+# -- work that must wait for a commit ------------------------------------------------------
+
+_AFTER_COMMIT = "mailyard.db.after_commit"  # key in Session.info: {action: [items]}
+
+
+def after_commit(session: Session, action: Callable[[list], None], item: object) -> None:
+    """Hand `item` to `action` once the session's outermost transaction commits, with
+    every other item gathered for that action meanwhile: how a change enqueues the work
+    it causes (delivering its mail, ingesting a post) only if it was committed.
+
+    A rollback forgets the items, and a later transaction of the same session does not
+    run them. `action` never raises into the committing caller: the commit stands, so a
+    failure is logged, and the sweeps find what was left.
+    """
+    pending = session.info.get(_AFTER_COMMIT)
+    if pending is None:
+        pending = session.info[_AFTER_COMMIT] = {}
+        # Registered once per session; removing listeners while SQLAlchemy runs them is
+        # not allowed, so they stay, and do nothing when nothing waits.
+        event.listen(session, "after_commit", _run_after_commit)
+        event.listen(session, "after_transaction_end", _forget_after_end)
+    pending.setdefault(action, []).append(item)
+
+
+def _run_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT was released; the outer transaction may still roll back
+    pending, session.info[_AFTER_COMMIT] = session.info[_AFTER_COMMIT], {}
+    for action, items in pending.items():
+        try:
+            action(items)
+        except Exception:  # noqa: BLE001  the commit succeeded; the sweeps pick it up
+            log.exception("%s after a commit failed", action.__qualname__)
+
+
+def _forget_after_end(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the outermost transaction committed or rolled back
+        session.info[_AFTER_COMMIT] = {}

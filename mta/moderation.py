@@ -31,13 +31,14 @@ from email.message import EmailMessage, MIMEPart
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, undefer
 
 from archive.models import MailingList, ThreadNode, utcnow
 from archive.parse import parse_message
 from archive.store import IncomingMessage
 from mailyard.accounts.models import AccessEntry, GroupMember, GroupRole, UserAddress
+from mailyard.db import after_commit
 from mailyard.settings import Settings
 from mta.models import HeldMessage, OutboxMessage
 from mta.outbox import AUTO_REPLIED, after_commit_enqueue, build_message, queue_mail, send_on_commit
@@ -427,29 +428,14 @@ def held_text(held: HeldMessage) -> str:
 
 # -- after the commit ----------------------------------------------------------------------
 
-_TO_INGEST = "mta.moderation.to_ingest"  # key in Session.info: approved posts to ingest
-
 
 def _ingest_after_commit(session: Session, message_pk: int) -> None:
     """Enqueue ingest of an approved post once the caller's transaction commits (as intake
     does after its own commit); a rolled-back approval enqueues nothing."""
-    if _TO_INGEST not in session.info:
-        session.info[_TO_INGEST] = []
-        event.listen(session, "after_commit", _ingest_on_commit)
-        event.listen(session, "after_transaction_end", _forget_on_end)
-    session.info[_TO_INGEST].append(message_pk)
+    after_commit(session, _enqueue_ingest, message_pk)
 
 
-def _ingest_on_commit(session: Session) -> None:
-    if session.in_nested_transaction():
-        return
-    pks, session.info[_TO_INGEST] = session.info[_TO_INGEST], []
-    if pks:
-        from archive.tasks import enqueue_ingest  # here: it imports the Celery app
+def _enqueue_ingest(pks: list[int]) -> None:
+    from archive.tasks import enqueue_ingest  # here: it imports the Celery app
 
-        enqueue_ingest(pks)
-
-
-def _forget_on_end(session: Session, transaction) -> None:
-    if transaction.parent is None:
-        session.info[_TO_INGEST] = []
+    enqueue_ingest(pks)

@@ -40,10 +40,11 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sqlalchemy import delete, event, inspect, or_, select, update
+from sqlalchemy import delete, inspect, or_, select, update
 from sqlalchemy.orm import Session, undefer
 
 from archive.models import utcnow
+from mailyard.db import after_commit
 from mailyard.settings import Settings, SettingsError
 from mta.models import OutboxMessage, OutboxStatus
 
@@ -109,29 +110,13 @@ def send_on_commit(
     return row
 
 
-_TO_ENQUEUE = "mta.outbox.to_enqueue"  # key in Session.info: rows to enqueue on commit
-
-
 def after_commit_enqueue(session: Session, row: OutboxMessage) -> None:
-    """Enqueue delivery of `row` once the session's current transaction commits.
-
-    If that transaction is rolled back instead, nothing is enqueued, and a later
-    transaction of the same session does not enqueue it either. Enqueueing never raises
-    into the committing caller: a failure is logged, and the sweep finds the row.
-    """
-    if _TO_ENQUEUE not in session.info:
-        session.info[_TO_ENQUEUE] = []
-        # Registered once per session; removing listeners while SQLAlchemy runs them
-        # is not allowed, so they stay, and do nothing when no row waits.
-        event.listen(session, "after_commit", _enqueue_on_commit)
-        event.listen(session, "after_transaction_end", _forget_on_end)
-    session.info[_TO_ENQUEUE].append(row)
+    """Enqueue delivery of `row` once the session's current transaction commits (not
+    at all if it rolls back; `mailyard.db.after_commit`)."""
+    after_commit(session, _enqueue_rows, row)
 
 
-def _enqueue_on_commit(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a SAVEPOINT was released; the outer transaction may still roll back
-    rows, session.info[_TO_ENQUEUE] = session.info[_TO_ENQUEUE], []
+def _enqueue_rows(rows: list[OutboxMessage]) -> None:
     try:
         # The identity, not `row.id`: an expired attribute would need SQL, not allowed here.
         identities = (inspect(row).identity for row in rows)
@@ -142,11 +127,6 @@ def _enqueue_on_commit(session: Session) -> None:
             enqueue_delivery(ids)
     except Exception:  # noqa: BLE001  the commit succeeded; the sweep will deliver
         log.exception("could not enqueue delivery of %d outbox messages; the sweep will", len(rows))
-
-
-def _forget_on_end(session: Session, transaction) -> None:
-    if transaction.parent is None:  # the outermost transaction committed or rolled back
-        session.info[_TO_ENQUEUE] = []
 
 
 # -- building ----------------------------------------------------------------------------

@@ -239,12 +239,9 @@ def set_entry(
     """Grant exactly `rights` on `scope` to a user or an address (replacing an entry)."""
     if (user_id is None) == (address is None):
         raise ValueError("an access entry names a user or an address, not both")
-    key = address.strip().lower() if address else None
-    where = (
-        AccessEntry.user_id == user_id if user_id is not None else AccessEntry.address_key == key
-    )
-    entry = session.scalars(select(AccessEntry).where(AccessEntry.scope == scope, where)).first()
+    entry = _entry(session, scope, user_id, address)
     if entry is None:
+        key = address.strip().lower() if address else None
         entry = AccessEntry(scope=scope, user_id=user_id, address_key=key)
         session.add(entry)
     entry.rights = ",".join(sorted(set(rights)))
@@ -255,16 +252,23 @@ def set_entry(
 def remove_entry(
     session: Session, scope: str, *, user_id: int | None = None, address: str | None = None
 ) -> bool:
-    key = address.strip().lower() if address else None
-    where = (
-        AccessEntry.user_id == user_id if user_id is not None else AccessEntry.address_key == key
-    )
-    entry = session.scalars(select(AccessEntry).where(AccessEntry.scope == scope, where)).first()
+    entry = _entry(session, scope, user_id, address)
     if entry is None:
         return False
     session.delete(entry)
     session.flush()
     return True
+
+
+def _entry(
+    session: Session, scope: str, user_id: int | None, address: str | None
+) -> AccessEntry | None:
+    """The entry on `scope` naming the user (when given) or else the address."""
+    if user_id is not None:
+        where = AccessEntry.user_id == user_id
+    else:
+        where = AccessEntry.address_key == (address or "").strip().lower()
+    return session.scalars(select(AccessEntry).where(AccessEntry.scope == scope, where)).first()
 
 
 def entries_of(session: Session, scope: str) -> list[AccessEntry]:

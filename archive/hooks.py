@@ -1,37 +1,23 @@
-"""The domains the archive hands work to, named rather than imported, so that the
-archive never depends on them (DESIGN: web -> domains -> archive -> mailyard).
+"""What the archive hands to the domains, declared here and connected in
+`mailyard/wiring.py`, so that the archive never names a domain (DESIGN: floors).
 
-- `after_ingest(session, [(message, list_id), ...])`: newly archived list messages
-  (DESIGN, the path of one message, step 3);
-- `reset(session)`: forget what was derived, before `reindex` rebuilds it;
-- `patch_id_messages(patch_ids) -> select of message pks`: what the `patchid:` search
-  prefix finds, for `b4`;
-- `name_taken(session, name) -> bool`: another domain has NAME@DOMAIN (a tracker), so a
-  list cannot take it;
-- `patchset_applied(session, patchset, actor)`: a patchset's status became `applied`
-  (the tickets its patches close are resolved).
+- `AFTER_INGEST(session, [(message, list_id), ...])`: newly archived list messages
+  (DESIGN, the path of one message, step 3), in the order connected;
+- `RESET(session)`: forget what was derived, before `reindex` rebuilds it;
+- `PATCH_ID_MESSAGES(patch_ids) -> select of message pks`: what the `patchid:` search
+  prefix finds, for `b4`.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from functools import cache
+from collections.abc import Callable, Sequence
+from typing import Any
 
-DOMAIN_HOOKS = {
-    # In this order: patch links read the patchsets the tracker has just filed.
-    "after_ingest": ("patchsets.track:track_messages", "trackers.patch_links:reference_tickets"),
-    "reset": ("patchsets.track:reset_patchsets",),
-    "patch_id_messages": ("patchsets.queries:messages_with_patch_id",),
-    "name_taken": ("trackers.tickets:tracker_named",),
-    "patchset_applied": ("trackers.patch_links:resolve_fixed_tickets",),
-}
+from sqlalchemy.orm import Session
 
+from archive.models import Message
+from core.registry import Hook
 
-@cache
-def domain_hooks(event: str) -> tuple[Callable, ...]:
-    hooks = []
-    for name in DOMAIN_HOOKS[event]:
-        module, _, function = name.partition(":")
-        hooks.append(getattr(importlib.import_module(module), function))
-    return tuple(hooks)
+AFTER_INGEST: Hook[Callable[[Session, Sequence[tuple[Message, int]]], None]] = Hook("after_ingest")
+RESET: Hook[Callable[[Session], None]] = Hook("reset")
+PATCH_ID_MESSAGES: Hook[Callable[[Sequence[str]], Any]] = Hook("patch_id_messages")

@@ -15,7 +15,7 @@ from sqlalchemy import delete, exists, func, or_, select, union, update
 from sqlalchemy.orm import Session, undefer
 
 from archive import search
-from archive.hooks import domain_hooks
+from archive.hooks import AFTER_INGEST, RESET
 from archive.models import Message, MessageStatus, Thread, ThreadNode
 from archive.parse import ParsedMessage, parse_message
 from archive.thread_store import SqlNodeStore
@@ -78,7 +78,7 @@ class IngestBatch:
                 threaded.append((message, node.list_id))
         for store in self.stores.values():
             store.refresh_threads()
-        for hook in domain_hooks("after_ingest"):
+        for hook in AFTER_INGEST:
             hook(self.session, threaded)
         return len(items)
 
@@ -170,7 +170,7 @@ def reset_derived(session: Session) -> None:
     session.execute(delete(ThreadNode).where(ThreadNode.message_pk.is_(None)))
     session.execute(delete(Thread))
     search.clear_index(session)
-    for hook in domain_hooks("reset"):
+    for hook in RESET:
         hook(session)
     session.execute(update(Message).values(status=MessageStatus.received))
 

@@ -24,8 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-import mailyard.accounts.models  # noqa: F401  (the groups table that owner_group_id names)
-from mailyard.db import UTC_DT, Base, utcnow
+import accounts.models  # noqa: F401  (the groups table that owner_group_id names)
+from core.db import UTC_DT, Base, utcnow
 
 # RFC 5322 caps a header line at 998 characters; a Message-ID longer than that is junk.
 MSGID_MAX = 995

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import and_, exists, select, text
 from sqlalchemy.orm import Session
 
-from archive.hooks import domain_hooks
+from archive.hooks import PATCH_ID_MESSAGES
 from archive.models import Message, ThreadNode
 from archive.search_query import (
     ALL_FIELDS,
@@ -98,7 +98,7 @@ def search_messages(
     if parsed.message_ids:
         stmt = stmt.where(Message.message_id.in_(parsed.message_ids))
     if parsed.patch_ids:
-        (patch_id_messages,) = domain_hooks("patch_id_messages")
+        (patch_id_messages,) = PATCH_ID_MESSAGES
         stmt = stmt.where(Message.id.in_(patch_id_messages(parsed.patch_ids)))
     if parsed.date_from is not None:
         stmt = stmt.where(Message.date >= parsed.date_from)

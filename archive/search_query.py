@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from core.errors import UserError
+
 FIELDS: dict[str, tuple[str, ...]] = {
     "s": ("subject",),
     "f": ("from_text",),
@@ -29,7 +31,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
 ALL_FIELDS = ("subject", "from_text", "to_text", "cc_text", "body")
 
 
-class SearchQueryError(ValueError):
+class SearchQueryError(UserError):
     """The query cannot be understood; the message tells the user why."""
 
 

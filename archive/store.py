@@ -16,7 +16,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from archive.models import Message, MessageStatus, ThreadNode, utcnow
+from archive.models import Message, MessageStatus, ThreadNode
+from core.db import utcnow
 
 
 @dataclass

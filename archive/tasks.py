@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from celery import shared_task
+
 from archive.ingest import ingest_messages, pending_message_pks
-from archive.models import utcnow
-from mailyard.celery_app import app
-from mailyard.db import session_scope
+from core.db import session_scope, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +25,14 @@ SWEEP_AFTER = timedelta(seconds=20)
 INGEST_BATCH = 100
 
 
-@app.task(name="archive.ingest")
+@shared_task(name="archive.ingest")
 def ingest_task(message_pks: list[int]) -> int:
     with session_scope() as session:
         others = pending_message_pks(session, limit=INGEST_BATCH)
         return ingest_messages(session, [*message_pks, *others])
 
 
-@app.task(name="archive.sweep_pending")
+@shared_task(name="archive.sweep_pending")
 def sweep_pending(min_age_seconds: float | None = None) -> int:
     """Enqueue ingest of stored messages whose task seems lost. At start-up (age 0) that
     is every pending message: whatever was queued before a crash may be gone."""

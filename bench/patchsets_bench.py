@@ -59,11 +59,12 @@ from parse_bench import measure_rate, parse_floor  # noqa: E402
 from web_bench import latency_round, wait_ready  # noqa: E402
 
 from archive.importer import import_messages  # noqa: E402
-from archive.lists import create_list, get_list  # noqa: E402
+from archive.lists import get_list
 from archive.parse import parse_message  # noqa: E402
-from mailyard.db import dispose_engines, new_session  # noqa: E402
+from core.db import dispose_engines, new_session  # noqa: E402
+from core.settings import Settings, use_settings  # noqa: E402
+from lists.manage import create_list  # noqa: E402
 from mailyard.migrate import upgrade_database  # noqa: E402
-from mailyard.settings import Settings, use_settings  # noqa: E402
 from patchsets.classify import Classification, classify_message  # noqa: E402
 from patchsets.models import Patchset, PatchsetPatch  # noqa: E402
 from tests.corpus import generated_messages, truth  # noqa: E402

@@ -1,21 +1,24 @@
 """The Celery application. Its broker comes from the settings when it is first used.
 
 Embedded mode uses the SQLAlchemy transport on a SQLite file (`sqla+sqlite://`); scale-out
-uses Redis or RabbitMQ. Tasks live in their domains (`archive/tasks.py`, ...) and are
-registered by importing those modules here.
+uses Redis or RabbitMQ. Tasks live in their domains as shared tasks (`archive/tasks.py`,
+`mail/tasks.py`, ...), which run on this app once it exists: it is made here, set as the
+current app, and told by `wiring.py` which modules hold tasks and what runs on the beat.
 """
 
 from __future__ import annotations
 
 from celery import Celery
-from celery.schedules import crontab
 from celery.signals import worker_ready
 
-from mailyard.settings import get_settings
+from core.settings import get_settings
+from mailyard import wiring
 
-TASK_MODULES = ["archive.tasks", "mta.tasks", "mailyard.accounts.tasks"]
+wiring.install()
 
-app = Celery("mailyard")
+app = Celery("mailyard", set_as_current=True)
+# Current for every thread (intake's writer enqueues from its own), not only this one.
+app.set_default()
 
 
 @app.on_configure.connect
@@ -32,29 +35,19 @@ def _configure(sender: Celery, **_kwargs) -> None:
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         result_backend=None,
-        beat_schedule={
-            "sweep-pending": {"task": "archive.sweep_pending", "schedule": 30.0},
-            "sweep-outbox": {"task": "mta.sweep_outbox", "schedule": 30.0},
-            "send-digests": {"task": "mta.send_digests", "schedule": crontab(minute=0, hour=0)},
-            "prune-outbox": {"task": "mta.prune_outbox", "schedule": crontab(minute=30, hour=3)},
-            "expire-held": {"task": "mta.expire_held", "schedule": crontab(minute=15)},
-            "prune-rate-limits": {
-                "task": "accounts.prune_rate_limits",
-                "schedule": crontab(minute=45),
-            },
-        },
+        beat_schedule=dict(wiring.BEAT_SCHEDULE),
         timezone="UTC",
     )
 
 
-app.conf.imports = TASK_MODULES
+app.conf.imports = list(wiring.TASK_MODULES)
 
 
 @worker_ready.connect
 def _sweep_on_start(sender, **_kwargs) -> None:
     """A worker starting after a crash finishes what the dead one left, without waiting
     for the first beat."""
-    for task in ("archive.sweep_pending", "mta.sweep_outbox"):
+    for task in wiring.STARTUP_TASKS:
         sender.app.send_task(task)
 
 

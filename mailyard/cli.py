@@ -9,55 +9,30 @@ import time
 import click
 from sqlalchemy.exc import OperationalError
 
-from mailyard.commands import groups as commands_groups
-from mailyard.commands import lists as commands_lists
-from mailyard.commands import patches as commands_patches
+from archive.importer import count_messages, import_mbox_files, mbox_files_size
+from archive.importer import reindex as rebuild
+from archive.lists import get_list
+from core.db import new_session
+from core.errors import UserError
+from core.settings import SettingsError, get_settings, load_settings, use_settings
+from lists.manage import ListError
+from mailyard import wiring
+from mailyard.celery_app import app as celery_app  # noqa: F401  the app the tasks run on
 from mailyard.commands import ready_database
-from mailyard.commands import trackers as commands_trackers
-from mailyard.commands import users as commands_users
-from mailyard.settings import SettingsError, get_settings, load_settings, use_settings
+from mailyard.serve import serve_all
+from mailyard.worker import run_worker
+from mta.server import run_intake
+from web.auth import login_link
+from web.server import run_web
 
 
 class MailyardGroup(click.Group):
     """Turns the errors a user can cause into one-line messages (the CLI's single place)."""
 
     def invoke(self, ctx: click.Context):
-        from archive.lists import ListError
-        from archive.search_query import SearchQueryError
-        from mailyard.accounts.groups import GroupError
-        from mailyard.accounts.names import NameRefused
-        from mailyard.accounts.passwords import PasswordRefused
-        from mailyard.accounts.projects import ProjectError
-        from mailyard.accounts.ssh_keys import SshKeyRefused
-        from mailyard.accounts.tokens import TokenRefused
-        from mailyard.accounts.users import AccountError
-        from mta.keys import KeyRefused
-        from mta.subscriptions import SubscriptionError
-        from patchsets.status import StatusRefused
-        from trackers.access import AccessError
-        from trackers.export import ImportRefused
-        from trackers.tickets import TrackerError
-
         try:
             return super().invoke(ctx)
-        except (
-            SettingsError,
-            ListError,
-            SearchQueryError,
-            KeyRefused,
-            StatusRefused,
-            SubscriptionError,
-            TrackerError,
-            ImportRefused,
-            AccessError,
-            AccountError,
-            NameRefused,
-            PasswordRefused,
-            GroupError,
-            ProjectError,
-            SshKeyRefused,
-            TokenRefused,
-        ) as e:
+        except UserError as e:
             raise click.ClickException(str(e)) from None
         except OperationalError as e:
             raise click.ClickException(f"database error: {e.orig}") from None
@@ -97,8 +72,6 @@ def serve() -> None:
 
     Ctrl-C stops all three cleanly.
     """
-    from mailyard.serve import serve_all
-
     ready_database()
     sys.exit(serve_all(get_settings()))
 
@@ -106,18 +79,14 @@ def serve() -> None:
 @cli.command()
 def intake() -> None:
     """Run only the SMTP/LMTP intake (for scale-out deployments)."""
-    from mta.server import run_intake
-
     ready_database()
-    run_intake(get_settings())
+    run_intake(get_settings(), wiring.ADDRESS_KINDS)
 
 
 @cli.command()
 def web() -> None:
     """Run only the web UI and API under gunicorn."""
-    from web.server import run_web
-
-    run_web(get_settings())
+    run_web(get_settings(), wiring.BLUEPRINTS)
 
 
 @cli.command()
@@ -125,8 +94,6 @@ def web() -> None:
 @click.option("--queues", default="celery", show_default=True, help="Queues to consume.")
 def worker(beat: bool, queues: str) -> None:
     """Run a Celery worker (ingest, and later delivery and builds)."""
-    from mailyard.worker import run_worker
-
     run_worker(get_settings(), beat=beat, queues=queues)
 
 
@@ -154,10 +121,6 @@ jobs_option = click.option(
 @jobs_option
 def import_mbox(list_name: str, files: tuple[str, ...], fmt: str, jobs: int) -> None:
     """Import mbox FILES (.gz, .xz and .bz2 too) into LIST, skipping duplicates."""
-    from archive.importer import import_mbox_files, mbox_files_size
-    from archive.lists import ListError, get_list
-    from mailyard.db import new_session
-
     ready_database()
     session = new_session()
     try:
@@ -186,10 +149,6 @@ def import_mbox(list_name: str, files: tuple[str, ...], fmt: str, jobs: int) -> 
 @jobs_option
 def reindex(jobs: int) -> None:
     """Rebuild everything derived from the raw messages (threads, fields, search)."""
-    from archive.importer import count_messages
-    from archive.importer import reindex as rebuild
-    from mailyard.db import new_session
-
     ready_database()
     session = new_session()
     started = time.perf_counter()
@@ -213,8 +172,6 @@ def login_link_command(address: str) -> None:
     status controls of a patchset."""
     from email_validator import EmailNotValidError, validate_email
 
-    from web.auth import login_link
-
     try:
         address = validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError as e:
@@ -228,16 +185,7 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-for group in (
-    commands_lists.list_group,
-    commands_lists.dkim_group,
-    commands_trackers.tracker_group,
-    commands_patches.patchset_group,
-    commands_patches.key_group,
-    commands_users.user_group,
-    commands_groups.group_group,
-    commands_groups.project_group,
-):
+for group in wiring.CLI_GROUPS:
     cli.add_command(group)
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from mailyard.db import get_engine
-from mailyard.settings import Settings, get_settings
+from core.db import get_engine
+from core.settings import Settings, get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from mailyard.settings import Settings
+from core.settings import Settings
 
 STOP_TIMEOUT = 15.0
 

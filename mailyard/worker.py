@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailyard.settings import Settings
+from core.settings import Settings
 
 
 def run_worker(settings: Settings, beat: bool = True, queues: str = "celery") -> None:

@@ -15,13 +15,16 @@ import signal
 import stat
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiosmtpd.smtp import SMTP
 
-from mailyard.settings import Settings, SettingsError, parse_listen
-from mta.intake import GroupCommitWriter, IntakeHandler, IntakeLMTP, IntakeSMTP
+from core.settings import Settings, SettingsError, parse_listen
+from mail.address_kinds import AddressKind
+from mta.handler import IntakeHandler
+from mta.replies import IntakeLMTP, IntakeSMTP
+from mta.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
 
@@ -134,16 +137,17 @@ def _remove_stale_socket(path: str) -> None:
     os.unlink(path)
 
 
-def start_intake(settings: Settings) -> IntakeServers:
+def start_intake(settings: Settings, kinds: Sequence[AddressKind]) -> IntakeServers:
     """Listen for SMTP on `settings.smtp_listen` and LMTP on `settings.lmtp_listen`
-    (either may be empty, not both); returns once both are bound."""
+    (either may be empty, not both) for mail to the address `kinds`, tried in order;
+    returns once both are bound."""
     smtp = parse_listen(settings.smtp_listen)
     lmtp = parse_listen(settings.lmtp_listen)
     if smtp is None and lmtp is None:
         raise SettingsError("intake needs MAILYARD_SMTP_LISTEN or MAILYARD_LMTP_LISTEN")
     writer = GroupCommitWriter(settings).start()
     loop = asyncio.new_event_loop()
-    intake = IntakeServers(settings, loop, writer, IntakeHandler(settings, writer))
+    intake = IntakeServers(settings, loop, writer, IntakeHandler(settings, writer, kinds))
     intake.thread = threading.Thread(target=loop.run_forever, name="intake-loop", daemon=True)
     intake.thread.start()
     try:
@@ -154,10 +158,10 @@ def start_intake(settings: Settings) -> IntakeServers:
     return intake
 
 
-def run_intake(settings: Settings) -> None:
+def run_intake(settings: Settings, kinds: Sequence[AddressKind]) -> None:
     """Run intake in the foreground until SIGINT or SIGTERM, then stop cleanly: what
     was received by then is stored and answered before the process exits."""
-    intake = start_intake(settings)
+    intake = start_intake(settings, kinds)
     done = threading.Event()
     previous: dict[int, object] = {}
     if threading.current_thread() is threading.main_thread():

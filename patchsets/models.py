@@ -24,8 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from archive.models import MSGID_MAX, UTC_DT, Message, utcnow
-from mailyard.db import Base
+from archive.models import MSGID_MAX, Message
+from core.db import UTC_DT, Base, utcnow
 from patchsets.classify import MailKind
 
 

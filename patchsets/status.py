@@ -17,10 +17,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from archive.access import may
-from archive.hooks import domain_hooks
-from archive.models import MailingList, utcnow
-from mailyard.accounts.access import Actor, actor_for_address
+from accounts.access import Actor, actor_for_address
+from archive.models import MailingList
+from core.db import utcnow
+from core.errors import UserError
+from lists.access import may
+from patchsets.hooks import PATCHSET_APPLIED
 from patchsets.models import Patchset, PatchsetEvent, PatchsetStatus
 
 SUBMITTER_STATUSES = frozenset(
@@ -28,7 +30,7 @@ SUBMITTER_STATUSES = frozenset(
 )
 
 
-class StatusRefused(Exception):
+class StatusRefused(UserError):
     """A status change that is not allowed; the message says why, for people."""
 
 
@@ -91,7 +93,7 @@ def record_status(
     patchset.status_by = actor
     patchset.status_at = at
     if status is PatchsetStatus.applied:
-        for hook in domain_hooks("patchset_applied"):
+        for hook in PATCHSET_APPLIED:
             hook(session, patchset, actor)
 
 

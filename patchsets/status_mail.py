@@ -17,11 +17,12 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from accounts.sender_auth import MailSender, mail_sender
 from archive.headers import bytes_to_text, find_first_header, unfold
 from archive.models import MailingList, Message
-from mailyard.settings import get_settings
-from mta.outbox import AUTO_REPLIED, build_message, send_on_commit
-from mta.sender_auth import MailSender, mail_sender
+from core.settings import get_settings
+from mail.compose import AUTO_REPLIED, build_message
+from mail.outbox import send_on_commit
 from patchsets.models import Patchset, StatusRequest
 from patchsets.series import patchset_replied_to
 from patchsets.status import StatusRefused, change_status, parse_status

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from click.testing import CliRunner
 
+from core.settings import Settings, get_settings, use_settings
 from mailyard.cli import cli
-from mailyard.settings import Settings, get_settings, use_settings
 from tests.served import ServedMailyard
 
 

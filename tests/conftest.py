@@ -19,9 +19,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from mailyard.db import Base, dispose_engines, new_session
+from core.db import Base, dispose_engines, new_session
+from core.settings import Settings, complete, use_settings
+from mailyard.celery_app import app as _celery_app  # noqa: F401  installs the wiring; tasks run on it
 from mailyard.migrate import upgrade_database
-from mailyard.settings import Settings, complete, use_settings
 from tests.smtp_sink import SinkHandler, free_port
 
 TEST_DATABASE_URL = os.environ.get("MAILYARD_TEST_DATABASE_URL", "")

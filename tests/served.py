@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mailyard.settings import Settings
+from core.settings import Settings
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""The rights on a ticket tracker (`mailyard.accounts.access` holds the rule), and the
+"""The rights on a ticket tracker (`accounts.access` holds the rule), and the
 settings that decide them: visibility, default rights, owning group, access entries.
 
 browse: see the tracker and its tickets; submit: open tickets; comment: comment on them;
@@ -15,16 +15,18 @@ before it may do what that user may do).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailyard.accounts import access
-from mailyard.accounts.access import (
+from accounts import access
+from accounts.access import (
     VISIBILITIES,
     Actor,
     Resource,
     actor_for_address,
+    bare_actor,
     entries_of,
     format_rights,
     is_privileged,
@@ -33,17 +35,26 @@ from mailyard.accounts.access import (
     rights_on,
     set_entry,
 )
-from mailyard.accounts.models import AccessEntry, Group
-from mta.sender_auth import bare_actor
+from accounts.models import AccessEntry, Group
+from core.errors import UserError
 from trackers.models import Tracker
 
-TRACKER_RIGHTS = ("browse", "submit", "comment", "edit", "triage")
-MEMBER_RIGHTS = frozenset({"browse", "submit", "comment"})
+
+class TrackerRight(StrEnum):
+    browse = "browse"
+    submit = "submit"
+    comment = "comment"
+    edit = "edit"
+    triage = "triage"
+
+
+TRACKER_RIGHTS = tuple(TrackerRight)
+MEMBER_RIGHTS = frozenset({TrackerRight.browse, TrackerRight.submit, TrackerRight.comment})
 DEFAULT_RIGHTS = "browse,submit,comment"
 AUTHENTICATED = ("dkim", "pgp")  # how a mail's From may be authenticated (`mta.sender_auth`)
 
 
-class AccessError(ValueError):
+class AccessError(UserError):
     """A tracker access setting cannot be made; the message says why, for a person."""
 
 

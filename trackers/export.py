@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailyard.settings import Settings
+from core.settings import Settings
 from trackers.export_document import (
     EXPORT_VERSION,
     Document,

@@ -15,6 +15,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from archive.models import MSGID_MAX
+from core.errors import UserError
 from trackers.commands import Resolution, Status
 from trackers.models import EventKind
 
@@ -22,7 +23,7 @@ EXPORT_VERSION = 1
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
-class ImportRefused(ValueError):
+class ImportRefused(UserError):
     """An export cannot be imported; the message says why in one line, for a person."""
 
 

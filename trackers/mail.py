@@ -1,6 +1,6 @@
 """Tracker mail: TRACKER@DOMAIN opens a ticket, TRACKER+N@DOMAIN comments on ticket N.
 
-Intake routes these addresses here (`mta.routing`) and, at DATA, runs the tracker's
+Intake routes these addresses here (`trackers.addresses`) and, at DATA, runs the tracker's
 posting policy (`judge_tracker_mail`) and then `handle_tracker_mail` in one transaction
 committed before its `250`. The tracker's rights (`trackers.access`) decide the rest:
 
@@ -22,12 +22,21 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from accounts.access import actor_for_address
+from accounts.sender_auth import mail_sender
 from archive.parse import ParsedMessage
-from mailyard.accounts.access import actor_for_address
-from mailyard.settings import Settings
-from mta.models import RequestKind
-from mta.outbox import AUTO_REPLIED, build_message, send_on_commit
-from mta.policy import (
+from core.settings import Settings
+from mail.addresses import list_addresses
+from mail.compose import reply_to
+from mail.confirmation import (
+    confirmation_request,
+    find_token,
+    request_change,
+    take_request,
+    unknown_confirmation,
+)
+from mail.models import RequestKind
+from mail.policy import (
     ACCEPT,
     Decision,
     Reason,
@@ -38,9 +47,6 @@ from mta.policy import (
     first_objection,
     reject,
 )
-from mta.sender_auth import mail_sender
-from mta.subscribe import confirmation_request, find_token, unknown_confirmation
-from mta.subscriptions import request_change, take_request
 from trackers.access import AUTHENTICATED, actor_for_mail, tracker_rights
 from trackers.commands import (
     TRIAGE_COMMANDS,
@@ -80,16 +86,12 @@ class TrackerTarget:
     command: str | None = None  # one of FOLLOW_COMMANDS
 
     def address(self, command: str | None = None) -> str:
-        parts = [
-            self.name,
-            *([str(self.number)] if self.number else []),
-            *([command] if command else []),
-        ]
-        return f"{'+'.join(parts)}@{self.domain}"
+        """TRACKER[+N][+COMMAND]@DOMAIN."""
+        return list_addresses(self.name, self.domain).at(self.number, command)
 
     @property
     def list_id_value(self) -> str:
-        return f"{self.name}.{self.domain}"
+        return list_addresses(self.name, self.domain).list_id
 
 
 def find_tracker_target(
@@ -187,7 +189,7 @@ def judge_tracker_rights(
 
 
 def _origin(session: Session, msg: ParsedMessage, raw: bytes) -> Origin:
-    """The mail's sender, authenticated or not (`mta.sender_auth`)."""
+    """The mail's sender, authenticated or not (`accounts.sender_auth`)."""
     address = msg.from_.addr if msg.from_ else ""
     return Origin(
         address=address,
@@ -322,9 +324,9 @@ def _reply_not_opened(
     reason: str,
 ) -> None:
     """A report the sender may not make: it is not kept, and they hear why."""
-    domain = settings.domain.lower()
+    posting = list_addresses(tracker.name, settings.domain).posting
     body = (
-        f"Your mail to {tracker.name}@{domain} did not open a ticket, and was not kept:\n\n"
+        f"Your mail to {posting} did not open a ticket, and was not kept:\n\n"
         f"    {reason}\n\nAsk the owners of {tracker.name} if you think you should be able to.\n"
     )
     _reply(session, settings, tracker, msg, origin, body, purpose="ticket-refused")
@@ -342,24 +344,17 @@ def _reply(
 ) -> None:
     if not origin.address:
         return
-    domain = settings.domain.lower()
-    subject = msg.subject or ""
-    raw = build_message(
-        from_addr=f"{tracker.name}@{domain}",
-        to_addrs=[origin.address],
-        subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
-        body=body,
-        in_reply_to=msg.message_id,
-        references=msg.references,
-        extra_headers={**AUTO_REPLIED, "List-Id": f"<{tracker.name}.{domain}>"},
-        domain=domain,
-    )
-    send_on_commit(
+    addresses = list_addresses(tracker.name, settings.domain)
+    reply_to(
         session,
-        envelope_from=f"{tracker.name}+bounces@{domain}",
-        recipients=[origin.address],
-        raw=raw,
+        msg,
+        to=origin.address,
+        from_addr=addresses.posting,
+        body=body,
+        envelope_from=addresses.bounces,
         purpose=purpose,
+        domain=addresses.domain,
+        extra_headers={"List-Id": addresses.list_id_header},
     )
 
 
@@ -410,22 +405,18 @@ def handle_follow_mail(
         verb = "follow" if kind is RequestKind.subscribe else "stop following"
         subject, body = confirmation_request(pending, f"that {pending.address} {verb} {what}")
         reply_from = target.address(f"confirm-{kind.value}")
-    raw = build_message(
+    addresses = list_addresses(tracker.name, target.domain)
+    reply_to(
+        session,
+        msg,
+        to=sender,
         from_addr=reply_from,
-        to_addrs=[sender],
         subject=subject,
         body=body,
-        in_reply_to=msg.message_id,
-        references=msg.references,
-        extra_headers={**AUTO_REPLIED, "List-Id": f"<{target.list_id_value}>"},
-        domain=target.domain,
-    )
-    send_on_commit(
-        session,
-        envelope_from=f"{tracker.name}+bounces@{target.domain}",
-        recipients=[sender],
-        raw=raw,
+        envelope_from=addresses.bounces,
         purpose=f"tracker-{command}"[:32],
+        domain=addresses.domain,
+        extra_headers={"List-Id": addresses.list_id_header},
     )
 
 

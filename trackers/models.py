@@ -24,8 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
-from archive.models import MSGID_MAX, UTC_DT, utcnow
-from mailyard.db import Base
+from archive.models import MSGID_MAX
+from core.db import UTC_DT, Base, utcnow
 from trackers.commands import Resolution, Status
 
 

@@ -13,16 +13,18 @@ from email.utils import formataddr
 
 from sqlalchemy.orm import Session
 
-from mailyard.settings import Settings
-from mta.outbox import build_message, send_on_commit
+from core.settings import Settings
+from mail.addresses import list_addresses
+from mail.compose import AUTO_GENERATED, build_message
+from mail.outbox import send_on_commit
 from trackers.access import readers_among
 from trackers.models import EventKind, Ticket, TicketEvent, Tracker
 from trackers.tickets import Origin, notified_addresses
 
 
 def ticket_address(tracker: Tracker, ticket: Ticket, domain: str, command: str = "") -> str:
-    suffix = f"+{command}" if command else ""
-    return f"{tracker.name}+{ticket.number}{suffix}@{domain}"
+    """TRACKER+N@DOMAIN, or TRACKER+N+COMMAND@DOMAIN."""
+    return list_addresses(tracker.name, domain).at(ticket.number, command)
 
 
 def ticket_url(settings: Settings, tracker: Tracker, ticket: Ticket) -> str:
@@ -61,6 +63,7 @@ def notify_ticket(
     if not recipients:
         return
     domain = settings.domain.lower()
+    addresses = list_addresses(tracker.name, domain)
     texts = [e.text for e in events if e.kind in (EventKind.opened, EventKind.comment)]
     changes = [line for line in map(describe_event, events) if line]
     opened = events[0].kind is EventKind.opened
@@ -79,7 +82,7 @@ def notify_ticket(
     leave = ticket_address(tracker, ticket, domain, "unsubscribe")  # asks to confirm
     subject = f"[{tracker.name}#{ticket.number}] {ticket.title}"
     raw = build_message(
-        from_addr=formataddr((f"{who} via {tracker.name}", f"{tracker.name}@{domain}")),
+        from_addr=formataddr((f"{who} via {tracker.name}", addresses.posting)),
         to_addrs=[address],
         subject=subject if opened else f"Re: {subject}",
         body="\n".join(lines) + "\n",
@@ -87,16 +90,16 @@ def notify_ticket(
         references=[ticket.thread_msgid],
         extra_headers={
             "Reply-To": address,
-            "List-Id": f"<{tracker.name}.{domain}>",
+            "List-Id": addresses.list_id_header,
             "List-Unsubscribe": f"<mailto:{leave}>",
-            "Auto-Submitted": "auto-generated",
+            **AUTO_GENERATED,
             "Precedence": "list",
         },
         domain=domain,
     )
     send_on_commit(
         session,
-        envelope_from=f"{tracker.name}+bounces@{domain}",
+        envelope_from=addresses.bounces,
         recipients=recipients,
         raw=raw,
         purpose="ticket-notification",

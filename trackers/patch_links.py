@@ -11,11 +11,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from archive.access import may
+from accounts.access import ANONYMOUS
 from archive.models import MailingList, Message
 from archive.urls import message_url
-from mailyard.accounts.access import ANONYMOUS
-from mailyard.settings import get_settings
+from core.settings import get_settings
+from lists.access import may
 from patchsets.models import Patchset
 from patchsets.queries import commit_message
 from trackers.commands import Resolution

@@ -14,9 +14,11 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from archive.lists import checked_name_and_owner, get_list
-from archive.models import utcnow
-from mailyard.accounts.access import actor_for_address, set_entry
+from accounts.access import actor_for_address, set_entry
+from archive.lists import get_list
+from core.db import utcnow
+from core.errors import UserError
+from lists.manage import checked_name_and_owner
 from trackers.access import TRACKER_RIGHTS, may, tracker_scope
 from trackers.commands import Command, CommandName, Resolution, Status
 from trackers.models import (
@@ -33,11 +35,11 @@ from trackers.models import (
 TICKETS_PAGE = 50
 
 
-class TrackerError(ValueError):
+class TrackerError(UserError):
     """A tracker operation cannot be done; the message says why, for a person."""
 
 
-class CommandRefused(Exception):
+class CommandRefused(UserError):
     """A command the sender may not use, or that cannot apply; the message says why."""
 
 

@@ -21,11 +21,13 @@ from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from mailyard.accounts import ratelimit
-from mailyard.accounts.models import User
-from mailyard.accounts.passwords import change_password
-from mailyard.accounts.ssh_keys import add_ssh_key, remove_ssh_key, ssh_keys_of
-from mailyard.accounts.tokens import (
+from accounts import ratelimit
+from accounts.mail import read_address_token, send_address_confirmation
+from accounts.models import User
+from accounts.passwords import change_password
+from accounts.pgp_keys import add_user_pgp_key, pgp_keys_of, remove_pgp_key
+from accounts.ssh_keys import add_ssh_key, remove_ssh_key, ssh_keys_of
+from accounts.tokens import (
     DEFAULT_LIFETIME_DAYS,
     LIFETIMES_DAYS,
     TokenRefused,
@@ -33,27 +35,18 @@ from mailyard.accounts.tokens import (
     revoke_token,
     tokens_of,
 )
-from mailyard.accounts.users import (
-    add_address,
-    addresses_of,
-    confirm_address,
-    remove_address,
-    set_primary,
-)
-from mailyard.db import utcnow
-from mta.account_mail import read_address_token, send_address_confirmation
-from mta.keys import add_user_pgp_key, pgp_keys_of, remove_pgp_key
-from web.accounts import (
+from accounts.users import add_address, addresses_of, confirm_address, remove_address, set_primary
+from core.db import utcnow
+from web.context import app_settings, check_csrf, current_user, db_session, sign_in
+from web.forms import ACCOUNT_REFUSALS as REFUSALS
+from web.forms import (
     NO_STORE,
-    REFUSALS,
     add_account_error_pages,
     check_repeated_password,
     commit_confirmation,
     notice_page,
     read_link,
 )
-from web.app import app_settings, db_session
-from web.auth import check_csrf, current_user, sign_in
 
 bp = Blueprint("account_settings", __name__)
 add_account_error_pages(bp)

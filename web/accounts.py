@@ -1,6 +1,6 @@
 """Getting into an account: sign up, confirm, sign in, reset a password; and the public
-key files. Looking after an account once signed in is `web.account_settings`, which
-shares this module's refusals, notices and error pages.
+key files. Looking after an account once signed in is `web.account_settings`; both use
+the refusals, notices and error pages of `web.forms`.
 
     /signup                              GET form, POST makes an unconfirmed account
     /account/confirm/<token>             GET a button, POST confirms the account
@@ -12,15 +12,12 @@ shares this module's refusals, notices and error pages.
 
 A link from a mail never acts on a GET (mail scanners fetch every URL): it shows a form
 whose POST acts. Sign-in, sign-up, resending and resets are rate-limited per IP and per
-address or account (`mailyard.accounts.ratelimit`); over the limit the answer is 429 with
+address or account (`accounts.ratelimit`); over the limit the answer is 429 with
 Retry-After. The client IP is `request.remote_addr`: behind a reverse proxy, wrap the app
 in werkzeug's ProxyFix so that it is the client's and not the proxy's.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import TypeVar
 
 from flask import (
     Blueprint,
@@ -34,25 +31,8 @@ from flask import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from mailyard.accounts import ratelimit
-from mailyard.accounts.models import User
-from mailyard.accounts.names import NameRefused
-from mailyard.accounts.passwords import PasswordRefused, check_password, set_password
-from mailyard.accounts.ratelimit import RateLimited
-from mailyard.accounts.ssh_keys import SshKeyRefused, authorized_keys_text
-from mailyard.accounts.tokens import TokenRefused
-from mailyard.accounts.users import (
-    AccountError,
-    confirm_sign_up,
-    confirmed_address,
-    find_user,
-    find_user_for_login,
-    normalize_address,
-    sign_up,
-    signup_address_of,
-)
-from mailyard.settings import Settings
-from mta.account_mail import (
+from accounts import ratelimit
+from accounts.mail import (
     LinkRefused,
     password_stamp,
     read_resend_token,
@@ -63,71 +43,34 @@ from mta.account_mail import (
     send_password_reset,
     send_signup_confirmation,
 )
-from mta.keys import KeyRefused, armored_keys_text
-from web.app import app_settings, db_session
-from web.auth import check_csrf, current_user, sign_in
+from accounts.models import User
+from accounts.passwords import PasswordRefused, check_password, set_password
+from accounts.pgp_keys import armored_keys_text
+from accounts.ssh_keys import authorized_keys_text
+from accounts.users import (
+    AccountError,
+    confirm_sign_up,
+    confirmed_address,
+    find_user,
+    find_user_for_login,
+    normalize_address,
+    sign_up,
+    signup_address_of,
+)
+from web.context import app_settings, check_csrf, current_user, db_session, sign_in
+from web.forms import (
+    ACCOUNT_REFUSALS,
+    NO_STORE,
+    add_account_error_pages,
+    check_repeated_password,
+    commit_confirmation,
+    notice_page,
+    read_link,
+)
 
 bp = Blueprint("accounts", __name__)
-
-# What the forms may refuse; each message is for the person who filled the form.
-REFUSALS = (AccountError, NameRefused, PasswordRefused, SshKeyRefused, KeyRefused, TokenRefused)
-NO_STORE = {"Cache-Control": "no-store"}
-T = TypeVar("T")
-
-
-# --- shared with web.account_settings ------------------------------------------------------
-
-
-def add_account_error_pages(blueprint: Blueprint) -> None:
-    """Make `blueprint` answer a rate limit and a racing request as every account page
-    does (Flask's error handlers belong to one blueprint)."""
-    blueprint.register_error_handler(RateLimited, _rate_limited)
-    blueprint.register_error_handler(IntegrityError, _changed_meanwhile)
-
-
-def _rate_limited(error: RateLimited):
-    """429 with Retry-After, and a page saying how long to wait. Attempts counted in the
-    request are kept: that is what makes the limit hold."""
-    db_session().commit()
-    return (
-        render_template("account_limited.html", message=str(error)),
-        429,
-        {"Retry-After": str(error.retry_after)},
-    )
-
-
-def _changed_meanwhile(_error: IntegrityError):
-    """Two requests racing (a double click, two tabs): the database kept one; the other
-    hears so instead of an error page."""
-    db_session().rollback()
-    return notice_page(
-        "Changed meanwhile",
-        "Another request changed the same thing at the same moment; reload the page and"
-        " check whether what you asked for is done.",
-        status=409,
-    )
-
-
 add_account_error_pages(bp)
-
-
-def notice_page(heading: str, text: str, link: tuple[str, str] | None = None, status: int = 200):
-    page = render_template("account_notice.html", heading=heading, text=text, link=link)
-    return page, status
-
-
-def check_repeated_password() -> None:
-    if request.form.get("password", "") != request.form.get("repeat", ""):
-        raise PasswordRefused("the two passwords differ; type the same one twice")
-
-
-def read_link(read: Callable[[Settings, str], T], token: str) -> T:
-    """What the token of a mailed link says, read by `read`; 400 with the reason when it
-    is not valid or has expired."""
-    try:
-        return read(app_settings(), token)
-    except LinkRefused as e:
-        abort(400, f"{str(e).capitalize()}.")
+REFUSALS = ACCOUNT_REFUSALS
 
 
 # --- sign-up and confirmation --------------------------------------------------------------
@@ -192,21 +135,6 @@ def confirm(token: str):
         f"The account ~{user.username} is ready: sign in with its name or address.",
         link=(url_for("accounts.login_form"), "Sign in"),
     )
-
-
-def commit_confirmation(db, confirm: Callable[[], T]) -> T:
-    """Run `confirm` and commit, or answer 400 saying why not: the link is stale, or
-    someone else confirmed the address first (the unique index tells)."""
-    try:
-        done = confirm()
-        db.commit()
-    except AccountError as e:
-        db.rollback()
-        abort(400, str(e))
-    except IntegrityError:
-        db.rollback()
-        abort(400, "This address was confirmed by another account meanwhile.")
-    return done
 
 
 @bp.post("/account/confirm/resend")

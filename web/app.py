@@ -2,23 +2,33 @@
 and the one place where exceptions become HTTP answers.
 
 The web reads: it opens a session per request and closes it when the request ends; the
-few forms that change something (a patchset's status) do it through domain functions
-and commit in the view. Every response carries a Content-Security-Policy that allows
-nothing but our own stylesheet and images, so even a rendering bug that let markup from
-a message through could not run script or load anything from elsewhere.
+forms that change something do it through domain functions and commit in the view. A
+refusal a user caused (`core.errors.UserError`) that a view did not answer itself is a
+400 saying why. Every response carries a Content-Security-Policy that allows nothing but
+our own stylesheet and images, so even a rendering bug that let markup from a message
+through could not run script or load anything from elsewhere.
+
+The blueprints come from `mailyard/wiring.py`, one per domain, in the order their rules
+must be tried; what they share is `web.context` and `web.forms`.
 """
 
 from __future__ import annotations
 
-from flask import Flask, abort, current_app, g, render_template, request
-from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException
+from collections.abc import Sequence
+
+from flask import Blueprint, Flask, abort, render_template, request
+from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.routing import PathConverter
 
-from archive.lists import get_list
-from archive.models import MailingList
-from mailyard.db import new_session
-from mailyard.settings import Settings, get_settings, secret_key
+from core.errors import UserError
+from core.settings import Settings, get_settings, secret_key
+from web.context import (
+    SESSION_LIFETIME,
+    authenticate_bearer,
+    close_db_session,
+    db_session,
+    template_helpers,
+)
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; "
@@ -40,20 +50,9 @@ class MessagePathConverter(PathConverter):
     part_isolating = False  # Werkzeug guesses True for a regex without '/'
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """The web application for `settings` (default: the process-wide settings)."""
-    from web.account_settings import bp as account_settings_bp
-    from web.accounts import bp as accounts_bp
-    from web.archive import bp as archive_bp
-    from web.auth import bp as auth_bp
-    from web.groups import bp as groups_bp
-    from web.moderation import bp as moderation_bp
-    from web.patches import bp as patches_bp
-    from web.projects import bp as projects_bp
-    from web.subscriptions import bp as subscriptions_bp
-    from web.tracker_settings import bp as tracker_settings_bp
-    from web.trackers import bp as trackers_bp
-
+def create_app(settings: Settings | None, blueprints: Sequence[Blueprint]) -> Flask:
+    """The web application for `settings` (None: the process-wide settings), with
+    `blueprints` registered in order (`mailyard.wiring.BLUEPRINTS`)."""
     app = Flask(__name__)
     settings = settings or get_settings()
     app.config["MAILYARD_SETTINGS"] = settings
@@ -64,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https"),
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         # The largest thing a form takes is a public key (512 KiB): refuse more (413)
         # before anything reads it.
         MAX_CONTENT_LENGTH=1024 * 1024,
@@ -71,55 +71,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     # A '//' inside a Message-ID must reach us as it is, not be redirected away.
     app.url_map.merge_slashes = False
     app.url_map.converters["msgpath"] = MessagePathConverter
-    # Before the archive: its /<name>/ rules would otherwise take /~user, /account...
-    app.register_blueprint(accounts_bp)
-    app.register_blueprint(account_settings_bp)
-    app.register_blueprint(groups_bp)
-    app.register_blueprint(projects_bp)
-    app.register_blueprint(moderation_bp)
-    app.register_blueprint(archive_bp)
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(patches_bp)
-    app.register_blueprint(subscriptions_bp)
-    app.register_blueprint(tracker_settings_bp)
-    app.register_blueprint(trackers_bp)
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    app.before_request(authenticate_bearer)
     app.before_request(_refuse_nul)
     app.after_request(_add_security_headers)
-    app.teardown_appcontext(_close_session)
+    app.context_processor(template_helpers)
+    app.teardown_appcontext(close_db_session)
+    app.register_error_handler(UserError, _refused)
     # Unhandled exceptions become InternalServerError, which this handler answers too.
     app.register_error_handler(HTTPException, _http_error)
     return app
-
-
-def db_session() -> Session:
-    """The request's session, opened on first use and closed at teardown."""
-    if "db_session" not in g:
-        g.db_session = new_session(current_app.config["MAILYARD_SETTINGS"])
-    return g.db_session
-
-
-def list_or_404(name: str, right: str = "browse") -> MailingList:
-    """The list called `name` if the signed-in person has `right` on it; else a 404 that
-    says there is none (a list someone may not browse does not exist for them)."""
-    from archive.access import may
-    from web.auth import current_actor
-
-    mlist = get_list(db_session(), name)
-    if mlist is None or not may(db_session(), mlist, current_actor(), "browse"):
-        abort(404, f"There is no list named {name!r} here.")
-    if right != "browse" and not may(db_session(), mlist, current_actor(), right):
-        abort(403, f"You may not {right} on {name}.")
-    return mlist
-
-
-def app_settings() -> Settings:
-    return current_app.config["MAILYARD_SETTINGS"]
-
-
-def _close_session(_error: BaseException | None) -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        session.close()
 
 
 def _refuse_nul() -> None:
@@ -132,6 +94,13 @@ def _refuse_nul() -> None:
 def _add_security_headers(response):
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+def _refused(error: UserError):
+    """A refusal no view answered itself: 400 with its reason (and nothing half-done)."""
+    db_session().rollback()
+    text = str(error)
+    return _http_error(BadRequest(f"{text[:1].upper()}{text[1:]}."))
 
 
 def _http_error(error: HTTPException):

@@ -35,14 +35,13 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 from sqlalchemy.orm import Session
 
 from archive import queries
-from archive.access import VisibleLists, visible_lists
 from archive.mbox import iter_gzip, mboxrd_entry
 from archive.models import MailingList, Message, ThreadNode
 from archive.search import SearchQueryError, search_messages
-from mailyard.db import new_session
-from mailyard.settings import Settings
-from web.app import app_settings, db_session, list_or_404
-from web.auth import current_actor
+from core.db import new_session
+from core.settings import Settings
+from lists.access import VisibleLists, visible_lists
+from web.context import app_settings, current_actor, db_session, list_or_404
 from web.mid import FLAT, MESSAGE, NESTED, RAW, THREAD_MBOX, message_path, mid_escape
 from web.render import render_body, to_filename
 

@@ -7,8 +7,8 @@
                                      role, remove, describe)
     /groups/new                      the creation form (POST creates)
 
-Projects, which live below an owner, are `web.projects`; it uses the `ownername`
-converter and the form helpers here. NAME matches usernames and group names only (no
+Projects, which live below an owner, are `web.projects`; both use the `ownername`
+converter of `web.context`. NAME matches usernames and group names only (no
 '.'), so that /~USER.keys and /~USER.pgp stay the accounts pages'. A list or tracker a
 visitor may not browse is left out of every page here, as if it did not exist.
 """
@@ -17,12 +17,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from sqlalchemy import select
-from werkzeug.routing import BaseConverter
 
-from archive.access import may as may_list
-from archive.models import MailingList
-from mailyard.accounts.access import Actor
-from mailyard.accounts.groups import (
+from accounts.access import Actor, actor_for_user
+from accounts.groups import (
     GroupError,
     create_group,
     get_group,
@@ -35,29 +32,25 @@ from mailyard.accounts.groups import (
     set_description,
     set_member,
 )
-from mailyard.accounts.models import Group, GroupRole, User
-from mailyard.accounts.projects import find_owner, may_manage_owner, projects_of
-from mailyard.accounts.users import find_user
+from accounts.models import Group, GroupRole, User
+from accounts.projects import find_owner, may_manage_owner, projects_of
+from accounts.users import find_user
+from archive.models import MailingList
+from lists.access import may as may_list
 from trackers.access import may as may_tracker
 from trackers.models import Tracker
-from web.app import app_settings, db_session
-from web.auth import check_csrf, current_actor, current_user
+from web.context import (
+    add_owner_converter,
+    app_settings,
+    check_csrf,
+    current_actor,
+    current_user,
+    db_session,
+    user_or_403,
+)
+from web.forms import form_error, form_text, sentence
 
 bp = Blueprint("groups", __name__)
-
-FORM_MAX = 100_000  # characters of a description or README sent from the web
-
-
-class OwnerNameConverter(BaseConverter):
-    """A username or group name: no '.', so /~USER.keys is not taken for /~USER."""
-
-    regex = r"[A-Za-z][A-Za-z0-9_-]{1,31}"
-
-
-def add_owner_converter(state) -> None:
-    """Give the app the `ownername` converter (recorded by every blueprint that uses it)."""
-    state.app.url_map.converters.setdefault("ownername", OwnerNameConverter)
-
 
 # Before the routes below: a rule finds its converters when it is added.
 bp.record_once(add_owner_converter)
@@ -173,17 +166,8 @@ def _change_member(session, group: Group, action: str) -> None:
 # -- helpers (`web.projects` uses the public ones too) -----------------------------------
 
 
-def user_or_403(what: str) -> User:
-    user = current_user()
-    if user is None:
-        abort(403, f"Sign in to your account to {what}.")
-    return user
-
-
 def _actor_after_change() -> Actor:
     """The actor after a change of roles in this request (`current_actor` is cached)."""
-    from mailyard.accounts.access import actor_for_user
-
     user = current_user()
     return actor_for_user(db_session(), user) if user is not None else current_actor()
 
@@ -195,22 +179,3 @@ def _managed_group(owner: str) -> Group:
     if not may_manage_members(current_actor(), group):
         abort(403, f"Only the owners of ~{group.name} may change its members.")
     return group
-
-
-def form_text(key: str) -> str:
-    text = request.form.get(key, "").replace("\r\n", "\n").replace("\r", "\n")
-    if "\x00" in text:
-        abort(400, "NUL characters are not allowed.")
-    if len(text) > FORM_MAX:
-        abort(400, f"That is too long ({FORM_MAX} characters at most).")
-    return text
-
-
-def form_error(template: str, error: Exception, **values):
-    """The form again, filled in as sent, with what is wrong (400)."""
-    return render_template(template, error=sentence(error), **values), 400
-
-
-def sentence(error: Exception) -> str:
-    text = str(error)
-    return f"{text[:1].upper()}{text[1:]}."

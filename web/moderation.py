@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from archive.access import may
 from archive.models import MailingList
-from mta.models import HeldMessage
-from mta.moderation import (
+from lists.access import may
+from lists.models import HeldMessage
+from lists.moderation import (
     HELD_PAGE,
     AlreadyDecided,
     approve_held,
@@ -26,8 +26,14 @@ from mta.moderation import (
     held_text,
     reject_held,
 )
-from web.app import app_settings, db_session, list_or_404
-from web.auth import check_csrf, current_actor, current_address
+from web.context import (
+    app_settings,
+    check_csrf,
+    current_actor,
+    current_address,
+    db_session,
+    list_or_404,
+)
 
 bp = Blueprint("moderation", __name__)
 

@@ -33,8 +33,14 @@ from patchsets.diff import FileDiff, diff_files, diffstat, split_patch
 from patchsets.models import ClassifiedMessage, Patchset, PatchsetPatch, PatchsetStatus
 from patchsets.queries import PatchTrailers
 from patchsets.status import StatusRefused, allowed_statuses, change_status, parse_status
-from web.app import app_settings, db_session, list_or_404
-from web.auth import check_csrf, current_actor, current_address
+from web.context import (
+    app_settings,
+    check_csrf,
+    current_actor,
+    current_address,
+    db_session,
+    list_or_404,
+)
 from web.render import render_body, to_filename
 
 bp = Blueprint("patches", __name__)

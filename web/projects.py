@@ -26,15 +26,10 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.routing import BaseConverter
 
-from archive.access import may as may_list
-from archive.access import may_manage as may_manage_list
-from archive.lists import get_list
-from archive.models import MailingList, Message, ThreadNode
-from archive.urls import mid_escape
-from mailyard.accounts.access import Actor
-from mailyard.accounts.groups import groups_acted_for
-from mailyard.accounts.models import Project, ProjectLink, User
-from mailyard.accounts.projects import (
+from accounts.access import Actor
+from accounts.groups import groups_acted_for
+from accounts.models import Project, ProjectLink, User
+from accounts.projects import (
     ProjectError,
     add_link,
     create_project,
@@ -49,13 +44,24 @@ from mailyard.accounts.projects import (
     scope_ids,
     update_project,
 )
+from archive.lists import get_list
+from archive.models import MailingList, Message, ThreadNode
+from archive.urls import mid_escape
+from lists.access import may as may_list
+from lists.access import may_manage as may_manage_list
 from trackers.access import may as may_tracker
 from trackers.access import may_manage as may_manage_tracker
 from trackers.models import Tracker
 from trackers.tickets import get_tracker, latest_events
-from web.app import app_settings, db_session
-from web.auth import check_csrf, current_actor
-from web.groups import add_owner_converter, form_error, form_text, sentence, user_or_403
+from web.context import (
+    add_owner_converter,
+    app_settings,
+    check_csrf,
+    current_actor,
+    db_session,
+    user_or_403,
+)
+from web.forms import form_error, form_text, sentence
 
 bp = Blueprint("projects", __name__)
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from flask import Blueprint
 from gunicorn.app.base import BaseApplication
 
-from mailyard.settings import Settings, SettingsError, parse_listen
+from core.settings import Settings, SettingsError, parse_listen
+from web.app import create_app
 
 
 class _Gunicorn(BaseApplication):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, blueprints: Sequence[Blueprint]) -> None:
         self.settings = settings
+        self.blueprints = blueprints
         super().__init__()
 
     def load_config(self) -> None:
@@ -26,10 +31,8 @@ class _Gunicorn(BaseApplication):
         self.cfg.set("proc_name", "mailyard-web")
 
     def load(self):
-        from web.app import create_app
-
-        return create_app(self.settings)
+        return create_app(self.settings, self.blueprints)
 
 
-def run_web(settings: Settings) -> None:
-    _Gunicorn(settings).run()
+def run_web(settings: Settings, blueprints: Sequence[Blueprint]) -> None:
+    _Gunicorn(settings, blueprints).run()

@@ -27,37 +27,34 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from archive.access import (
-    LIST_RIGHTS,
-    grant_list_access,
-    list_access_entries,
-    may,
-    may_manage,
-    parse_list_rights,
-    revoke_list_access,
-)
-from archive.lists import (
+from accounts.access import VISIBILITIES
+from accounts.models import Group, GroupRole
+from archive.lists import get_list
+from archive.models import MailingList
+from core.db import utcnow
+from lists.access import LIST_RIGHTS, list_access_entries, list_scope, may, may_manage
+from lists.commands import confirm_by_web, request_by_web
+from lists.manage import (
     MODERATION_DAYS_MAX,
     MODERATION_MODES,
     ListError,
     change_list_settings,
-    get_list,
+    grant_list_access,
+    parse_list_rights,
+    revoke_list_access,
 )
-from archive.models import MailingList, utcnow
-from mailyard.accounts.access import VISIBILITIES
-from mailyard.accounts.models import Group, GroupRole
-from mta.list_reports import REPORT_ROWS, recent_bounces, undelivered_copies
-from mta.models import PendingRequest, RequestKind
-from mta.subscribe import confirm_by_web, request_by_web
-from mta.subscriptions import (
-    SubscriptionError,
-    list_scope,
-    members_page,
-    read_unsubscribe_token,
-    unsubscribe,
+from lists.membership import SubscriptionError, members_page, read_unsubscribe_token, unsubscribe
+from lists.reports import REPORT_ROWS, recent_bounces, undelivered_copies
+from mail.models import PendingRequest, RequestKind
+from web.context import (
+    app_settings,
+    check_csrf,
+    current_actor,
+    current_address,
+    db_session,
+    is_owner,
+    list_or_404,
 )
-from web.app import app_settings, db_session, list_or_404
-from web.auth import check_csrf, current_actor, current_address, is_owner
 
 bp = Blueprint("subscriptions", __name__)
 

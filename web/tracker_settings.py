@@ -16,10 +16,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from mailyard.accounts.access import VISIBILITIES
-from mailyard.accounts.groups import groups_acted_for
-from mailyard.accounts.models import Group, User
-from mailyard.accounts.users import find_user
+from accounts.access import VISIBILITIES
+from accounts.groups import groups_acted_for
+from accounts.models import Group, User
+from accounts.users import find_user
 from trackers.access import (
     TRACKER_RIGHTS,
     AccessError,
@@ -32,9 +32,7 @@ from trackers.access import (
     set_visibility,
 )
 from trackers.models import Tracker
-from web.app import db_session
-from web.auth import check_csrf, current_actor
-from web.trackers import tracker_or_404
+from web.context import check_csrf, current_actor, db_session, tracker_or_404
 
 bp = Blueprint("tracker_settings", __name__)
 

@@ -42,8 +42,10 @@ from sqlalchemy import select
 
 from trackers.access import browsable_trackers, may, tracker_rights
 from trackers.commands import CommandName, Status, format_command_help, parse_reply
+from trackers.export import export_tracker, write_export
 from trackers.mentions import TicketRef, find_ticket_refs, render_with_links
 from trackers.models import EventKind, Ticket, TicketEvent, Tracker
+from trackers.notify import notify_ticket
 from trackers.tickets import (
     CommandRefused,
     Origin,
@@ -52,7 +54,6 @@ from trackers.tickets import (
     apply_command,
     follow,
     get_ticket,
-    get_tracker,
     open_ticket,
     retitle,
     ticket_events,
@@ -60,8 +61,16 @@ from trackers.tickets import (
     tracker_labels,
     unfollow,
 )
-from web.app import app_settings, db_session
-from web.auth import check_csrf, current_actor, current_address, is_owner
+from web.context import (
+    app_settings,
+    check_csrf,
+    current_actor,
+    current_address,
+    db_session,
+    is_owner,
+    tracker_or_404,
+)
+from web.forms import form_text
 from web.render import linkify, render_body
 
 bp = Blueprint("trackers", __name__)
@@ -69,7 +78,6 @@ bp = Blueprint("trackers", __name__)
 TRACKERS_PER_PAGE = 200
 TICKETS_PER_PAGE = 50
 EVENTS_PER_PAGE = 200
-TEXT_MAX = 100_000  # characters of a comment or description sent from the web
 ID_MAX = 2**63 - 1  # larger numbers in a URL cannot name a row (and overflow PostgreSQL)
 REFS_LOOKED_UP = 500  # distinct ticket refs per page checked for a ticket to link to
 MAILTO_BODY_MAX = 1500  # longer pre-filled descriptions are left out of the mailto link
@@ -210,7 +218,7 @@ def comment(name: str, number: int):
     check_csrf()
     tracker, ticket = _ticket_or_404(name, number)
     _require(tracker, "comment", "comment on")
-    text = _form_text("text")
+    text = form_text("text")
     if not text.strip():
         abort(400, "The comment is empty; write something to post.")
     session = db_session()
@@ -253,10 +261,10 @@ def new_ticket(name: str):
     check_csrf()
     tracker = tracker_or_404(name)
     _require(tracker, "submit", "open tickets on")
-    title = _form_text("title").strip()
+    title = form_text("title").strip()
     if not title:
         abort(400, "A ticket needs a title.")
-    description = _form_text("description")
+    description = form_text("description")
     session = db_session()
     origin = Origin(address=actor, authenticated="web")
     ticket = open_ticket(session, tracker, title, description, origin)
@@ -275,7 +283,7 @@ def edit(name: str, number: int):
     session = db_session()
     origin = Origin(address=actor, authenticated="web")
     try:
-        events = retitle(session, ticket, _form_text("title"), origin)
+        events = retitle(session, ticket, form_text("title"), origin)
     except CommandRefused as refused:
         abort(400, f"{str(refused).capitalize()}.")
     _notify(tracker, ticket, events, origin)
@@ -291,7 +299,7 @@ def triage(name: str, number: int):
     check_csrf()
     tracker, ticket = _ticket_or_404(name, number)
     _require(tracker, "triage", "triage")
-    parsed = parse_reply(_form_text("commands"))
+    parsed = parse_reply(form_text("commands"))
     problems = [f"{p.line}: {p.reason}" for p in parsed.problems]
     if parsed.comment.strip():
         problems.append("only command lines (starting with '!') go in this form")
@@ -328,8 +336,6 @@ def export(name: str):
         abort(403, f"Only the owners of {tracker.name} may export it; sign in as an owner.")
     import io
 
-    from trackers.export import export_tracker, write_export
-
     buffer = io.BytesIO()
     write_export(export_tracker(db_session(), app_settings(), tracker), buffer)
     return Response(
@@ -337,15 +343,6 @@ def export(name: str):
         mimetype="application/gzip",
         headers={"Content-Disposition": f'attachment; filename="{tracker.name}.json.gz"'},
     )
-
-
-def tracker_or_404(name: str) -> Tracker:
-    """The tracker, if the visitor may browse it: else it does not exist for them (also
-    `web.tracker_settings`')."""
-    tracker = get_tracker(db_session(), name)
-    if tracker is None or not may(db_session(), tracker, current_actor(), "browse"):
-        abort(404, f"There is no tracker named {name!r} here.")
-    return tracker
 
 
 def _rights(tracker: Tracker) -> frozenset[str]:
@@ -374,22 +371,8 @@ def _ticket_or_404(name: str, number: int) -> tuple[Tracker, Ticket]:
 
 
 def _notify(tracker: Tracker, ticket: Ticket, events: list[TicketEvent], origin: Origin) -> None:
-    """Mail the ticket's people, in the transaction that made the events (outbox rows).
-
-    Imported here so the read-only pages never depend on the mail machinery."""
-    from trackers.notify import notify_ticket
-
+    """Mail the ticket's people, in the transaction that made the events (outbox rows)."""
     notify_ticket(db_session(), app_settings(), tracker, ticket, events, origin)
-
-
-def _form_text(key: str) -> str:
-    """A form field with browsers' CRLF made LF; NULs and oversize text refused (400)."""
-    text = request.form.get(key, "").replace("\r\n", "\n").replace("\r", "\n")
-    if "\x00" in text:
-        abort(400, "NUL characters are not allowed in tickets.")
-    if len(text) > TEXT_MAX:
-        abort(400, f"That is too long for the web form ({TEXT_MAX} characters at most).")
-    return text
 
 
 def _status_filter(value: str) -> Status | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from mailyard.settings import get_settings
+from core.settings import get_settings
 
 
 def ready_database() -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
+from core.settings import get_settings
 from mailyard.commands import ready_database
-from mailyard.settings import get_settings
 
 ROLES = ("member", "maintainer", "owner")
 
@@ -25,8 +25,8 @@ def group_group() -> None:
 @click.option("--description", default="", help="Shown on the group's page.")
 def group_create(name: str, owner: str, description: str) -> None:
     """Create group ~NAME (names are shared with usernames), owned by user OWNER."""
-    from mailyard.accounts.groups import create_group
-    from mailyard.db import session_scope
+    from accounts.groups import create_group
+    from core.db import session_scope
 
     ready_database()
     with session_scope() as session:
@@ -42,8 +42,8 @@ def group_create(name: str, owner: str, description: str) -> None:
 )
 def group_add(name: str, username: str, role: str) -> None:
     """Add USERNAME to group NAME, or change their role."""
-    from mailyard.accounts.groups import parse_role, set_member
-    from mailyard.db import session_scope
+    from accounts.groups import parse_role, set_member
+    from core.db import session_scope
 
     ready_database()
     with session_scope() as session:
@@ -58,8 +58,8 @@ def group_add(name: str, username: str, role: str) -> None:
 @click.argument("username")
 def group_remove(name: str, username: str) -> None:
     """Take USERNAME out of group NAME (not its last owner)."""
-    from mailyard.accounts.groups import remove_member
-    from mailyard.db import session_scope
+    from accounts.groups import remove_member
+    from core.db import session_scope
 
     ready_database()
     with session_scope() as session:
@@ -73,8 +73,8 @@ def group_remove(name: str, username: str) -> None:
 @click.argument("name", required=False)
 def group_ls(name: str | None) -> None:
     """Show every group and its number of members; with NAME, that group's members."""
-    from mailyard.accounts.groups import all_groups, members_of
-    from mailyard.db import session_scope
+    from accounts.groups import all_groups, members_of
+    from core.db import session_scope
 
     ready_database()
     with session_scope() as session:
@@ -103,8 +103,8 @@ def project_group() -> None:
 @click.option("--description", default="", help="One line shown on the project's page.")
 def project_create(path: str, description: str) -> None:
     """Create project NAME of user or group OWNER, at /~OWNER/NAME on the web."""
-    from mailyard.accounts.projects import create_project, find_owner, parse_project_path
-    from mailyard.db import session_scope
+    from accounts.projects import create_project, find_owner, parse_project_path
+    from core.db import session_scope
 
     ready_database()
     with session_scope() as session:
@@ -123,8 +123,8 @@ def project_create(path: str, description: str) -> None:
 @click.option("--remove", is_flag=True, help="Take the link off the project instead.")
 def project_link(path: str, link: str, remove: bool) -> None:
     """Link a list, a tracker or a repository URL to a project (or unlink it)."""
-    from mailyard.accounts.projects import add_link, parse_link, remove_link
-    from mailyard.db import session_scope
+    from accounts.projects import add_link, parse_link, remove_link
+    from core.db import session_scope
 
     ready_database()
     with session_scope() as session:
@@ -145,8 +145,8 @@ def project_link(path: str, link: str, remove: bool) -> None:
 @click.argument("owner", required=False, metavar="[~OWNER]")
 def project_ls(owner: str | None) -> None:
     """Show every project (or OWNER's) and what it links."""
-    from mailyard.accounts.projects import all_projects, find_owner, links_of, projects_of
-    from mailyard.db import session_scope
+    from accounts.projects import all_projects, find_owner, links_of, projects_of
+    from core.db import session_scope
 
     ready_database()
     with session_scope() as session:
@@ -169,7 +169,7 @@ def project_ls(owner: str | None) -> None:
 
 
 def _existing_user(session, username: str):
-    from mailyard.accounts.users import find_user
+    from accounts.users import find_user
 
     user = find_user(session, username)
     if user is None:
@@ -178,7 +178,7 @@ def _existing_user(session, username: str):
 
 
 def _existing_group(session, name: str):
-    from mailyard.accounts.groups import get_group
+    from accounts.groups import get_group
 
     group = get_group(session, name)
     if group is None:
@@ -187,7 +187,7 @@ def _existing_group(session, name: str):
 
 
 def _existing_project(session, path: str):
-    from mailyard.accounts.projects import get_project, parse_project_path
+    from accounts.projects import get_project, parse_project_path
 
     owner_name, name = parse_project_path(path)
     project = get_project(session, owner_name, name)
@@ -198,8 +198,8 @@ def _existing_project(session, path: str):
 
 def _scope(session, kind: str, value: str) -> str:
     """The scope of list:NAME, tracker:NAME (which must exist) or repo:URL."""
+    from accounts.projects import repo_scope
     from archive.lists import get_list
-    from mailyard.accounts.projects import repo_scope
     from trackers.tickets import get_tracker
 
     if kind == "repo":

@@ -6,8 +6,8 @@ import os
 
 import click
 
+from core.settings import get_settings
 from mailyard.commands import existing_list, ready_database
-from mailyard.settings import get_settings
 
 
 @click.group(name="list")
@@ -21,8 +21,8 @@ def list_group() -> None:
 @click.option("--description", default="", help="One line shown on the web.")
 def list_create(name: str, owner: str, description: str) -> None:
     """Create list NAME, reachable at NAME@DOMAIN and /NAME/ on the web."""
-    from archive.lists import create_list
-    from mailyard.db import session_scope
+    from core.db import session_scope
+    from lists.manage import create_list
 
     ready_database()
     with session_scope() as session:
@@ -34,7 +34,7 @@ def list_create(name: str, owner: str, description: str) -> None:
 def list_ls() -> None:
     """Show every list with its visibility, thread count and last activity."""
     from archive.lists import list_summaries
-    from mailyard.db import session_scope
+    from core.db import session_scope
 
     ready_database()
     domain = get_settings().domain
@@ -59,9 +59,9 @@ def list_subscribe(
     list_name: str, addresses: tuple[str, ...], digest: bool | None, copy_self: bool | None
 ) -> None:
     """Subscribe ADDRESSES to LIST without asking them to confirm, or change their options."""
-    from mailyard.db import session_scope
-    from mta.models import DeliveryMode
-    from mta.subscriptions import subscribe
+    from core.db import session_scope
+    from lists.membership import subscribe
+    from lists.models import DeliveryMode
 
     delivery = None if digest is None else DeliveryMode.digest if digest else DeliveryMode.each
     ready_database()
@@ -77,8 +77,8 @@ def list_subscribe(
 @click.argument("addresses", nargs=-1, required=True)
 def list_unsubscribe(list_name: str, addresses: tuple[str, ...]) -> None:
     """Unsubscribe ADDRESSES from LIST."""
-    from mailyard.db import session_scope
-    from mta.subscriptions import unsubscribe
+    from core.db import session_scope
+    from lists.membership import unsubscribe
 
     ready_database()
     with session_scope() as session:
@@ -92,8 +92,8 @@ def list_unsubscribe(list_name: str, addresses: tuple[str, ...]) -> None:
 @click.argument("list_name", metavar="LIST")
 def list_members(list_name: str) -> None:
     """Show LIST's subscribers: address, status, delivery, bounce score."""
-    from mailyard.db import session_scope
-    from mta.subscriptions import members_page
+    from core.db import session_scope
+    from lists.membership import members_page
 
     ready_database()
     with session_scope() as session:
@@ -151,11 +151,11 @@ def list_members(list_name: str) -> None:
 @click.option("--group", metavar="GROUP|none", help="The group that owns the list, or none.")
 def list_set(list_name: str, **changes) -> None:
     """Change how LIST sends mail and who may see and use it, and show the result."""
-    from archive.access import list_access_entries
-    from archive.lists import UNCHANGED, ListError, change_list_settings
-    from mailyard.accounts.models import Group
-    from mailyard.db import session_scope
-    from mta.subscriptions import list_delivery
+    from accounts.models import Group
+    from core.db import session_scope
+    from lists.access import list_access_entries
+    from lists.manage import UNCHANGED, ListError, change_list_settings
+    from lists.membership import list_delivery
 
     ready_database()
     with session_scope() as session:
@@ -193,7 +193,7 @@ def list_set(list_name: str, **changes) -> None:
 
 def _group_named(session, name: str):
     """The group `--group` names; None for 'none' (or '')."""
-    from archive.lists import find_group
+    from lists.manage import find_group
 
     return None if name.strip().lower() in ("", "none") else find_group(session, name)
 
@@ -210,8 +210,8 @@ def _group_named(session, name: str):
 def list_grant(list_name: str, who: str, rights: str) -> None:
     """Give WHO (an address, or ~username) exactly RIGHTS on LIST, in place of the
     default rights."""
-    from archive.access import grant_list_access
-    from mailyard.db import session_scope
+    from core.db import session_scope
+    from lists.manage import grant_list_access
 
     ready_database()
     with session_scope() as session:
@@ -226,8 +226,8 @@ def list_grant(list_name: str, who: str, rights: str) -> None:
 @click.argument("who")
 def list_revoke(list_name: str, who: str) -> None:
     """Remove WHO's access entry on LIST: the default rights apply to them again."""
-    from archive.access import revoke_list_access
-    from mailyard.db import session_scope
+    from core.db import session_scope
+    from lists.manage import revoke_list_access
 
     ready_database()
     with session_scope() as session:
@@ -248,7 +248,7 @@ def dkim_genkey(bits: str, force: bool) -> None:
     """Make the signing key (MAILYARD_DKIM_KEY_FILE) and print the DNS record to publish."""
     from pathlib import Path
 
-    from mta.dkim_sign import dns_record, dns_record_name, generate_key
+    from mail.dkim_sign import dns_record, dns_record_name, generate_key
 
     settings = get_settings()
     path = Path(settings.dkim_key_file)

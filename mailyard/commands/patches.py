@@ -20,8 +20,8 @@ def key_group() -> None:
 @click.argument("key_file", type=click.File("r"))
 def key_add(address: str, key_file) -> None:
     """Register the public key in KEY_FILE (armored; '-' for stdin) for ADDRESS."""
-    from mailyard.db import session_scope
-    from mta.keys import add_pgp_key
+    from core.db import session_scope
+    from mail.keys import add_pgp_key
 
     ready_database()
     with session_scope() as session:
@@ -33,8 +33,8 @@ def key_add(address: str, key_file) -> None:
 @click.argument("address")
 def key_ls(address: str) -> None:
     """Show the keys registered for ADDRESS."""
-    from mailyard.db import session_scope
-    from mta.keys import registered_key_rows
+    from core.db import session_scope
+    from mail.keys import registered_key_rows
 
     ready_database()
     with session_scope() as session:
@@ -56,7 +56,7 @@ def patchset_group() -> None:
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 def patchset_ls(list_name: str, status: str | None, limit: int) -> None:
     """The newest patchsets of LIST."""
-    from mailyard.db import session_scope
+    from core.db import session_scope
     from patchsets.queries import patchsets_page
     from patchsets.status import parse_status
 
@@ -102,7 +102,7 @@ def patchset_rename(list_name: str, patchset_id: int, name: str) -> None:
 def _owned_patchset(list_name: str, patchset_id: int):
     """(session, list, patchset) for a change the operator makes as the list owner; the
     session commits when the block ends without an error."""
-    from mailyard.db import session_scope
+    from core.db import session_scope
     from patchsets.queries import get_patchset
 
     ready_database()

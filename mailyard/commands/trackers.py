@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from core.settings import get_settings
 from mailyard.commands import ready_database
-from mailyard.settings import get_settings
 
 
 @click.group(name="tracker")
@@ -19,7 +19,7 @@ def tracker_group() -> None:
 @click.option("--description", default="", help="One line shown on the web.")
 def tracker_create(name: str, owner: str, description: str) -> None:
     """Create tracker NAME, reachable at NAME@DOMAIN and /NAME/tickets/ on the web."""
-    from mailyard.db import session_scope
+    from core.db import session_scope
     from trackers.tickets import create_tracker
 
     ready_database()
@@ -31,7 +31,7 @@ def tracker_create(name: str, owner: str, description: str) -> None:
 @tracker_group.command(name="ls")
 def tracker_ls() -> None:
     """Show every tracker."""
-    from mailyard.db import session_scope
+    from core.db import session_scope
     from trackers.tickets import all_trackers
 
     ready_database()
@@ -54,8 +54,8 @@ def tracker_ls() -> None:
 )
 def tracker_grant(tracker_name: str, who: str, rights: str) -> None:
     """Give an address or a user exactly RIGHTS on TRACKER, in place of its defaults."""
-    from mailyard.accounts.users import find_user
-    from mailyard.db import session_scope
+    from accounts.users import find_user
+    from core.db import session_scope
     from trackers.access import set_access
 
     ready_database()
@@ -86,9 +86,9 @@ def tracker_set(
     tracker_name: str, visibility: str | None, default_rights: str | None, group_name: str | None
 ) -> None:
     """Change who may use TRACKER: its visibility, default rights and owning group."""
-    from mailyard.accounts.groups import get_group
-    from mailyard.accounts.models import Group
-    from mailyard.db import session_scope
+    from accounts.groups import get_group
+    from accounts.models import Group
+    from core.db import session_scope
     from trackers.access import set_default_rights, set_owner_group, set_visibility
 
     if visibility is None and default_rights is None and group_name is None:
@@ -123,7 +123,7 @@ def tracker_set(
 @click.argument("file", type=click.File("wb"))
 def tracker_export(tracker_name: str, file) -> None:
     """Write TRACKER's tickets, comments, labels and events to FILE (gzip JSON, signed)."""
-    from mailyard.db import session_scope
+    from core.db import session_scope
     from trackers.export import export_tracker, write_export
 
     ready_database()
@@ -138,7 +138,7 @@ def tracker_export(tracker_name: str, file) -> None:
 @click.argument("file", type=click.File("rb"))
 def tracker_import(tracker_name: str, file) -> None:
     """Read an export into TRACKER, which must have no tickets; checks every signature."""
-    from mailyard.db import session_scope
+    from core.db import session_scope
     from trackers.export import import_tracker, read_export
 
     ready_database()

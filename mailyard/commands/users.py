@@ -24,8 +24,8 @@ def user_group() -> None:
 def user_create(username: str, address: str, admin: bool, password_stdin: bool) -> None:
     """Create the account USERNAME with ADDRESS, both confirmed at once: you vouch for
     the address. Without a password, the user sets one with a reset (/account/reset)."""
-    from mailyard.accounts.users import create_user, primary_address_of
-    from mailyard.db import session_scope
+    from accounts.users import create_user, primary_address_of
+    from core.db import session_scope
 
     password = None
     if password_stdin:
@@ -44,8 +44,8 @@ def user_create(username: str, address: str, admin: bool, password_stdin: bool) 
 @user_group.command(name="ls")
 def user_ls() -> None:
     """Show every account: username, primary address, admin, confirmed."""
-    from mailyard.accounts.users import list_users
-    from mailyard.db import session_scope
+    from accounts.users import list_users
+    from core.db import session_scope
 
     ready_database()
     with session_scope() as session:
@@ -63,8 +63,8 @@ def user_ls() -> None:
 @click.option("--revoke", is_flag=True, help="Take the admin right away instead.")
 def user_admin(username: str, revoke: bool) -> None:
     """Make USERNAME a site admin (every right on every list and tracker)."""
-    from mailyard.accounts.users import set_admin
-    from mailyard.db import session_scope
+    from accounts.users import set_admin
+    from core.db import session_scope
 
     ready_database()
     with session_scope() as session:

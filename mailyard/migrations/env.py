@@ -2,12 +2,12 @@
 
 from alembic import context
 
+import accounts.models  # noqa: F401
 import archive.models  # noqa: F401  (registers the tables)
-import mailyard.accounts.models  # noqa: F401
-import mta.models  # noqa: F401
+import mail.models  # noqa: F401
 import patchsets.models  # noqa: F401
 import trackers.models  # noqa: F401
-from mailyard.db import Base, get_engine
+from core.db import Base, get_engine
 
 config = context.config
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import flask
 import gnupg
 
-from mailyard.accounts.models import User, UserAddress
-from mailyard.db import utcnow
-from mta.pgp import stop_gnupg_daemons
+from accounts.models import User, UserAddress
+from core.db import utcnow
+from mail.pgp import stop_gnupg_daemons
 from web import auth
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from mailyard.accounts.access import actor_for_address
-from mailyard.accounts.passwords import check_password
-from mailyard.accounts.users import find_user
+from accounts.access import actor_for_address
+from accounts.passwords import check_password
+from accounts.users import find_user
 from tests.cli_runner import CliResult, MailyardCli
 from tests.served import ServedMailyard
 

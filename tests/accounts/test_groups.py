@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from mailyard.accounts.access import actor_for_user
-from mailyard.accounts.groups import (
+from accounts.access import actor_for_user
+from accounts.groups import (
     GroupError,
     create_group,
     get_group,
@@ -19,8 +19,8 @@ from mailyard.accounts.groups import (
     role_of,
     set_member,
 )
-from mailyard.accounts.models import GroupRole, User
-from mailyard.accounts.projects import (
+from accounts.models import GroupRole, User
+from accounts.projects import (
     ProjectError,
     add_link,
     create_project,
@@ -32,7 +32,7 @@ from mailyard.accounts.projects import (
     remove_link,
     repo_scope,
 )
-from mailyard.db import new_session
+from core.db import new_session
 from tests.accounts.helpers import make_user
 from tests.cli_runner import CliResult, MailyardCli
 from trackers.access import may, tracker_rights

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 
-from mailyard.accounts.models import User
-from mailyard.accounts.passwords import (
+from accounts.models import User
+from accounts.passwords import (
     HASHER,
     PasswordRefused,
     change_password,

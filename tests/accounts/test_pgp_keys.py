@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from mailyard.accounts.users import add_address, confirm_address, create_user
-from mta.keys import (
-    KeyRefused,
+from accounts.pgp_keys import (
     add_user_pgp_key,
     armored_keys_text,
     pgp_keys_of,
     registered_pgp_keys,
     remove_pgp_key,
 )
+from accounts.users import add_address, confirm_address, create_user
+from mail.keys import KeyRefused
 from tests.accounts.helpers import make_pgp_keys
 
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from mailyard.accounts import ratelimit
-from mailyard.accounts.models import RateLimitHit
-from mailyard.accounts.ratelimit import Limit, RateLimited
-from mailyard.db import new_session, utcnow
+from accounts import ratelimit
+from accounts.models import RateLimitHit
+from accounts.ratelimit import Limit, RateLimited
+from core.db import new_session, utcnow
 
 LIMIT = Limit("test:ip", 3, 600)
 
@@ -71,7 +71,7 @@ def test_pruning_forgets_every_hit_older_than_the_longest_window(session):
 
 
 def test_the_hourly_task_prunes_through_the_worker_path(session):
-    from mailyard.accounts.tasks import prune_rate_limits
+    from accounts.tasks import prune_rate_limits
 
     old = utcnow() - timedelta(seconds=ratelimit.LONGEST + 1)
     session.add(RateLimitHit(key="gone", at=old))

@@ -9,14 +9,14 @@ import subprocess
 
 import pytest
 
-from mailyard.accounts.ssh_keys import (
+from accounts.ssh_keys import (
     SshKeyRefused,
     add_ssh_key,
     authorized_keys_text,
     parse_ssh_key,
     remove_ssh_key,
 )
-from mailyard.accounts.users import create_user
+from accounts.users import create_user
 from tests.accounts.helpers import ED25519, ED25519_FINGERPRINT, ssh_keygen
 
 needs_ssh_keygen = pytest.mark.skipif(

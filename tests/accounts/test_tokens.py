@@ -9,16 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from mailyard.accounts.models import ApiToken
-from mailyard.accounts.tokens import (
-    TokenRefused,
-    create_token,
-    revoke_token,
-    tokens_of,
-    user_for_token,
-)
-from mailyard.accounts.users import create_user
-from mailyard.db import utcnow
+from accounts.models import ApiToken
+from accounts.tokens import TokenRefused, create_token, revoke_token, tokens_of, user_for_token
+from accounts.users import create_user
+from core.db import utcnow
 
 
 @pytest.fixture

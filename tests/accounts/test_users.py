@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from mailyard.accounts.access import actor_for_address
-from mailyard.accounts.models import User
-from mailyard.accounts.names import NameRefused
-from mailyard.accounts.passwords import PasswordRefused, check_password
-from mailyard.accounts.users import (
+from accounts.access import actor_for_address
+from accounts.models import User
+from accounts.names import NameRefused
+from accounts.passwords import PasswordRefused, check_password
+from accounts.users import (
     AccountError,
     add_address,
     addresses_of,
@@ -26,7 +26,7 @@ from mailyard.accounts.users import (
     set_primary,
     sign_up,
 )
-from mailyard.db import utcnow
+from core.db import utcnow
 
 PASSWORD = "a long enough password"
 

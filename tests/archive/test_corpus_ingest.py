@@ -7,11 +7,11 @@ import pytest
 from sqlalchemy import select
 
 from archive.importer import import_messages
-from archive.lists import create_list
 from archive.mbox import iter_mbox, open_mbox
 from archive.models import Message, MessageStatus
 from archive.parse import parse_message
 from archive.threading import thread_messages
+from lists.manage import create_list
 from tests import corpus
 
 

@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 
 from archive.importer import import_messages, reindex
 from archive.ingest import ingest_messages
-from archive.lists import create_list
 from archive.models import Message, MessageStatus, Thread, ThreadNode
 from archive.search import search_messages
 from archive.store import store_message
+from lists.manage import create_list
 from tests import corpus
 
 
@@ -138,7 +138,7 @@ def test_linking_fills_a_placeholder_made_behind_the_stores_back(session, settin
     write; the link then fills that placeholder in instead of failing on the unique key."""
     from archive.store import link_nodes
     from archive.thread_store import SqlNodeStore
-    from mailyard.db import new_session
+    from core.db import new_session
 
     mlist = create_list(session, "dev", "owner@example.com")
     session.commit()

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from archive.ingest import ingest_messages
-from archive.lists import create_list
 from archive.search import search_messages
 from archive.search_query import And, Not, Or, SearchQueryError, Term, parse_query
 from archive.store import store_message
+from lists.manage import create_list
 
 
 def test_prefixes_map_to_fields():

@@ -21,8 +21,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from mailyard.db import new_session
-from mta.models import OutboxMessage
+from core.db import new_session
+from mail.models import OutboxMessage
 from tests.served import ServedMailyard, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from archive.models import Message, MessageStatus
-from mailyard.db import new_session
+from core.db import new_session
 from tests.served import ServedMailyard
 
 pytestmark = pytest.mark.e2e

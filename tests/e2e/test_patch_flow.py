@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from archive.models import Message
-from mailyard.db import new_session
+from core.db import new_session
 from patchsets.models import Patchset, PatchsetStatus
 from tests.e2e.test_mail_in_archive_out import (
     LIST,

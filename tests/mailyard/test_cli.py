@@ -121,7 +121,7 @@ def test_reindex_rebuilds_from_raw(run, tmp_path, settings):
     from sqlalchemy import func, select
 
     from archive.models import Message, MessageStatus, Thread
-    from mailyard.db import new_session
+    from core.db import new_session
 
     run("list", "create", "dev", "--owner", "o@example.org")
     path = tmp_path / "a.mbox"
@@ -166,7 +166,7 @@ def test_patchset_ls_status_and_rename(run, run_process, tmp_path):
 def test_login_link_is_signed_for_the_address(run, settings):
     from itsdangerous import URLSafeTimedSerializer
 
-    from mailyard.settings import secret_key
+    from core.settings import secret_key
 
     out = run("login-link", "Owner@Example.org")
     assert out.returncode == 0
@@ -215,7 +215,7 @@ def test_dkim_genkey_writes_the_key_once_and_prints_the_record(run, settings):
 
 
 def test_tracker_create_export_and_import(run, tmp_path, settings):
-    from mailyard.db import new_session
+    from core.db import new_session
     from trackers.tickets import Origin, get_tracker, open_ticket
 
     assert run("tracker", "create", "bugs", "--owner", "o@example.org").returncode == 0

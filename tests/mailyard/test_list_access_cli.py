@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from archive.access import may
+from accounts.access import Actor, actor_for_user
+from accounts.models import Group, User, UserAddress
 from archive.lists import get_list
-from mailyard.accounts.access import Actor, actor_for_user
-from mailyard.accounts.models import Group, User, UserAddress
+from lists.access import may
 from tests.cli_runner import MailyardCli
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mailyard.settings import SettingsError, load_settings, parse_listen
+from core.settings import SettingsError, load_settings, parse_listen
 
 
 def test_defaults_make_the_embedded_mode_work(tmp_path):

@@ -12,8 +12,9 @@ import dkim as dkimpy
 import pytest
 from dkim.dknewkey import OPENSSL_BINARY, ExtractRSADnsPublicKey, GenRSAKeys
 
-from archive.lists import create_list
-from mta.dns import LocalKeyTable, set_txt_resolver
+from lists.manage import create_list
+from mail.dns import LocalKeyTable, set_txt_resolver
+from mailyard.wiring import ADDRESS_KINDS
 from mta.server import IntakeServers, start_intake
 
 
@@ -44,7 +45,7 @@ def start_servers(settings, lists) -> Iterator[Callable[..., IntakeServers]]:
     def start(**changes) -> IntakeServers:
         changes.setdefault("smtp_listen", "127.0.0.1:0")
         changes.setdefault("lmtp_listen", "127.0.0.1:0")
-        servers = start_intake(dataclasses.replace(settings, **changes))
+        servers = start_intake(dataclasses.replace(settings, **changes), ADDRESS_KINDS)
         started.append(servers)
         return servers
 

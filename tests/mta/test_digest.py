@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from mta.digest import (
+from lists.digest_text import (
     MESSAGE_SEPARATOR,
     TOPICS_SEPARATOR,
     DigestEntry,

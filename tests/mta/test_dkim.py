@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mta.dkim import DkimResult, DkimVerdict, is_aligned, verify_dkim
-from mta.dns import resolve_txt
+from mail.dkim import DkimResult, DkimVerdict, is_aligned, verify_dkim
+from mail.dns import resolve_txt
 from tests.mta.conftest import sign
 from tests.mta.mail import make_message, msgid_of, send, stored
 

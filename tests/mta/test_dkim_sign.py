@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from dkim.util import parse_tag_value
 
-from mta.dkim import DkimResult, DkimVerdict, verify_dkim
-from mta.dkim_sign import (
+from mail.dkim import DkimResult, DkimVerdict, verify_dkim
+from mail.dkim_sign import (
     LIST_SIGNED_HEADERS,
     DkimKeyError,
     DkimSigner,
@@ -23,7 +23,7 @@ from mta.dkim_sign import (
     load_signer,
     sign_message,
 )
-from mta.dns import LocalKeyTable, dkim_dnsfunc
+from mail.dns import LocalKeyTable, dkim_dnsfunc
 
 DOMAIN = "lists.example.org"
 SELECTOR = "list2024"

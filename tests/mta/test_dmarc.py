@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from mta.dmarc import (
+from lists.dmarc import (
     DmarcMode,
     dmarc_policy,
     mitigation_for,
     organizational_domain,
     parse_dmarc_record,
 )
-from mta.dns import LocalKeyTable
-from mta.list_copy import Mitigation
+from lists.list_copy import Mitigation
+from mail.dns import LocalKeyTable
 
 # -- reading one record ----------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mta.dsn import DIAGNOSTIC_MAX, Bounce, BounceKind, FailedRecipient, read_bounce
+from mail.dsn import DIAGNOSTIC_MAX, Bounce, BounceKind, FailedRecipient, read_bounce
 
 POSTFIX_FAILED = b"""\
 Return-Path: <>

@@ -10,13 +10,15 @@ from sqlalchemy import func, select
 
 from archive.models import Message, ThreadNode
 from archive.store import IncomingMessage, store_message
-from mta.intake import GroupCommitWriter, StoreRequest, WriterStopped
+from lists.store import PostRequest, store_posts
+from mta.writer import GroupCommitWriter, StoreRequest, WriterStopped
 from tests.mta.mail import DEV, make_message, msgid_of, send
 
 
 def request(list_ids: list[int], raw: bytes | None = None, **kwargs) -> StoreRequest:
     raw = raw or make_message()
-    return StoreRequest(IncomingMessage(raw, msgid_of(raw), list_ids, **kwargs))
+    post = PostRequest(IncomingMessage(raw, msgid_of(raw), list_ids, **kwargs))
+    return StoreRequest(store_posts, post, len(raw), msgid_of(raw))
 
 
 def count(session, model) -> int:

@@ -13,15 +13,15 @@ from email.message import EmailMessage
 import dkim as dkimpy
 import pytest
 
-from mta.dns import dkim_dnsfunc
-from mta.list_copy import (
+from lists.list_copy import (
     CLEANSED_FIELDS,
     ListIdentity,
     Mitigation,
     add_unsubscribe_headers,
     list_copy,
 )
-from mta.list_copy_mime import FOOTER_SEPARATOR
+from lists.list_copy_mime import FOOTER_SEPARATOR
+from mail.dns import dkim_dnsfunc
 from tests.mta.conftest import sign
 
 DEV = ListIdentity("dev", "lists.example.org", "Development", "https://lists.example.org")

@@ -13,22 +13,16 @@ import dkim as dkimpy
 import pytest
 from sqlalchemy import select, update
 
-from archive.models import utcnow
-from mta import tasks
-from mta.digests import send_digests
-from mta.dkim_sign import dns_record, generate_key
-from mta.dns import dkim_dnsfunc
-from mta.models import (
-    BounceEvent,
-    DeliveryMode,
-    OutboxMessage,
-    OutboxStatus,
-    PendingRequest,
-    RequestKind,
-    SubscriptionStatus,
-)
-from mta.outbox import deliver
-from mta.subscriptions import find_subscription, list_delivery, request_change, subscribe
+from core.db import utcnow
+from lists.digests import send_digests
+from lists.membership import find_subscription, list_delivery, subscribe
+from lists.models import BounceEvent, DeliveryMode, SubscriptionStatus
+from mail import tasks
+from mail.confirmation import request_change
+from mail.delivery import deliver
+from mail.dkim_sign import dns_record, generate_key
+from mail.dns import dkim_dnsfunc
+from mail.models import OutboxMessage, OutboxStatus, PendingRequest, RequestKind
 from tests.mta.conftest import sign
 from tests.mta.mail import DEV, DOMAIN, make_message, new_msgid
 
@@ -257,8 +251,8 @@ def test_a_private_list_sends_posts_only_to_subscribers_who_may_read_it(
 ):
     """Bob subscribed while the list was public; once it is private, only Carol, whom an
     access entry lets browse, and the owner get its posts."""
+    from accounts.access import set_entry
     from archive.models import MailingList
-    from mailyard.accounts.access import set_entry
 
     mlist = session.get(MailingList, lists["dev"])
     owner = mlist.owner_email
@@ -381,7 +375,7 @@ def test_a_verp_bounce_disables_the_subscriber_at_the_threshold(server, session,
 
 
 def test_bounce_points_count_once_a_day_and_go_stale(session, lists):
-    from mta.bounces import record_bounce
+    from lists.bounces import record_bounce
 
     members(session, lists["dev"], BOB)
     day = utcnow()
@@ -434,8 +428,8 @@ def test_digest_subscribers_get_one_daily_digest_instead(
 
 
 def test_delivery_options_made_meanwhile_by_another_worker_are_found(settings, lists):
-    from mailyard.db import new_session
-    from mta.models import ListDelivery
+    from core.db import new_session
+    from lists.models import ListDelivery
 
     first, second = new_session(settings), new_session(settings)
     try:

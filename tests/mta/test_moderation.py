@@ -17,15 +17,16 @@ import gnupg
 import pytest
 from sqlalchemy import select, update
 
-from archive.models import MessageStatus, utcnow
-from mailyard.accounts.access import set_entry
+from accounts.access import set_entry
+from archive.models import MessageStatus
+from core.db import utcnow
+from lists import tasks
+from lists.membership import subscribe
+from lists.models import HeldMessage
+from lists.moderation_mail import Action, CommandError, find_command
+from mail.keys import add_pgp_key
+from mail.pgp import stop_gnupg_daemons
 from mailyard.celery_app import app as celery_app
-from mta import tasks
-from mta.keys import add_pgp_key
-from mta.models import HeldMessage
-from mta.moderation_mail import Action, CommandError, find_command
-from mta.pgp import stop_gnupg_daemons
-from mta.subscriptions import subscribe
 from tests.accounts.helpers import make_user
 from tests.mta.conftest import sign
 from tests.mta.mail import ANNOUNCE, DEV, DOMAIN, make_message, msgid_of, stored

@@ -10,19 +10,14 @@ from email.policy import default
 import pytest
 from sqlalchemy import select, update
 
-from archive.models import utcnow
-from mailyard.settings import use_settings
-from mta import tasks
-from mta.models import OutboxMessage, OutboxStatus
-from mta.outbox import (
-    AUTO_REPLIED,
-    after_commit_enqueue,
-    build_message,
-    deliver,
-    due_message_ids,
-    parse_relay_url,
-    queue_mail,
-)
+from core.db import utcnow
+from core.settings import use_settings
+from mail import tasks
+from mail.compose import AUTO_REPLIED, build_message
+from mail.delivery import deliver, due_message_ids
+from mail.models import OutboxMessage, OutboxStatus
+from mail.outbox import after_commit_enqueue, queue_mail
+from mail.relay import parse_relay_url
 from tests.smtp_sink import free_port
 
 SENDER = "mailyard@lists.example.org"

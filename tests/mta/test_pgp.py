@@ -19,7 +19,7 @@ from pathlib import Path
 import gnupg
 import pytest
 
-from mta.pgp import PgpError, inspect_key, stop_gnupg_daemons, verify_signature
+from mail.pgp import PgpError, inspect_key, stop_gnupg_daemons, verify_signature
 
 HOME_PREFIX = "mailyard-test-gpg-"
 BOUNDARY = "=-=sig-boundary=-="

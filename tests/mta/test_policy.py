@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from archive.parse import parse_message
-from mta.policy import Outcome, Reason, check_size
-from mta.post import ListTarget, judge_post
+from lists.posting import ListTarget, judge_post
+from mail.policy import Outcome, Reason, check_size
 from tests.mta.mail import alternative, html_only, make_message
 
 DEV = ListTarget(list_id=1, name="dev", domain="lists.example.org")

@@ -8,12 +8,12 @@ import smtplib
 
 import pytest
 
-from archive.lists import MODERATION_MODES
+from accounts.access import set_entry
+from accounts.models import Group, GroupMember, GroupRole
 from archive.models import MailingList
-from mailyard.accounts.access import set_entry
-from mailyard.accounts.models import Group, GroupMember, GroupRole
-from mta.policy import Decision, Reason
-from mta.post_rights import (
+from lists.manage import MODERATION_MODES
+from lists.membership import subscribe
+from lists.post_rights import (
     ALL_MODERATED,
     NO_POSTING,
     NOT_SUBSCRIBED,
@@ -24,8 +24,9 @@ from mta.post_rights import (
     decide_post,
     parse_moderation,
 )
+from mail.policy import Decision, Reason
+from mailyard.wiring import ADDRESS_KINDS
 from mta.routing import Route, route
-from mta.subscriptions import subscribe
 from tests.accounts.helpers import make_user
 from tests.mta.conftest import sign
 from tests.mta.mail import ANNOUNCE, DEV, DOMAIN, make_message, msgid_of, send, stored
@@ -251,11 +252,11 @@ def test_a_private_list_takes_posts_from_its_members(server, session, lists, pub
 
 def test_routing_without_a_sender_does_not_judge_it(session, settings, lists):
     configure(session, lists["dev"], visibility="private")
-    assert isinstance(route(session, settings, DEV), Route)
-    refused = route(session, settings, DEV, "carol@example.org")
+    assert isinstance(route(session, settings, ADDRESS_KINDS, DEV), Route)
+    refused = route(session, settings, ADDRESS_KINDS, DEV, "carol@example.org")
     assert isinstance(refused, Decision) and refused.reason is Reason.UNKNOWN_RECIPIENT
     # Bounces reach every list, whoever sends them.
-    assert isinstance(route(session, settings, f"dev+bounces@{DOMAIN}", ""), Route)
+    assert isinstance(route(session, settings, ADDRESS_KINDS, f"dev+bounces@{DOMAIN}", ""), Route)
 
 
 # -- one message, several lists --------------------------------------------------------

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from mta.policy import Decision, Reason
-from mta.post import ListTarget
-from mta.routing import Route, RouteKind, route, split_address
+from lists import addresses as list_kinds
+from lists.posting import ListTarget
+from mail.policy import Decision, Reason
+from mailyard.wiring import ADDRESS_KINDS
+from mta.routing import Route, split_address
+from mta.routing import route as route_with_kinds
+
+
+def route(session, settings, address, sender=None):
+    return route_with_kinds(session, settings, ADDRESS_KINDS, address, sender)
 
 
 def test_list_posting_address_routes_to_the_list(session, settings, lists):
     found = route(session, settings, "dev@lists.example.org")
     assert isinstance(found, Route)
-    assert found.kind is RouteKind.POST
+    assert found.kind is list_kinds.POST
     assert found.target == ListTarget(lists["dev"], "dev", "lists.example.org")
     assert found.target.list_id_value == "dev.lists.example.org"
 
@@ -44,11 +51,11 @@ def test_other_addresses_are_refused_as_unknown(session, settings, lists, addres
 @pytest.mark.parametrize(
     ("address", "kind"),
     [
-        ("dev+subscribe@lists.example.org", RouteKind.COMMAND),
-        ("Dev+Confirm-Unsubscribe@lists.example.org", RouteKind.COMMAND),
-        ("dev+owner@lists.example.org", RouteKind.COMMAND),
-        ("dev+bounces@lists.example.org", RouteKind.BOUNCE),
-        ("dev+bounces=bob=example.net@lists.example.org", RouteKind.BOUNCE),
+        ("dev+subscribe@lists.example.org", list_kinds.COMMAND),
+        ("Dev+Confirm-Unsubscribe@lists.example.org", list_kinds.COMMAND),
+        ("dev+owner@lists.example.org", list_kinds.COMMAND),
+        ("dev+bounces@lists.example.org", list_kinds.BOUNCES),
+        ("dev+bounces=bob=example.net@lists.example.org", list_kinds.BOUNCES),
     ],
 )
 def test_command_and_bounce_addresses_of_a_list(session, settings, lists, address, kind):

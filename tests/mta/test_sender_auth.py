@@ -10,11 +10,11 @@ import tempfile
 import gnupg
 import pytest
 
-from mailyard.accounts.models import User, UserAddress
-from mailyard.db import utcnow
-from mta.keys import add_user_pgp_key
-from mta.pgp import stop_gnupg_daemons
-from mta.sender_auth import mail_sender
+from accounts.models import User, UserAddress
+from accounts.pgp_keys import add_user_pgp_key
+from accounts.sender_auth import mail_sender
+from core.db import utcnow
+from mail.pgp import stop_gnupg_daemons
 from tests.mta.conftest import sign
 
 ADA = "ada@work.example"  # confirmed, and named by Ada's key

@@ -15,15 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from mailyard.settings import SettingsError
+from core.settings import SettingsError
+from mailyard.wiring import ADDRESS_KINDS
 from mta.server import start_intake
 from tests.mta.mail import make_message, msgid_of, send, stored
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = (
-    "from mailyard.settings import load_settings, use_settings\n"
+    "from core.settings import load_settings, use_settings\n"
+    "from mailyard import celery_app, wiring\n"
     "from mta.server import run_intake\n"
-    "run_intake(use_settings(load_settings()))\n"
+    "run_intake(use_settings(load_settings()), wiring.ADDRESS_KINDS)\n"
 )
 
 
@@ -80,13 +82,15 @@ def test_a_taken_port_fails_start_and_leaves_nothing_running(settings, lists):
         taken.listen()
         host, port = taken.getsockname()
         with pytest.raises(OSError):
-            start_intake(replace(settings, smtp_listen=f"{host}:{port}", lmtp_listen=""))
+            start_intake(
+                replace(settings, smtp_listen=f"{host}:{port}", lmtp_listen=""), ADDRESS_KINDS
+            )
     assert not [t for t in threading.enumerate() if t.name.startswith("intake-")]
 
 
 def test_intake_needs_somewhere_to_listen(settings):
     with pytest.raises(SettingsError):
-        start_intake(replace(settings, smtp_listen="", lmtp_listen=""))
+        start_intake(replace(settings, smtp_listen="", lmtp_listen=""), ADDRESS_KINDS)
 
 
 def test_null_sender_is_accepted(intake, session):

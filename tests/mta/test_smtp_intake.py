@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from archive.models import MessageStatus
-from mailyard.db import get_engine
+from core.db import get_engine
 from tests.mta.mail import (
     ANNOUNCE,
     DEV,

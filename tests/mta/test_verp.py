@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mta.verp import verp_address, verp_recipient
+from mail.verp import verp_address, verp_recipient
 
 DOMAIN = "lists.example.org"
 

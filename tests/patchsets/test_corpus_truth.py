@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from archive.importer import import_messages
-from archive.lists import create_list
+from lists.manage import create_list
 from patchsets.models import Patchset
 from patchsets.queries import collect_trailers, current_patches, series_mbox
 from tests import corpus

@@ -60,9 +60,9 @@ def test_every_patch_of_the_small_archive_has_the_truths_patch_id():
 
 def test_patchid_search_prefix_finds_the_patch(session):
     from archive.importer import import_messages
-    from archive.lists import create_list
     from archive.models import Message
     from archive.search import search_messages
+    from lists.manage import create_list
 
     mlist = create_list(session, "dev", "owner@example.org")
     raw = (

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import func, select
 
 from archive.importer import import_messages
-from archive.lists import create_list
 from archive.mbox import iter_mbox, open_mbox
 from archive.models import Message
+from lists.manage import create_list
 from patchsets.classify import MailKind
 from patchsets.models import ClassifiedMessage, Patchset
 from patchsets.queries import dependencies, dependents

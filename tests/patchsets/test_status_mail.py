@@ -16,9 +16,9 @@ import gnupg
 import pytest
 from sqlalchemy import select
 
-from mailyard.settings import use_settings
-from mta.keys import add_pgp_key
-from mta.pgp import stop_gnupg_daemons
+from core.settings import use_settings
+from mail.keys import add_pgp_key
+from mail.pgp import stop_gnupg_daemons
 from patchsets.models import Patchset, PatchsetEvent, PatchsetStatus, StatusRequest
 from patchsets.status_mail import find_status_request
 from tests.mta.conftest import sign

@@ -10,13 +10,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from archive.access import grant_list_access
+from accounts.access import ANONYMOUS, Actor, actor_for_user
+from accounts.models import Group, GroupMember, GroupRole, User, UserAddress
 from archive.ingest import ingest_messages
-from archive.lists import change_list_settings
 from archive.models import Message
 from archive.store import store_message
-from mailyard.accounts.access import ANONYMOUS, Actor, actor_for_user
-from mailyard.accounts.models import Group, GroupMember, GroupRole, User, UserAddress
+from lists.manage import change_list_settings, grant_list_access
 from patchsets.models import Patchset, PatchsetEvent, PatchsetStatus, StatusRequest
 from patchsets.status import (
     SUBMITTER_STATUSES,

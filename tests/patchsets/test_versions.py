@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from archive.importer import import_messages
-from archive.lists import create_list
+from lists.manage import create_list
 from patchsets.models import Patchset, PatchsetStatus
 from patchsets.queries import current_patches, version_history
 

@@ -8,6 +8,7 @@ import smtplib
 from sqlalchemy import select
 
 from archive.lists import get_list
+from mailyard.wiring import BLUEPRINTS
 from patchsets.models import Patchset, PatchsetStatus
 from patchsets.status import change_status
 from trackers.commands import Resolution, Status
@@ -89,7 +90,12 @@ def test_the_ticket_page_links_the_referring_patch(session, settings):
         {"url": "http://archive.example.org/dev/fix-1@example.com/", "how": "closes"},
     )
     session.commit()
-    page = create_app(settings).test_client().get("/bugs/tickets/1/").get_data(as_text=True)
+    page = (
+        create_app(settings, BLUEPRINTS)
+        .test_client()
+        .get("/bugs/tickets/1/")
+        .get_data(as_text=True)
+    )
     assert (
         '<a href="http://archive.example.org/dev/fix-1@example.com/">[PATCH] fix &lt;it&gt;</a>'
         in page

@@ -11,10 +11,10 @@ from email.policy import default
 import pytest
 from sqlalchemy import select
 
+from accounts.groups import create_group, set_member
+from accounts.models import GroupRole
 from archive.parse import parse_message
-from mailyard.accounts.groups import create_group, set_member
-from mailyard.accounts.models import GroupRole
-from mta.policy import Outcome, Reason
+from mail.policy import Outcome, Reason
 from tests.accounts.helpers import make_user
 from tests.mta.conftest import sign
 from tests.mta.mail import make_message

@@ -212,7 +212,7 @@ def test_a_redelivered_report_opens_one_ticket(server, session, tracker):
 
 
 def test_lists_and_trackers_share_names(session, tracker):
-    from archive.lists import ListError, create_list
+    from lists.manage import ListError, create_list
     from trackers.tickets import TrackerError
 
     with pytest.raises(ListError, match="taken"):

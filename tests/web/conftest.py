@@ -9,9 +9,10 @@ from email.utils import format_datetime
 import pytest
 
 from archive.ingest import ingest_messages
-from archive.lists import create_list
 from archive.models import MailingList
 from archive.store import store_message
+from lists.manage import create_list
+from mailyard.wiring import BLUEPRINTS
 from web.app import create_app
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -83,7 +84,7 @@ def seed(session) -> Seeder:
 
 @pytest.fixture
 def app(settings):
-    app = create_app(settings)
+    app = create_app(settings, BLUEPRINTS)
     app.testing = True
     return app
 

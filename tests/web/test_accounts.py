@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mailyard.accounts.access import actor_for_address
-from mailyard.accounts.passwords import check_password
-from mailyard.accounts.users import create_user, find_user
+from accounts.access import actor_for_address
+from accounts.passwords import check_password
+from accounts.users import create_user, find_user
 from tests.accounts.helpers import body_of, follow_confirm_link, form_token, link_in, sign_in
 
 PASSWORD = "a long enough password"

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from mailyard.accounts.models import ApiToken
-from mailyard.accounts.tokens import hash_token
-from mailyard.accounts.users import create_user
-from mailyard.db import utcnow
+from accounts.models import ApiToken
+from accounts.tokens import hash_token
+from accounts.users import create_user
+from core.db import utcnow
 from tests.accounts.helpers import (
     ED25519,
     ED25519_FINGERPRINT,

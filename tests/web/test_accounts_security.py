@@ -8,9 +8,10 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select
 
-from mailyard.accounts.models import RateLimitHit, User
-from mailyard.accounts.ratelimit import LOGIN_PER_ACCOUNT, LOGIN_PER_IP, RESET_PER_ADDRESS
-from mailyard.accounts.users import create_user
+from accounts.models import RateLimitHit, User
+from accounts.ratelimit import LOGIN_PER_ACCOUNT, LOGIN_PER_IP, RESET_PER_ADDRESS
+from accounts.users import create_user
+from mailyard.wiring import BLUEPRINTS
 from tests.accounts.helpers import form_token, sign_in
 from web.app import create_app
 
@@ -125,11 +126,13 @@ def test_sign_ups_are_limited_per_ip(client, session, relay_settings, sink):
 
 
 def test_the_session_cookie_is_http_only_lax_lasting_and_secure_over_https(settings, ada):
-    client = create_app(settings).test_client()
+    client = create_app(settings, BLUEPRINTS).test_client()
     cookie = sign_in(client, "ada", PASSWORD).headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Expires=" in cookie
     assert "Secure" not in cookie
-    https = create_app(replace(settings, base_url="https://lists.example.org")).test_client()
+    https = create_app(
+        replace(settings, base_url="https://lists.example.org"), BLUEPRINTS
+    ).test_client()
     cookie = sign_in(https, "ada", PASSWORD).headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie
 

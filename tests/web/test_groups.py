@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from werkzeug.exceptions import NotFound
 
-from archive.lists import create_list
-from mailyard.accounts.groups import create_group, get_group, members_of, role_of, set_member
-from mailyard.accounts.models import GroupRole
+from accounts.groups import create_group, get_group, members_of, role_of, set_member
+from accounts.models import GroupRole
+from lists.manage import create_list
 from tests.accounts.helpers import make_user, post_form, sign_in_user
 from trackers.access import set_owner_group, set_visibility
 from trackers.tickets import create_tracker

@@ -10,15 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from archive.access import (
-    browsable_list_ids,
-    grant_list_access,
-    may,
-    visible_lists,
-)
-from archive.lists import change_list_settings
-from mailyard.accounts.access import ANONYMOUS, Actor, actor_for_user
-from mailyard.accounts.models import Group, GroupMember, GroupRole, User
+from accounts.access import ANONYMOUS, Actor, actor_for_user
+from accounts.models import Group, GroupMember, GroupRole, User
+from lists.access import browsable_list_ids, may, visible_lists
+from lists.manage import change_list_settings, grant_list_access
 from patchsets.models import Patchset, PatchsetStatus
 from tests.accounts.helpers import make_user
 from web.auth import login_link
@@ -337,7 +332,7 @@ def test_settings_posts_from_non_managers_are_404_even_with_a_token(client, sett
 def test_unsubscribe_link_of_a_private_list_works_without_signing_in(
     client, settings, session, world
 ):
-    from mta.subscriptions import find_subscription, one_click_url, subscribe
+    from lists.membership import find_subscription, one_click_url, subscribe
 
     subscribe(session, world["priv"].id, "stan@example.com")
     session.commit()
@@ -349,8 +344,9 @@ def test_unsubscribe_link_of_a_private_list_works_without_signing_in(
 
 
 def test_confirm_link_of_a_private_list_needs_a_live_token(client, settings, session, world):
-    from mta.models import RequestKind
-    from mta.subscriptions import list_scope, request_change
+    from lists.access import list_scope
+    from mail.confirmation import request_change
+    from mail.models import RequestKind
 
     pending = request_change(
         session, list_scope(world["priv"].id), RequestKind.subscribe, "stan@example.com"

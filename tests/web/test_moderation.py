@@ -9,14 +9,16 @@ import re
 import pytest
 from sqlalchemy import select
 
+from accounts.access import set_entry
 from archive.models import Message, MessageStatus
 from archive.parse import parse_message
-from mailyard.accounts.access import set_entry
-from mta.intake import post_request, store_posts
-from mta.models import HeldMessage
-from mta.moderation import HELD_PAGE, Hold
-from mta.post_rights import NOT_SUBSCRIBED
-from mta.subscriptions import subscribe
+from lists.holding import Hold
+from lists.membership import subscribe
+from lists.models import HeldMessage
+from lists.moderation import HELD_PAGE
+from lists.post_rights import NOT_SUBSCRIBED
+from lists.store import post_request, store_posts
+from mailyard.wiring import BLUEPRINTS
 from tests.accounts.helpers import make_user
 from tests.web.conftest import make_mail
 from tests.web.test_subscriptions import sign_in
@@ -44,7 +46,7 @@ def dev(seed, session):
 @pytest.fixture
 def client(relay_settings):
     """The web app sending through the relay sink (approvals deliver, rejections tell)."""
-    app = create_app(relay_settings)
+    app = create_app(relay_settings, BLUEPRINTS)
     app.testing = True
     return app.test_client()
 

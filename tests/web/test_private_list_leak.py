@@ -29,13 +29,14 @@ from urllib.parse import quote
 
 import pytest
 
-from archive.access import grant_list_access
-from archive.lists import change_list_settings
+from accounts.models import GroupRole, Project, ProjectLink
 from archive.models import MailingList
 from archive.urls import mid_escape
-from mailyard.accounts.models import GroupRole, Project, ProjectLink
-from mta.models import RequestKind
-from mta.subscriptions import list_scope, one_click_url, request_change, subscribe
+from lists.access import list_scope
+from lists.manage import change_list_settings, grant_list_access
+from lists.membership import one_click_url, subscribe
+from mail.confirmation import request_change
+from mail.models import RequestKind
 from patchsets.models import Patchset
 from tests.accounts.helpers import make_user
 from tests.web.test_list_access import make_group, sign_in_as, sign_out

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from archive.access import list_scope
-from mailyard.accounts.access import set_entry
-from mailyard.accounts.groups import create_group, set_member
-from mailyard.accounts.models import GroupRole
-from mailyard.accounts.projects import add_link, create_project, get_project, links_of
+from accounts.access import set_entry
+from accounts.groups import create_group, set_member
+from accounts.models import GroupRole
+from accounts.projects import add_link, create_project, get_project, links_of
+from lists.access import list_scope
 from tests.accounts.helpers import make_user, post_form, sign_in_user
 from tests.web.conftest import START
 from trackers.access import set_owner_group, set_visibility
@@ -207,7 +207,7 @@ def test_links_are_only_to_lists_and_trackers_the_editor_manages(client, session
 
 
 def test_a_list_entry_shutting_someone_out_hides_the_link(client, session, people, widget):
-    set_entry(session, list_scope(widget["dev"]), [], user_id=people["eve"].id)
+    set_entry(session, list_scope(widget["dev"].id), [], user_id=people["eve"].id)
     session.commit()
     sign_in_user(client, people["eve"])
     html = text(client.get("/~acme/widget"))

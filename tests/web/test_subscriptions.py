@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from itsdangerous import URLSafeSerializer
 
-from archive.models import utcnow
-from mta.list_reports import recent_bounces, undelivered_copies
-from mta.models import BounceEvent, OutboxMessage, OutboxStatus
-from mta.subscriptions import find_subscription, one_click_url, subscribe, unsubscribe_token
+from core.db import utcnow
+from lists.membership import find_subscription, one_click_url, subscribe, unsubscribe_token
+from lists.models import BounceEvent
+from lists.reports import recent_bounces, undelivered_copies
+from mail.models import OutboxMessage, OutboxStatus
 from web.auth import login_link
 
 OWNER = "owner@example.com"  # the Seeder's list owner

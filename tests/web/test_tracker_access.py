@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from mailyard.accounts.access import entries_of
-from mailyard.accounts.groups import create_group, set_member
-from mailyard.accounts.models import GroupRole
+from accounts.access import entries_of
+from accounts.groups import create_group, set_member
+from accounts.models import GroupRole
 from tests.accounts.helpers import make_user, post_form, sign_in_user
 from trackers.access import set_access, set_default_rights, set_owner_group, set_visibility
 from trackers.commands import Status

@@ -1,0 +1,62 @@
+"""Who sent a mail, and is it proven? The one answer every action by mail asks (DESIGN:
+a DKIM signature that passes and is aligned with the From domain, or a PGP signature by
+a key registered for the address).
+
+A mail acts as an account only when it proves its From address: then that address, if
+one of the account's confirmed addresses, brings the account's group roles and access
+entries with it (`mail_sender(...).actor`). Unproven mail acts as its bare address: the
+defaults, and entries naming that address. So "is this mail authenticated as user U?"
+is `mail_sender(...).actor.user_id == U.id`, and the patch status, ticket, moderation
+and posting paths all ask it here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from accounts.access import Actor, actor_for_address, bare_actor
+from accounts.pgp_keys import registered_pgp_keys
+from mail.dkim import DkimResult, verify_dkim
+from mail.pgp import verify_signature
+
+
+@dataclass(frozen=True)
+class MailSender:
+    address: str  # the From address, as written
+    how: str | None  # 'dkim' or 'pgp' when proven, else None
+    actor: Actor  # the account when proven (and confirmed), else the bare address
+
+    @property
+    def authenticated(self) -> bool:
+        return self.how is not None
+
+
+def mail_sender(
+    session: Session, address: str, raw: bytes, *, dkim_aligned_pass: bool | None = None
+) -> MailSender:
+    """Who the mail `raw` from `address` acts as. DKIM is verified here unless the
+    caller already knows the aligned result (ingest stores it)."""
+    if dkim_aligned_pass is None:
+        verdict = verify_dkim(raw, address.rpartition("@")[2].lower())
+        dkim_aligned_pass = verdict.result is DkimResult.PASS and verdict.aligned
+    how = sender_authenticated(session, address, raw, dkim_aligned_pass=dkim_aligned_pass)
+    actor = actor_for_address(session, address) if how else bare_actor(address)
+    return MailSender(address, how, actor)
+
+
+def sender_authenticated(
+    session: Session, address: str, raw: bytes, *, dkim_aligned_pass: bool
+) -> str | None:
+    """'dkim' or 'pgp' when `address` is authenticated by the mail `raw`, else None.
+
+    With 'pgp' only the signed text is vouched for, never the headers: callers that act
+    on a header must not trust it then.
+    """
+    if dkim_aligned_pass:
+        return "dkim"
+    keys = registered_pgp_keys(session, address) if address else []
+    if keys and verify_signature(raw, keys):
+        return "pgp"
+    return None

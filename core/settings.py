@@ -1,0 +1,163 @@
+"""One typed settings object, read once from the environment and an optional TOML file.
+
+Nothing else in Mailyard reads the environment: code receives a `Settings` (or calls
+`get_settings()`), so tests can build their own without touching `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from core.errors import UserError
+
+PREFIX = "MAILYARD_"
+
+
+class SettingsError(UserError):
+    """A setting has a value Mailyard cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./mailyard-data")
+    database_url: str = ""
+    broker_url: str = ""
+    domain: str = "lists.localhost"
+    base_url: str = "http://127.0.0.1:8080"
+    smtp_listen: str = "127.0.0.1:2525"
+    lmtp_listen: str = ""
+    http_listen: str = "127.0.0.1:8080"
+    relay_url: str = "smtp://127.0.0.1:25"
+    # Outgoing list mail is DKIM-signed when this key exists (`mailyard dkim genkey`);
+    # empty means dkim.pem in the data directory.
+    dkim_key_file: str = ""
+    dkim_selector: str = "mailyard"
+    # An undeliverable copy is retried this long (seconds), then reported to the owner.
+    delivery_give_up_after: int = 2 * 24 * 3600
+    # A worker sending a row holds it this long past its last progress (seconds); the
+    # row of a worker that died is sent by another once the hold runs out.
+    delivery_claim_seconds: int = 300
+    secret_key: str = ""
+    max_message_size: int = 10 * 1024 * 1024
+    web_workers: int = 2
+    worker_concurrency: int = 1
+    # Celery runs tasks inline in the calling process; tests and `import-mbox` use it.
+    tasks_eager: bool = False
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+_INT_FIELDS = {
+    "max_message_size",
+    "web_workers",
+    "worker_concurrency",
+    "delivery_give_up_after",
+    "delivery_claim_seconds",
+}
+_BOOL_FIELDS = {"tasks_eager"}
+
+
+def _coerce(name: str, value: object) -> object:
+    if name == "data_dir":
+        return Path(str(value))
+    if name in _INT_FIELDS:
+        try:
+            return int(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise SettingsError(
+                f"{PREFIX}{name.upper()} must be an integer, got {value!r}"
+            ) from None
+    if name in _BOOL_FIELDS:
+        if isinstance(value, bool):
+            return value
+        return str(value).strip().lower() in ("1", "true", "yes", "on")
+    return str(value)
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Settings from `environ` (default: the process environment) over the TOML file.
+
+    The TOML file is `$MAILYARD_CONFIG`, else `mailyard.toml` in the data directory.
+    """
+    env = dict(os.environ if environ is None else environ)
+    names = {f.name for f in fields(Settings)} - {"extra"}
+    values: dict[str, object] = {}
+    from_env = {k[len(PREFIX) :].lower(): v for k, v in env.items() if k.startswith(PREFIX)}
+    data_dir = Path(from_env.get("data_dir", "./mailyard-data"))
+    config_path = Path(from_env["config"]) if "config" in from_env else data_dir / "mailyard.toml"
+    if config_path.is_file():
+        try:
+            with open(config_path, "rb") as f:
+                values.update({k.lower(): v for k, v in tomllib.load(f).items()})
+        except tomllib.TOMLDecodeError as e:
+            raise SettingsError(f"{config_path}: {e}") from None
+    values.update(from_env)
+    unknown = set(values) - names - {"config"}
+    extra = {k: values.pop(k) for k in unknown}
+    values.pop("config", None)
+    settings = Settings(**{k: _coerce(k, v) for k, v in values.items()}, extra=extra)
+    return complete(settings)
+
+
+def complete(settings: Settings) -> Settings:
+    """Fill the defaults that depend on the data directory."""
+    data_dir = settings.data_dir.resolve()
+    changes: dict[str, object] = {"data_dir": data_dir}
+    if not settings.database_url:
+        changes["database_url"] = f"sqlite:///{data_dir / 'mailyard.db'}"
+    if not settings.broker_url:
+        changes["broker_url"] = f"sqla+sqlite:///{data_dir / 'queue.db'}"
+    if not settings.dkim_key_file:
+        changes["dkim_key_file"] = str(data_dir / "dkim.pem")
+    return replace(settings, **changes)
+
+
+def secret_key(settings: Settings) -> str:
+    """The configured secret key, else one generated once into the data directory."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.data_dir / "secret_key"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def parse_listen(value: str) -> tuple[str, int] | str | None:
+    """'host:port' -> (host, port); 'unix:/path' -> '/path'; '' -> None."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.startswith("unix:"):
+        return value[5:]
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise SettingsError(f"listen address must be host:port or unix:/path, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, loaded on first use."""
+    global _current
+    if _current is None:
+        _current = load_settings()
+    return _current
+
+
+def use_settings(settings: Settings) -> Settings:
+    """Make `settings` the process-wide settings (the CLI and tests call this)."""
+    global _current
+    _current = complete(settings)
+    return _current

@@ -1,0 +1,110 @@
+"""The one list of domains: what each offers the floors below and the faces above it.
+
+Nothing below the shell names a domain to reach it (DESIGN: floors). A domain declares
+its address kinds, outbox kinds, hooks, tasks and beat entries; the faces have a
+blueprint and a command group per domain; this module lists them all, in the order
+they are tried, and `install()` connects them. Every process calls `install()` before
+it takes mail or runs a task: the CLI's root command, the Celery app, the test suite.
+"""
+
+from __future__ import annotations
+
+import click
+from celery.schedules import crontab
+from flask import Blueprint
+
+from archive import hooks as archive_hooks
+from core.registry import mark_wired
+from lists import addresses as list_addresses
+from lists import delivery as list_delivery
+from lists import hooks as list_hooks
+from mail.address_kinds import AddressKind
+from mail.delivery import OutboxKind, register_kind
+from mailyard.commands import groups as group_commands
+from mailyard.commands import lists as list_commands
+from mailyard.commands import patches as patch_commands
+from mailyard.commands import trackers as tracker_commands
+from mailyard.commands import users as user_commands
+from patchsets import hooks as patchset_hooks
+from patchsets.queries import messages_with_patch_id
+from patchsets.track import reset_patchsets, track_messages
+from trackers import addresses as tracker_addresses
+from trackers.patch_links import reference_tickets, resolve_fixed_tickets
+from trackers.tickets import tracker_named
+from web.account_settings import bp as account_settings_bp
+from web.accounts import bp as accounts_bp
+from web.archive import bp as archive_bp
+from web.auth import bp as auth_bp
+from web.groups import bp as groups_bp
+from web.moderation import bp as moderation_bp
+from web.patches import bp as patches_bp
+from web.projects import bp as projects_bp
+from web.subscriptions import bp as subscriptions_bp
+from web.tracker_settings import bp as tracker_settings_bp
+from web.trackers import bp as trackers_bp
+
+# Tried in this order at RCPT: a list's sub-addresses before its posting address, and
+# lists before trackers (a name that is no list falls through to the trackers).
+ADDRESS_KINDS: tuple[AddressKind, ...] = (
+    *list_addresses.ADDRESS_KINDS,
+    *tracker_addresses.ADDRESS_KINDS,
+)
+
+OUTBOX_KINDS: tuple[OutboxKind, ...] = (list_delivery.OUTBOX_KIND,)
+
+# Modules whose Celery tasks the workers run (task names are the data's, see each).
+TASK_MODULES = ("archive.tasks", "mail.tasks", "lists.tasks", "accounts.tasks")
+
+BEAT_SCHEDULE = {
+    "sweep-pending": {"task": "archive.sweep_pending", "schedule": 30.0},
+    "sweep-outbox": {"task": "mta.sweep_outbox", "schedule": 30.0},
+    "send-digests": {"task": "mta.send_digests", "schedule": crontab(minute=0, hour=0)},
+    "prune-outbox": {"task": "mta.prune_outbox", "schedule": crontab(minute=30, hour=3)},
+    "expire-held": {"task": "mta.expire_held", "schedule": crontab(minute=15)},
+    "prune-rate-limits": {"task": "accounts.prune_rate_limits", "schedule": crontab(minute=45)},
+}
+
+# What a worker starting after a crash runs at once, to finish what the dead one left.
+STARTUP_TASKS = ("archive.sweep_pending", "mta.sweep_outbox")
+
+# In this order: the account pages before the archive, whose /<name>/ rules would
+# otherwise take /~user, /account...
+BLUEPRINTS: tuple[Blueprint, ...] = (
+    accounts_bp,
+    account_settings_bp,
+    groups_bp,
+    projects_bp,
+    moderation_bp,
+    archive_bp,
+    auth_bp,
+    patches_bp,
+    subscriptions_bp,
+    tracker_settings_bp,
+    trackers_bp,
+)
+
+CLI_GROUPS: tuple[click.Group, ...] = (
+    list_commands.list_group,
+    list_commands.dkim_group,
+    tracker_commands.tracker_group,
+    patch_commands.patchset_group,
+    patch_commands.key_group,
+    user_commands.user_group,
+    group_commands.group_group,
+    group_commands.project_group,
+)
+
+
+def install() -> None:
+    """Connect the domains to the hooks and registries of the floors below them.
+    Idempotent."""
+    # In this order: patch links read the patchsets the tracker has just filed.
+    archive_hooks.AFTER_INGEST.connect(track_messages)
+    archive_hooks.AFTER_INGEST.connect(reference_tickets)
+    archive_hooks.RESET.connect(reset_patchsets)
+    archive_hooks.PATCH_ID_MESSAGES.connect(messages_with_patch_id)
+    list_hooks.NAME_TAKEN.connect(tracker_named)
+    patchset_hooks.PATCHSET_APPLIED.connect(resolve_fixed_tickets)
+    for kind in OUTBOX_KINDS:
+        register_kind(kind)
+    mark_wired()

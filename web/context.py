@@ -1,0 +1,254 @@
+"""What every blueprint shares, as Flask keeps its `globals.py`: the request's settings
+and database session, who is signed in and what they may do, and the form token.
+
+`web/app.py` imports the blueprints (through `mailyard/wiring.py`) and installs the hooks
+below; no blueprint imports `app.py`, and none imports another blueprint.
+
+Who is signed in: people sign in to their account (`web.accounts`), which puts their user
+id in the session (`sign_in`); a signed login link (`web.auth`) signs in as an address.
+The session is Flask's signed cookie, which also holds a digest of the user's password
+hash: changing the password (or resetting it) signs out every other browser. A request
+with `Authorization: Bearer my_...` (an API token, `accounts.tokens`) acts as the token's
+user and ignores the cookie; a bad token gets 401 at once, saying why. Such a request
+needs no CSRF token: another site cannot make a browser send that header.
+
+Every form that changes something carries a token kept in the session (`csrf_token`),
+which another site cannot read, so a page elsewhere cannot post a form in a signed-in
+person's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from flask import abort, current_app, g, request, session
+from sqlalchemy.orm import Session
+from werkzeug.routing import BaseConverter
+
+from accounts.access import ANONYMOUS, Actor, actor_for_user
+from accounts.models import User
+from accounts.tokens import TokenRefused, user_for_token
+from accounts.users import primary_address_of
+from archive.lists import get_list
+from archive.models import MailingList
+from core.db import new_session
+from core.settings import Settings, secret_key
+from lists.access import ListRight
+from lists.access import may as may_on
+from lists.access import may_manage as may_manage_list
+from trackers.access import TrackerRight
+from trackers.access import may as may_on_tracker
+from trackers.access import may_manage as may_manage_tracker
+from trackers.models import Tracker
+from trackers.tickets import get_tracker
+
+SESSION_LIFETIME = timedelta(days=14)  # since the last visit
+
+
+def app_settings() -> Settings:
+    return current_app.config["MAILYARD_SETTINGS"]
+
+
+def db_session() -> Session:
+    """The request's session, opened on first use and closed at teardown."""
+    if "db_session" not in g:
+        g.db_session = new_session(app_settings())
+    return g.db_session
+
+
+def close_db_session(_error: BaseException | None) -> None:
+    session_ = g.pop("db_session", None)
+    if session_ is not None:
+        session_.close()
+
+
+# -- who is signed in ------------------------------------------------------------------
+
+
+def sign_in(user: User) -> None:
+    """Start a fresh session (and so a fresh CSRF token) for `user`. Also after a
+    password change: the session then carries the new password's stamp."""
+    session.clear()
+    session.permanent = True
+    session["user_id"] = user.id
+    session["stamp"] = _session_stamp(user)
+    g.pop("current_user", None)
+    g.pop("current_actor", None)
+
+
+def current_user() -> User | None:
+    """The signed-in user (by session cookie or API token), or None (anonymous, or
+    signed in by an address link)."""
+    if "current_user" not in g:
+        user_id = session.get("user_id")
+        user = db_session().get(User, user_id) if user_id is not None else None
+        if user is not None and user.confirmed_at is None:
+            user = None
+        if user is not None and not hmac.compare_digest(
+            str(session.get("stamp", "")), _session_stamp(user)
+        ):
+            user = None  # the password changed since this session began
+        g.current_user = user
+    return g.current_user
+
+
+def by_api_token() -> bool:
+    """Whether this request was authenticated by an API token rather than a cookie."""
+    return bool(g.get("bearer"))
+
+
+def authenticate_bearer():
+    """`Authorization: Bearer TOKEN` makes the token's user this request's user; a token
+    that authenticates nobody ends the request with 401 and the reason."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    db = db_session()
+    try:
+        user = user_for_token(db, token)
+    except TokenRefused as e:
+        db.rollback()
+        return (
+            f"{e}\n",
+            401,
+            {
+                "Content-Type": "text/plain; charset=utf-8",
+                "WWW-Authenticate": f'Bearer realm="mailyard", error="invalid_token", '
+                f'error_description="{_quoted(str(e))}"',
+            },
+        )
+    db.commit()  # the token's last use
+    g.bearer = True
+    g.current_user = user
+    return None
+
+
+def current_actor() -> Actor:
+    """Who this request acts as, for `accounts.access`."""
+    if "current_actor" not in g:
+        user = current_user()
+        if user is not None:
+            g.current_actor = actor_for_user(db_session(), user)
+        elif session.get("address"):
+            g.current_actor = Actor(addresses=frozenset({session["address"].lower()}))
+        else:
+            g.current_actor = ANONYMOUS
+    return g.current_actor
+
+
+def current_address() -> str | None:
+    """The signed-in user's primary address, or the address a login link signed in as;
+    None for an anonymous visitor."""
+    user = current_user()
+    if user is not None:
+        return primary_address_of(db_session(), user)
+    return session.get("address")
+
+
+def user_or_403(what: str) -> User:
+    """The signed-in user; 403 saying an account is needed to do `what`."""
+    user = current_user()
+    if user is None:
+        abort(403, f"Sign in to your account to {what}.")
+    return user
+
+
+# -- what they may do ------------------------------------------------------------------
+
+
+def list_or_404(name: str, right: str = ListRight.browse) -> MailingList:
+    """The list called `name` if the signed-in person has `right` on it; else a 404 that
+    says there is none (a list someone may not browse does not exist for them)."""
+    mlist = get_list(db_session(), name)
+    if mlist is None or not may_on(db_session(), mlist, current_actor(), ListRight.browse):
+        abort(404, f"There is no list named {name!r} here.")
+    if right != ListRight.browse and not may_on(db_session(), mlist, current_actor(), right):
+        abort(403, f"You may not {right} on {name}.")
+    return mlist
+
+
+def tracker_or_404(name: str) -> Tracker:
+    """The tracker, if the visitor may browse it: else it does not exist for them."""
+    tracker = get_tracker(db_session(), name)
+    if tracker is None or not may_on_tracker(
+        db_session(), tracker, current_actor(), TrackerRight.browse
+    ):
+        abort(404, f"There is no tracker named {name!r} here.")
+    return tracker
+
+
+def is_owner(thing: MailingList | Tracker) -> bool:
+    """Whether the signed-in person manages `thing` (a list, a tracker): its owner, an
+    admin, or an owner or maintainer of the group that owns it."""
+    if isinstance(thing, MailingList):
+        return may_manage_list(thing, current_actor())
+    return may_manage_tracker(thing, current_actor())
+
+
+def may_on_list(mlist: MailingList, right: str) -> bool:
+    """Whether the signed-in person has `right` on `mlist` (for what a page offers)."""
+    return may_on(db_session(), mlist, current_actor(), right)
+
+
+# -- forms -----------------------------------------------------------------------------
+
+
+def csrf_token() -> str:
+    """This browser session's form token, made on first use."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def check_csrf() -> None:
+    """Refuse (400) a form post whose token is not this session's. A request made with
+    an API token has no session to protect and passes."""
+    if by_api_token():
+        return
+    sent = request.form.get("csrf_token", "")
+    expected = session.get("csrf", "")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        abort(400, "This form did not come from this site or has expired; reload it and retry.")
+
+
+def template_helpers() -> dict:
+    """What every template may call."""
+    return {
+        "csrf_token": csrf_token,
+        "current_address": current_address,
+        "current_user": current_user,
+        "is_owner": is_owner,
+        "may_on_list": may_on_list,
+    }
+
+
+class OwnerNameConverter(BaseConverter):
+    """A username or group name: no '.', so /~USER.keys is not taken for /~USER."""
+
+    regex = r"[A-Za-z][A-Za-z0-9_-]{1,31}"
+
+
+def add_owner_converter(state) -> None:
+    """Give the app the `ownername` converter (recorded by every blueprint that uses it,
+    before its routes: a rule finds its converters when it is added)."""
+    state.app.url_map.converters.setdefault("ownername", OwnerNameConverter)
+
+
+def _session_stamp(user: User) -> str:
+    """A digest of the password hash, kept in the session: a new password ends the
+    sessions begun with the old one."""
+    digest = hmac.new(
+        secret_key(app_settings()).encode(),
+        ("session:" + (user.password_hash or "")).encode(),
+        hashlib.sha256,
+    )
+    return digest.hexdigest()[:32]
+
+
+def _quoted(text: str) -> str:
+    """`text` safe inside a quoted header parameter."""
+    return "".join(c for c in text if c.isprintable() and c not in '"\\')

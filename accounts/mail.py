@@ -28,8 +28,7 @@ from sqlalchemy.orm import Session
 from accounts.models import User, UserAddress
 from core.errors import UserError
 from core.settings import Settings, secret_key
-from mail.compose import build_message
-from mail.outbox import send_on_commit
+from mail.compose import send_notice
 
 SIGNUP_SALT = "mailyard.account.signup"
 ADDRESS_SALT = "mailyard.account.address"
@@ -39,7 +38,6 @@ SIGNUP_MAX_AGE = 2 * 24 * 3600
 ADDRESS_MAX_AGE = 2 * 24 * 3600
 RESET_MAX_AGE = 3600
 RESEND_MAX_AGE = 15 * 60
-AUTO_GENERATED = {"Auto-Submitted": "auto-generated"}
 
 
 class LinkRefused(UserError):
@@ -176,15 +174,16 @@ def _send(
     session: Session, settings: Settings, to: str, subject: str, body: str, *, purpose: str
 ) -> None:
     domain = settings.domain.lower()
-    raw = build_message(
+    send_notice(
+        session,
+        to=[to],
         from_addr=formataddr(("Mailyard", f"account@{domain}")),
-        to_addrs=[to],
         subject=subject,
         body=body,
-        extra_headers=AUTO_GENERATED,
+        envelope_from="",
+        purpose=purpose,
         domain=domain,
     )
-    send_on_commit(session, envelope_from="", recipients=[to], raw=raw, purpose=purpose)
 
 
 def _url(settings: Settings, path: str) -> str:

@@ -22,6 +22,7 @@ from accounts.names import validate_owner_name
 from accounts.passwords import hash_password, validate_password
 from core.db import utcnow
 from core.errors import UserError
+from mail.addresses import normalize_address as _normalized
 
 MAX_ADDRESSES = 20  # per account, confirmed or not
 # An account never confirmed gives its name back after this long (the link is dead by then).
@@ -44,13 +45,9 @@ class SignUp:
 
 
 def normalize_address(address: str) -> str:
-    """The address as email-validator normalizes it (the domain lower-cased, IDNA)."""
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        return validate_email(address.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as e:
-        raise AccountError(f"invalid address {address.strip()!r}: {e}") from None
+    """The address as email-validator normalizes it (the domain lower-cased, IDNA);
+    AccountError when it is none."""
+    return _normalized(address, AccountError)
 
 
 def find_user(session: Session, username: str) -> User | None:

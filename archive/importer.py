@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, undefer
 
 from archive.ingest import IngestBatch, reset_derived
+from archive.mbox import iter_mbox, open_mbox
 from archive.models import MailingList, Message, MessageStatus
 from archive.parse import ParsedMessage, extract_message_id, parse_message
 from archive.store import IncomingMessage, store_messages
@@ -119,8 +120,6 @@ def import_mbox_files(
 ) -> ImportReport:
     """Import mbox files (plain or compressed); `on_progress` gets the bytes of the files
     read since its last call, so a progress bar can be sized by `mbox_files_size`."""
-    from archive.mbox import iter_mbox, open_mbox
-
     position = {"done": 0, "reported": 0}
     current: list[BinaryIO] = []
 

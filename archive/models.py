@@ -24,7 +24,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-import accounts.models  # noqa: F401  (the groups table that owner_group_id names)
 from core.db import UTC_DT, Base, utcnow
 
 # RFC 5322 caps a header line at 998 characters; a Message-ID longer than that is junk.
@@ -51,6 +50,7 @@ class MailingList(Base):
     # listed) or private (only its owner, group and access entries).
     visibility: Mapped[str] = mapped_column(String(16), default="public")
     default_rights: Mapped[str] = mapped_column(String(200), default="browse,reply,post")
+    # A group of `accounts` (the archive stores the id and never reads the group).
     owner_group_id: Mapped[int | None] = mapped_column(
         ForeignKey("groups.id", ondelete="SET NULL"), nullable=True, index=True
     )

@@ -6,8 +6,11 @@ public-inbox's prefixes (`archive.search_query`) mean the same on either backend
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, select, text
+from sqlalchemy import and_, exists, func, not_, or_, select, text
+from sqlalchemy import table as sql_table
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import column
 
 from archive.hooks import PATCH_ID_MESSAGES
 from archive.models import Message, ThreadNode
@@ -182,11 +185,6 @@ def fts5_expression(node: Node) -> str:
 
 
 def _pg_condition(node: Node):
-    from sqlalchemy import func, not_, or_
-    from sqlalchemy import table as sql_table
-    from sqlalchemy.dialects.postgresql import TSVECTOR
-    from sqlalchemy.sql import column
-
     columns = ("subject", "from_text", "to_text", "cc_text", "body", "all_text")
     idx = sql_table("message_search", column("message_pk"), *[column(c, TSVECTOR) for c in columns])
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from archive.models import Message, MessageStatus, ThreadNode
@@ -160,8 +162,5 @@ def link_nodes(session: Session, links: list[tuple[int, str, int]]) -> None:
 
 def insert_ignoring_conflicts(session: Session, table):
     """INSERT ... ON CONFLICT DO NOTHING, in the dialect of the session's database."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     return insert(table).on_conflict_do_nothing()

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from archive.models import Message, Thread, ThreadNode
 from archive.store import insert_ignoring_conflicts
+from archive.threading import subject_key
 
 
 class SqlNodeStore:
@@ -159,8 +160,6 @@ class SqlNodeStore:
 
     def refresh_threads(self) -> None:
         """Recompute subject, dates, root and message count of every thread touched."""
-        from archive.threading import subject_key
-
         self.session.flush()
         for thread_id in sorted(self.touched_threads):
             thread = self.session.get(Thread, thread_id)

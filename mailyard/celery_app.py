@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from celery import Celery
 from celery.signals import worker_ready
+from kombu.transport import sqlalchemy as sqla_transport
 
 from core.settings import get_settings
 from mailyard import wiring
@@ -57,7 +58,6 @@ def _transport_options(broker_url: str) -> dict:
         # SQLite lock instead of failing while another process writes the queue. It
         # polls once a second by default and takes no option for that; ingest latency
         # is what a person sees after sending mail, so poll faster.
-        from kombu.transport import sqlalchemy as sqla_transport
 
         sqla_transport.Transport.polling_interval = 0.2
         return {"connect_args": {"timeout": 30}}

@@ -7,6 +7,8 @@ import sys
 import time
 
 import click
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from archive.importer import count_messages, import_mbox_files, mbox_files_size
@@ -170,8 +172,6 @@ def login_link_command(address: str) -> None:
 
     Until Mailyard has accounts, this is how a list owner or a submitter gets to the
     status controls of a patchset."""
-    from email_validator import EmailNotValidError, validate_email
-
     try:
         address = validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError as e:
@@ -180,8 +180,6 @@ def login_link_command(address: str) -> None:
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 

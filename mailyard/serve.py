@@ -7,11 +7,13 @@ SIGTERM stops them all; if one dies, the others are stopped too.
 
 from __future__ import annotations
 
+import ctypes
 import signal
 import subprocess
 import sys
 import time
 
+from archive.tasks import sweep_pending
 from core.settings import Settings
 
 STOP_TIMEOUT = 15.0
@@ -29,8 +31,6 @@ def child_commands(settings: Settings) -> dict[str, list[str]]:
 
 def serve_all(settings: Settings) -> int:
     """Run until interrupted; returns the exit status for the command."""
-    from archive.tasks import sweep_pending
-
     stopping = False
 
     def request_stop(signum, _frame) -> None:
@@ -67,8 +67,6 @@ def serve_all(settings: Settings) -> int:
 def _die_with_parent() -> None:
     """Linux: a child gets SIGTERM if `serve` itself is killed, so nothing is orphaned."""
     try:
-        import ctypes
-
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass

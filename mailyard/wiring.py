@@ -13,6 +13,12 @@ import click
 from celery.schedules import crontab
 from flask import Blueprint
 
+import accounts.models
+import archive.models
+import lists.models
+import mail.models
+import patchsets.models
+import trackers.models
 from archive import hooks as archive_hooks
 from core.registry import mark_wired
 from lists import addresses as list_addresses
@@ -42,6 +48,16 @@ from web.projects import bp as projects_bp
 from web.subscriptions import bp as subscriptions_bp
 from web.tracker_settings import bp as tracker_settings_bp
 from web.trackers import bp as trackers_bp
+
+# Every table, for Alembic and for anything that needs the whole schema.
+MODEL_MODULES = (
+    archive.models,
+    mail.models,
+    accounts.models,
+    lists.models,
+    patchsets.models,
+    trackers.models,
+)
 
 # Tried in this order at RCPT: a list's sub-addresses before its posting address, and
 # lists before trackers (a name that is no list falls through to the trackers).

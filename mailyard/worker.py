@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 from core.settings import Settings
+from mailyard.celery_app import app
 
 
 def run_worker(settings: Settings, beat: bool = True, queues: str = "celery") -> None:
-    from mailyard.celery_app import app
-
     argv = [
         "worker",
         "--loglevel=INFO",
@@ -27,6 +28,4 @@ def run_worker(settings: Settings, beat: bool = True, queues: str = "celery") ->
 
 
 def _node_suffix() -> str:
-    import os
-
     return str(os.getpid())

@@ -21,8 +21,7 @@ from accounts.sender_auth import MailSender, mail_sender
 from archive.headers import bytes_to_text, find_first_header, unfold
 from archive.models import MailingList, Message
 from core.settings import get_settings
-from mail.compose import AUTO_REPLIED, build_message
-from mail.outbox import send_on_commit
+from mail.compose import reply_to
 from patchsets.models import Patchset, StatusRequest
 from patchsets.series import patchset_replied_to
 from patchsets.status import StatusRefused, change_status, parse_status
@@ -128,23 +127,15 @@ def _reply_refused(
         f"Your request to set the status{about} to {wanted!r} changed nothing:\n"
         f"{reason}.\n\nList: {mlist.name}\n{link}\n-- \nMailyard\n"
     )
-    subject = message.subject or ""
-    raw = build_message(
-        from_addr=mailer_address(),
-        to_addrs=[message.from_addr],
-        subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
-        body=body,
-        in_reply_to=f"<{message.message_id}>",
-        references=[*(f"<{r}>" for r in message.references), f"<{message.message_id}>"],
-        extra_headers=AUTO_REPLIED,
-        domain=settings.domain,
-    )
-    send_on_commit(
+    reply_to(
         session,
+        message,
+        to=message.from_addr,
+        from_addr=mailer_address(),
+        body=body,
         envelope_from="",
-        recipients=[message.from_addr],
-        raw=raw,
         purpose="patchset-status-reply",
+        domain=settings.domain,
     )
 
 

@@ -6,6 +6,7 @@ with its actor; the caller commits, and sends the notifications (`trackers.notif
 
 from __future__ import annotations
 
+import colorsys
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -313,7 +314,6 @@ def tracker_labels(session: Session, tracker_id: int) -> dict[str, str]:
 def _color_for(name: str) -> str:
     """A stable colour per label name, dark enough for white text."""
     h = sum(ord(c) * 31**i for i, c in enumerate(name)) % 360
-    import colorsys
 
     r, g, b = colorsys.hls_to_rgb(h / 360, 0.35, 0.55)
     return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"

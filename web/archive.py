@@ -88,7 +88,6 @@ def index():
     return render_template(
         "index.html",
         lists=rows,
-        domain=app_settings().domain,
         next_after=rows[-1].name if more else None,
     )
 
@@ -166,7 +165,6 @@ def _thread_listing(scope: Scope):
         threads=threads,
         older=older,
         paged=before is not None,
-        domain=app_settings().domain,
     )
 
 

@@ -39,6 +39,7 @@ from core.settings import Settings, secret_key
 from lists.access import ListRight
 from lists.access import may as may_on
 from lists.access import may_manage as may_manage_list
+from mail.addresses import ListAddresses, list_addresses
 from trackers.access import TrackerRight
 from trackers.access import may as may_on_tracker
 from trackers.access import may_manage as may_manage_tracker
@@ -215,9 +216,15 @@ def check_csrf() -> None:
         abort(400, "This form did not come from this site or has expired; reload it and retry.")
 
 
+def addresses(name: str) -> ListAddresses:
+    """The addresses of the list or tracker `name` here."""
+    return list_addresses(name, app_settings().domain)
+
+
 def template_helpers() -> dict:
     """What every template may call."""
     return {
+        "addresses": addresses,
         "csrf_token": csrf_token,
         "current_address": current_address,
         "current_user": current_user,

@@ -41,7 +41,6 @@ from trackers.access import may as may_tracker
 from trackers.models import Tracker
 from web.context import (
     add_owner_converter,
-    app_settings,
     check_csrf,
     current_actor,
     current_user,
@@ -111,7 +110,6 @@ def owner_page(owner: str):
         members=members_of(session, found),
         lists=[m for m in lists if may_list(session, m, actor, "browse")],
         trackers=[t for t in trackers if may_tracker(session, t, actor, "browse")],
-        domain=app_settings().domain,
         may_create=may_act_for(actor, found),
         may_manage=may_manage_members(actor, found),
     )

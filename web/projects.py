@@ -55,7 +55,6 @@ from trackers.models import Tracker
 from trackers.tickets import get_tracker, latest_events
 from web.context import (
     add_owner_converter,
-    app_settings,
     check_csrf,
     current_actor,
     db_session,
@@ -131,7 +130,6 @@ def project_page(owner: str, project: str):
         project=found,
         links=shown,
         activity=_activity(session, shown),
-        domain=app_settings().domain,
         may_manage=may_manage_project(actor, found),
     )
 

@@ -75,9 +75,7 @@ def unsubscribe_now(name: str, token: str):
     session = db_session()
     unsubscribe(session, mlist.id, address)
     session.commit()
-    return render_template(
-        "unsubscribed.html", mlist=mlist, address=address, domain=app_settings().domain
-    )
+    return render_template("unsubscribed.html", mlist=mlist, address=address)
 
 
 @bp.post("/<name>/subscribe")
@@ -205,7 +203,6 @@ def _settings_page(mlist: MailingList, error: str | None = None) -> str:
         days_max=MODERATION_DAYS_MAX,
         groups=_group_choices(mlist),
         entries=list_access_entries(session, mlist),
-        domain=app_settings().domain,
     )
 
 

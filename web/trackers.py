@@ -30,6 +30,7 @@ classes named after each (validated) colour rather than from `style=` attributes
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ from trackers.tickets import (
     unfollow,
 )
 from web.context import (
+    addresses,
     app_settings,
     check_csrf,
     current_actor,
@@ -110,7 +112,6 @@ def index():
     return render_template(
         "trackers.html",
         trackers=rows,
-        domain=app_settings().domain,
         next_after=rows[-1].name if more else None,
         paged=bool(after),
     )
@@ -143,7 +144,7 @@ def listing(name: str):
     if page.next_before is not None:
         when, ticket_id = page.next_before
         older = f"{when.astimezone(UTC).isoformat()},{ticket_id}"
-    domain = app_settings().domain
+    mail_to = addresses(tracker.name)
     return render_template(
         "tickets.html",
         tracker=tracker,
@@ -154,7 +155,7 @@ def listing(name: str):
         statuses=list(Status),
         older=older,
         paged=before is not None,
-        address=f"{tracker.name}@{domain}",
+        address=mail_to.posting,
         rights=_rights(tracker),
     )
 
@@ -191,7 +192,7 @@ def ticket_page(name: str, number: int):
     more = len(events) > EVENTS_PER_PAGE
     events = events[:EVENTS_PER_PAGE]
     link_for = _ref_linker(tracker, [e.text for e in events if e.text])
-    domain = app_settings().domain
+    mail_to = addresses(tracker.name)
     subject = f"Re: [{tracker.name}#{ticket.number}] {ticket.title}"
     return render_template(
         "ticket.html",
@@ -201,9 +202,9 @@ def ticket_page(name: str, number: int):
         label_classes=_label_classes(tracker_labels(session, tracker.id)),
         later=events[-1].id if more else None,
         paged=after > 0,
-        reply_mailto=f"mailto:{tracker.name}+{ticket.number}@{domain}?"
+        reply_mailto=f"mailto:{mail_to.at(ticket.number)}?"
         + urlencode({"subject": subject}, quote_via=quote),
-        reply_address=f"{tracker.name}+{ticket.number}@{domain}",
+        reply_address=mail_to.at(ticket.number),
         rights=_rights(tracker),
         command_help=format_command_help(),
     )
@@ -235,11 +236,11 @@ def new_form(name: str):
     tracker = tracker_or_404(name)
     title = request.args.get("title", "")
     description = request.args.get("description", "")
-    domain = app_settings().domain
+    mail_to = addresses(tracker.name)
     mail = {"subject": title} if title else {}
     if description and len(description) <= MAILTO_BODY_MAX:
         mail["body"] = description
-    mailto = f"mailto:{tracker.name}@{domain}"
+    mailto = f"mailto:{mail_to.posting}"
     if mail:
         mailto += "?" + urlencode(mail, quote_via=quote)
     return render_template(
@@ -247,7 +248,7 @@ def new_form(name: str):
         tracker=tracker,
         title=title,
         description=description,
-        address=f"{tracker.name}@{domain}",
+        address=mail_to.posting,
         mailto=mailto,
         rights=_rights(tracker),
     )
@@ -334,7 +335,6 @@ def export(name: str):
     tracker = tracker_or_404(name)
     if not is_owner(tracker):
         abort(403, f"Only the owners of {tracker.name} may export it; sign in as an owner.")
-    import io
 
     buffer = io.BytesIO()
     write_export(export_tracker(db_session(), app_settings(), tracker), buffer)

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import click
 
+from archive.lists import get_list
 from core.settings import get_settings
+from mailyard.migrate import upgrade_database
 
 
 def ready_database() -> None:
-    from mailyard.migrate import upgrade_database
-
     upgrade_database(get_settings())
 
 
 def existing_list(session, name: str):
-    from archive.lists import get_list
-
     mlist = get_list(session, name)
     if mlist is None:
         raise click.ClickException(f"no list named {name!r}")

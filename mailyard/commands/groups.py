@@ -8,8 +8,36 @@ from __future__ import annotations
 
 import click
 
+from accounts.groups import (
+    all_groups,
+    create_group,
+    get_group,
+    members_of,
+    parse_role,
+    remove_member,
+    set_member,
+)
+from accounts.projects import (
+    add_link,
+    all_projects,
+    create_project,
+    find_owner,
+    get_project,
+    links_of,
+    parse_link,
+    parse_project_path,
+    projects_of,
+    remove_link,
+    repo_scope,
+)
+from accounts.users import find_user
+from archive.lists import get_list
+from archive.models import MailingList
+from core.db import session_scope
 from core.settings import get_settings
 from mailyard.commands import ready_database
+from trackers.models import Tracker
+from trackers.tickets import get_tracker
 
 ROLES = ("member", "maintainer", "owner")
 
@@ -25,9 +53,6 @@ def group_group() -> None:
 @click.option("--description", default="", help="Shown on the group's page.")
 def group_create(name: str, owner: str, description: str) -> None:
     """Create group ~NAME (names are shared with usernames), owned by user OWNER."""
-    from accounts.groups import create_group
-    from core.db import session_scope
-
     ready_database()
     with session_scope() as session:
         group = create_group(session, name, _existing_user(session, owner), description)
@@ -42,9 +67,6 @@ def group_create(name: str, owner: str, description: str) -> None:
 )
 def group_add(name: str, username: str, role: str) -> None:
     """Add USERNAME to group NAME, or change their role."""
-    from accounts.groups import parse_role, set_member
-    from core.db import session_scope
-
     ready_database()
     with session_scope() as session:
         group = _existing_group(session, name)
@@ -58,9 +80,6 @@ def group_add(name: str, username: str, role: str) -> None:
 @click.argument("username")
 def group_remove(name: str, username: str) -> None:
     """Take USERNAME out of group NAME (not its last owner)."""
-    from accounts.groups import remove_member
-    from core.db import session_scope
-
     ready_database()
     with session_scope() as session:
         group = _existing_group(session, name)
@@ -73,9 +92,6 @@ def group_remove(name: str, username: str) -> None:
 @click.argument("name", required=False)
 def group_ls(name: str | None) -> None:
     """Show every group and its number of members; with NAME, that group's members."""
-    from accounts.groups import all_groups, members_of
-    from core.db import session_scope
-
     ready_database()
     with session_scope() as session:
         if name:
@@ -103,9 +119,6 @@ def project_group() -> None:
 @click.option("--description", default="", help="One line shown on the project's page.")
 def project_create(path: str, description: str) -> None:
     """Create project NAME of user or group OWNER, at /~OWNER/NAME on the web."""
-    from accounts.projects import create_project, find_owner, parse_project_path
-    from core.db import session_scope
-
     ready_database()
     with session_scope() as session:
         owner_name, name = parse_project_path(path)
@@ -123,9 +136,6 @@ def project_create(path: str, description: str) -> None:
 @click.option("--remove", is_flag=True, help="Take the link off the project instead.")
 def project_link(path: str, link: str, remove: bool) -> None:
     """Link a list, a tracker or a repository URL to a project (or unlink it)."""
-    from accounts.projects import add_link, parse_link, remove_link
-    from core.db import session_scope
-
     ready_database()
     with session_scope() as session:
         project = _existing_project(session, path)
@@ -145,9 +155,6 @@ def project_link(path: str, link: str, remove: bool) -> None:
 @click.argument("owner", required=False, metavar="[~OWNER]")
 def project_ls(owner: str | None) -> None:
     """Show every project (or OWNER's) and what it links."""
-    from accounts.projects import all_projects, find_owner, links_of, projects_of
-    from core.db import session_scope
-
     ready_database()
     with session_scope() as session:
         if owner:
@@ -169,8 +176,6 @@ def project_ls(owner: str | None) -> None:
 
 
 def _existing_user(session, username: str):
-    from accounts.users import find_user
-
     user = find_user(session, username)
     if user is None:
         raise click.ClickException(f"no user named ~{username.strip().lstrip('~')}")
@@ -178,8 +183,6 @@ def _existing_user(session, username: str):
 
 
 def _existing_group(session, name: str):
-    from accounts.groups import get_group
-
     group = get_group(session, name)
     if group is None:
         raise click.ClickException(f"no group named ~{name.strip().lstrip('~')}")
@@ -187,8 +190,6 @@ def _existing_group(session, name: str):
 
 
 def _existing_project(session, path: str):
-    from accounts.projects import get_project, parse_project_path
-
     owner_name, name = parse_project_path(path)
     project = get_project(session, owner_name, name)
     if project is None:
@@ -198,10 +199,6 @@ def _existing_project(session, path: str):
 
 def _scope(session, kind: str, value: str) -> str:
     """The scope of list:NAME, tracker:NAME (which must exist) or repo:URL."""
-    from accounts.projects import repo_scope
-    from archive.lists import get_list
-    from trackers.tickets import get_tracker
-
     if kind == "repo":
         return repo_scope(value)
     thing = get_list(session, value) if kind == "list" else get_tracker(session, value)
@@ -212,9 +209,6 @@ def _scope(session, kind: str, value: str) -> str:
 
 def _describe(session, scope: str) -> str:
     """'list:dev' for 'list:7': scopes as people wrote them."""
-    from archive.models import MailingList
-    from trackers.models import Tracker
-
     kind, _, value = scope.partition(":")
     model = {"list": MailingList, "tracker": Tracker}.get(kind)
     if model is None or not value.isdigit():

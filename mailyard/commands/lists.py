@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
+from accounts.models import Group
+from archive.lists import list_summaries
+from core.db import session_scope
 from core.settings import get_settings
+from lists.access import list_access_entries
+from lists.manage import (
+    UNCHANGED,
+    ListError,
+    change_list_settings,
+    create_list,
+    find_group,
+    grant_list_access,
+    revoke_list_access,
+)
+from lists.membership import list_delivery, members_page, subscribe, unsubscribe
+from lists.models import DeliveryMode
+from mail.addresses import list_addresses
+from mail.dkim_sign import dns_record, dns_record_name, generate_key
 from mailyard.commands import existing_list, ready_database
 
 
@@ -21,21 +39,16 @@ def list_group() -> None:
 @click.option("--description", default="", help="One line shown on the web.")
 def list_create(name: str, owner: str, description: str) -> None:
     """Create list NAME, reachable at NAME@DOMAIN and /NAME/ on the web."""
-    from core.db import session_scope
-    from lists.manage import create_list
-
     ready_database()
     with session_scope() as session:
         mlist = create_list(session, name, owner, description)
-        click.echo(f"created {mlist.name}: post to {mlist.name}@{get_settings().domain}")
+        posting = list_addresses(mlist.name, get_settings().domain).posting
+        click.echo(f"created {mlist.name}: post to {posting}")
 
 
 @list_group.command(name="ls")
 def list_ls() -> None:
     """Show every list with its visibility, thread count and last activity."""
-    from archive.lists import list_summaries
-    from core.db import session_scope
-
     ready_database()
     domain = get_settings().domain
     with session_scope() as session:
@@ -44,8 +57,9 @@ def list_ls() -> None:
             click.echo("no lists yet: create one with `mailyard list create NAME --owner EMAIL`")
         for mlist, threads, last in rows:
             when = last.strftime("%Y-%m-%d %H:%M") if last else "-"
+            posting = list_addresses(mlist.name, domain).posting
             click.echo(
-                f"{mlist.name}@{domain}\t{mlist.visibility}\t{threads} threads\tlast {when}"
+                f"{posting}\t{mlist.visibility}\t{threads} threads\tlast {when}"
                 f"\t{mlist.description}"
             )
 
@@ -59,10 +73,6 @@ def list_subscribe(
     list_name: str, addresses: tuple[str, ...], digest: bool | None, copy_self: bool | None
 ) -> None:
     """Subscribe ADDRESSES to LIST without asking them to confirm, or change their options."""
-    from core.db import session_scope
-    from lists.membership import subscribe
-    from lists.models import DeliveryMode
-
     delivery = None if digest is None else DeliveryMode.digest if digest else DeliveryMode.each
     ready_database()
     with session_scope() as session:
@@ -77,9 +87,6 @@ def list_subscribe(
 @click.argument("addresses", nargs=-1, required=True)
 def list_unsubscribe(list_name: str, addresses: tuple[str, ...]) -> None:
     """Unsubscribe ADDRESSES from LIST."""
-    from core.db import session_scope
-    from lists.membership import unsubscribe
-
     ready_database()
     with session_scope() as session:
         mlist = existing_list(session, list_name)
@@ -92,9 +99,6 @@ def list_unsubscribe(list_name: str, addresses: tuple[str, ...]) -> None:
 @click.argument("list_name", metavar="LIST")
 def list_members(list_name: str) -> None:
     """Show LIST's subscribers: address, status, delivery, bounce score."""
-    from core.db import session_scope
-    from lists.membership import members_page
-
     ready_database()
     with session_scope() as session:
         mlist = existing_list(session, list_name)
@@ -151,12 +155,6 @@ def list_members(list_name: str) -> None:
 @click.option("--group", metavar="GROUP|none", help="The group that owns the list, or none.")
 def list_set(list_name: str, **changes) -> None:
     """Change how LIST sends mail and who may see and use it, and show the result."""
-    from accounts.models import Group
-    from core.db import session_scope
-    from lists.access import list_access_entries
-    from lists.manage import UNCHANGED, ListError, change_list_settings
-    from lists.membership import list_delivery
-
     ready_database()
     with session_scope() as session:
         mlist = existing_list(session, list_name)
@@ -193,8 +191,6 @@ def list_set(list_name: str, **changes) -> None:
 
 def _group_named(session, name: str):
     """The group `--group` names; None for 'none' (or '')."""
-    from lists.manage import find_group
-
     return None if name.strip().lower() in ("", "none") else find_group(session, name)
 
 
@@ -210,9 +206,6 @@ def _group_named(session, name: str):
 def list_grant(list_name: str, who: str, rights: str) -> None:
     """Give WHO (an address, or ~username) exactly RIGHTS on LIST, in place of the
     default rights."""
-    from core.db import session_scope
-    from lists.manage import grant_list_access
-
     ready_database()
     with session_scope() as session:
         mlist = existing_list(session, list_name)
@@ -226,9 +219,6 @@ def list_grant(list_name: str, who: str, rights: str) -> None:
 @click.argument("who")
 def list_revoke(list_name: str, who: str) -> None:
     """Remove WHO's access entry on LIST: the default rights apply to them again."""
-    from core.db import session_scope
-    from lists.manage import revoke_list_access
-
     ready_database()
     with session_scope() as session:
         mlist = existing_list(session, list_name)
@@ -246,10 +236,6 @@ def dkim_group() -> None:
 @click.option("--force", is_flag=True, help="Replace an existing key.")
 def dkim_genkey(bits: str, force: bool) -> None:
     """Make the signing key (MAILYARD_DKIM_KEY_FILE) and print the DNS record to publish."""
-    from pathlib import Path
-
-    from mail.dkim_sign import dns_record, dns_record_name, generate_key
-
     settings = get_settings()
     path = Path(settings.dkim_key_file)
     if path.exists() and not force:

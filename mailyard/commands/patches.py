@@ -7,7 +7,11 @@ from contextlib import contextmanager
 
 import click
 
+from core.db import session_scope
+from mail.keys import add_pgp_key, registered_key_rows
 from mailyard.commands import existing_list, ready_database
+from patchsets.queries import get_patchset, patchsets_page
+from patchsets.status import change_status, parse_status, rename_patchset
 
 
 @click.group(name="key")
@@ -20,9 +24,6 @@ def key_group() -> None:
 @click.argument("key_file", type=click.File("r"))
 def key_add(address: str, key_file) -> None:
     """Register the public key in KEY_FILE (armored; '-' for stdin) for ADDRESS."""
-    from core.db import session_scope
-    from mail.keys import add_pgp_key
-
     ready_database()
     with session_scope() as session:
         key = add_pgp_key(session, address, key_file.read())
@@ -33,9 +34,6 @@ def key_add(address: str, key_file) -> None:
 @click.argument("address")
 def key_ls(address: str) -> None:
     """Show the keys registered for ADDRESS."""
-    from core.db import session_scope
-    from mail.keys import registered_key_rows
-
     ready_database()
     with session_scope() as session:
         rows = registered_key_rows(session, address)
@@ -56,10 +54,6 @@ def patchset_group() -> None:
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 def patchset_ls(list_name: str, status: str | None, limit: int) -> None:
     """The newest patchsets of LIST."""
-    from core.db import session_scope
-    from patchsets.queries import patchsets_page
-    from patchsets.status import parse_status
-
     ready_database()
     with session_scope() as session:
         mlist = existing_list(session, list_name)
@@ -75,8 +69,6 @@ def patchset_ls(list_name: str, status: str | None, limit: int) -> None:
 @click.argument("status")
 def patchset_status(list_name: str, patchset_id: int, status: str) -> None:
     """Set the status of patchset ID of LIST, as its list owner."""
-    from patchsets.status import change_status, parse_status
-
     wanted = parse_status(status)
     with _owned_patchset(list_name, patchset_id) as (session, mlist, patchset):
         changed = change_status(
@@ -91,8 +83,6 @@ def patchset_status(list_name: str, patchset_id: int, status: str) -> None:
 @click.argument("name")
 def patchset_rename(list_name: str, patchset_id: int, name: str) -> None:
     """Name patchset ID of LIST, as its list owner; later mail keeps the name."""
-    from patchsets.status import rename_patchset
-
     with _owned_patchset(list_name, patchset_id) as (session, mlist, patchset):
         rename_patchset(session, mlist, patchset, name, actor=mlist.owner_email)
         click.echo(f"patchset {patchset.id}: {patchset.name}")
@@ -102,9 +92,6 @@ def patchset_rename(list_name: str, patchset_id: int, name: str) -> None:
 def _owned_patchset(list_name: str, patchset_id: int):
     """(session, list, patchset) for a change the operator makes as the list owner; the
     session commits when the block ends without an error."""
-    from core.db import session_scope
-    from patchsets.queries import get_patchset
-
     ready_database()
     with session_scope() as session:
         mlist = existing_list(session, list_name)

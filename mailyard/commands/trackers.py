@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import click
 
+from accounts.groups import get_group
+from accounts.models import Group
+from accounts.users import find_user
+from core.db import session_scope
 from core.settings import get_settings
+from mail.addresses import list_addresses
 from mailyard.commands import ready_database
+from trackers.access import set_access, set_default_rights, set_owner_group, set_visibility
+from trackers.export import export_tracker, import_tracker, read_export, write_export
+from trackers.tickets import all_trackers, create_tracker, get_tracker
 
 
 @click.group(name="tracker")
@@ -19,28 +27,22 @@ def tracker_group() -> None:
 @click.option("--description", default="", help="One line shown on the web.")
 def tracker_create(name: str, owner: str, description: str) -> None:
     """Create tracker NAME, reachable at NAME@DOMAIN and /NAME/tickets/ on the web."""
-    from core.db import session_scope
-    from trackers.tickets import create_tracker
-
     ready_database()
     with session_scope() as session:
         tracker = create_tracker(session, name, owner, description)
-        click.echo(f"created {tracker.name}: report to {tracker.name}@{get_settings().domain}")
+        posting = list_addresses(tracker.name, get_settings().domain).posting
+        click.echo(f"created {tracker.name}: report to {posting}")
 
 
 @tracker_group.command(name="ls")
 def tracker_ls() -> None:
     """Show every tracker."""
-    from core.db import session_scope
-    from trackers.tickets import all_trackers
-
     ready_database()
     domain = get_settings().domain
     with session_scope() as session:
         for tracker in all_trackers(session):
-            click.echo(
-                f"{tracker.name}@{domain}\t{tracker.last_number} tickets\t{tracker.description}"
-            )
+            posting = list_addresses(tracker.name, domain).posting
+            click.echo(f"{posting}\t{tracker.last_number} tickets\t{tracker.description}")
 
 
 @tracker_group.command(name="grant")
@@ -54,10 +56,6 @@ def tracker_ls() -> None:
 )
 def tracker_grant(tracker_name: str, who: str, rights: str) -> None:
     """Give an address or a user exactly RIGHTS on TRACKER, in place of its defaults."""
-    from accounts.users import find_user
-    from core.db import session_scope
-    from trackers.access import set_access
-
     ready_database()
     with session_scope() as session:
         tracker = _existing_tracker(session, tracker_name)
@@ -86,11 +84,6 @@ def tracker_set(
     tracker_name: str, visibility: str | None, default_rights: str | None, group_name: str | None
 ) -> None:
     """Change who may use TRACKER: its visibility, default rights and owning group."""
-    from accounts.groups import get_group
-    from accounts.models import Group
-    from core.db import session_scope
-    from trackers.access import set_default_rights, set_owner_group, set_visibility
-
     if visibility is None and default_rights is None and group_name is None:
         raise click.ClickException(
             "nothing to change: give --visibility, --default-rights or --group"
@@ -123,9 +116,6 @@ def tracker_set(
 @click.argument("file", type=click.File("wb"))
 def tracker_export(tracker_name: str, file) -> None:
     """Write TRACKER's tickets, comments, labels and events to FILE (gzip JSON, signed)."""
-    from core.db import session_scope
-    from trackers.export import export_tracker, write_export
-
     ready_database()
     with session_scope() as session:
         doc = export_tracker(session, get_settings(), _existing_tracker(session, tracker_name))
@@ -138,9 +128,6 @@ def tracker_export(tracker_name: str, file) -> None:
 @click.argument("file", type=click.File("rb"))
 def tracker_import(tracker_name: str, file) -> None:
     """Read an export into TRACKER, which must have no tickets; checks every signature."""
-    from core.db import session_scope
-    from trackers.export import import_tracker, read_export
-
     ready_database()
     doc = read_export(file)
     with session_scope() as session:
@@ -151,8 +138,6 @@ def tracker_import(tracker_name: str, file) -> None:
 
 
 def _existing_tracker(session, name: str):
-    from trackers.tickets import get_tracker
-
     tracker = get_tracker(session, name)
     if tracker is None:
         raise click.ClickException(f"no tracker named {name!r}")

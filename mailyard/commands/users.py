@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from accounts.users import create_user, list_users, primary_address_of, set_admin
+from core.db import session_scope
 from mailyard.commands import ready_database
 
 
@@ -24,9 +26,6 @@ def user_group() -> None:
 def user_create(username: str, address: str, admin: bool, password_stdin: bool) -> None:
     """Create the account USERNAME with ADDRESS, both confirmed at once: you vouch for
     the address. Without a password, the user sets one with a reset (/account/reset)."""
-    from accounts.users import create_user, primary_address_of
-    from core.db import session_scope
-
     password = None
     if password_stdin:
         password = click.get_text_stream("stdin").readline().rstrip("\r\n")
@@ -44,9 +43,6 @@ def user_create(username: str, address: str, admin: bool, password_stdin: bool) 
 @user_group.command(name="ls")
 def user_ls() -> None:
     """Show every account: username, primary address, admin, confirmed."""
-    from accounts.users import list_users
-    from core.db import session_scope
-
     ready_database()
     with session_scope() as session:
         rows = list_users(session)
@@ -63,9 +59,6 @@ def user_ls() -> None:
 @click.option("--revoke", is_flag=True, help="Take the admin right away instead.")
 def user_admin(username: str, revoke: bool) -> None:
     """Make USERNAME a site admin (every right on every list and tracker)."""
-    from accounts.users import set_admin
-    from core.db import session_scope
-
     ready_database()
     with session_scope() as session:
         user = set_admin(session, username, not revoke)

@@ -2,12 +2,10 @@
 
 from alembic import context
 
-import accounts.models  # noqa: F401
-import archive.models  # noqa: F401  (registers the tables)
-import mail.models  # noqa: F401
-import patchsets.models  # noqa: F401
-import trackers.models  # noqa: F401
 from core.db import Base, get_engine
+from mailyard.wiring import MODEL_MODULES
+
+assert MODEL_MODULES  # importing them registers every table with Base.metadata
 
 config = context.config
 

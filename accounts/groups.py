@@ -142,6 +142,20 @@ def groups_acted_for(session: Session, actor: Actor) -> list[Group]:
     return list(session.scalars(select(Group).where(Group.id.in_(ids)).order_by(Group.name)))
 
 
+def groups_offered(session: Session, actor: Actor, current_id: int | None) -> list[Group]:
+    """The groups a list or tracker may be given to by `actor`, by name: those they own
+    or maintain (every group, for a site admin), and `current_id`, the one it has now."""
+    query = select(Group).order_by(Group.name)
+    if not actor.is_admin:
+        ids = [
+            g for g, role in actor.group_roles if role in (GroupRole.owner, GroupRole.maintainer)
+        ]
+        if current_id is not None:
+            ids.append(current_id)
+        query = query.where(Group.id.in_(ids))
+    return list(session.scalars(query))
+
+
 def _membership(
     session: Session, group: Group, user: User, *, lock: bool = False
 ) -> GroupMember | None:

@@ -10,6 +10,7 @@ people confirming one address at once cannot both win.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -226,6 +227,15 @@ def primary_address_of(session: Session, user: User) -> str | None:
         .order_by(UserAddress.is_primary.desc(), UserAddress.id)
     ).first()
     return row.address if row is not None else None
+
+
+def usernames_by_id(session: Session, user_ids: Iterable[int]) -> dict[int, str]:
+    """{user id: username} for these users."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    rows = session.execute(select(User.id, User.username).where(User.id.in_(ids)))
+    return {user_id: username for user_id, username in rows}
 
 
 def list_users(session: Session) -> list[tuple[User, str | None]]:

@@ -15,6 +15,13 @@ def get_list(session: Session, name: str) -> MailingList | None:
     return session.scalar(select(MailingList).where(MailingList.name == name.lower()))
 
 
+def lists_by_id(session: Session, ids: list[int]) -> dict[int, MailingList]:
+    if not ids:
+        return {}
+    found = session.scalars(select(MailingList).where(MailingList.id.in_(ids)))
+    return {mlist.id: mlist for mlist in found}
+
+
 def all_lists(session: Session) -> list[MailingList]:
     return list(session.scalars(select(MailingList).order_by(MailingList.name)))
 

@@ -394,6 +394,25 @@ def latest_message_pks(session: Session, list_ids: list[int] | None, limit: int 
     return list(session.scalars(query))
 
 
+def newest_messages(session: Session, list_id: int, limit: int) -> list[tuple]:
+    """(date, Message-ID, subject, from name, from address) of the list's newest
+    messages, newest first (ix_thread_nodes_list_date serves it)."""
+    rows = session.execute(
+        select(
+            ThreadNode.sort_date,
+            Message.message_id,
+            Message.subject,
+            Message.from_name,
+            Message.from_addr,
+        )
+        .join(Message, Message.id == ThreadNode.message_pk)
+        .where(ThreadNode.list_id == list_id, ThreadNode.sort_date.isnot(None))
+        .order_by(ThreadNode.sort_date.desc())
+        .limit(limit)
+    )
+    return [tuple(row) for row in rows]
+
+
 def message_summaries(
     session: Session, message_pks: list[int], list_ids: list[int] | None
 ) -> list[MessageSummary]:

@@ -31,7 +31,7 @@ from accounts.access import (
     rights_given,
     rights_on,
 )
-from accounts.models import User
+from accounts.users import usernames_by_id
 from archive.models import MailingList
 
 
@@ -171,15 +171,21 @@ class ListEntry:
     rights: tuple[str, ...]  # in LIST_RIGHTS order; empty shuts the person out
 
 
+def lists_owned_by(session: Session, group_id: int) -> list[MailingList]:
+    """The lists the group owns, by name (whoever may browse them)."""
+    return list(
+        session.scalars(
+            select(MailingList)
+            .where(MailingList.owner_group_id == group_id)
+            .order_by(MailingList.name)
+        )
+    )
+
+
 def list_access_entries(session: Session, mlist: MailingList) -> list[ListEntry]:
     """The list's access entries, oldest first, users named by their ~username."""
     entries = entries_of(session, list_scope(mlist.id))
-    user_ids = sorted({e.user_id for e in entries if e.user_id is not None})
-    names = (
-        dict(session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
-        if user_ids
-        else {}
-    )
+    names = usernames_by_id(session, (e.user_id for e in entries if e.user_id is not None))
     out = []
     for entry in entries:
         who = f"~{names.get(entry.user_id, entry.user_id)}" if entry.user_id else entry.address_key

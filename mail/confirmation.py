@@ -56,6 +56,18 @@ def request_change(
     return pending
 
 
+def is_pending(session: Session, scope: str, token: str, now: datetime | None = None) -> bool:
+    """Whether `token` is a live request in `scope` (without taking it)."""
+    found = session.scalar(
+        select(PendingRequest.id).where(
+            PendingRequest.token == token.lower(),
+            PendingRequest.scope == scope,
+            PendingRequest.expires_at > (now or utcnow()),
+        )
+    )
+    return found is not None
+
+
 def take_request(
     session: Session, scope: str, kind: RequestKind, token: str, now: datetime | None = None
 ) -> PendingRequest | None:

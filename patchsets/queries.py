@@ -327,6 +327,23 @@ def _resolve_reference(session: Session, list_id: int, value: str) -> Patchset |
     return patchset_containing(session, list_id, msgid) if msgid else None
 
 
+def line_totals(session: Session, patchset_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(added, removed) over the current patches of each patchset, in one query."""
+    if not patchset_ids:
+        return {}
+    rows = session.execute(
+        select(
+            PatchsetPatch.patchset_id,
+            func.sum(ClassifiedMessage.lines_added),
+            func.sum(ClassifiedMessage.lines_removed),
+        )
+        .join(ClassifiedMessage, ClassifiedMessage.message_pk == PatchsetPatch.message_pk)
+        .where(PatchsetPatch.patchset_id.in_(patchset_ids), PatchsetPatch.replaced.is_(False))
+        .group_by(PatchsetPatch.patchset_id)
+    )
+    return {pid: (added or 0, removed or 0) for pid, added, removed in rows}
+
+
 def messages_with_patch_id(patch_ids: list[str]):
     """The `patchid:` search prefix: a select of the pks of patches with these ids."""
     return select(ClassifiedMessage.message_pk).where(ClassifiedMessage.patch_id.in_(patch_ids))

@@ -15,12 +15,12 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from accounts.access import actor_for_address, set_entry
+from accounts.access import Actor, actor_for_address, set_entry
 from archive.lists import get_list
 from core.db import utcnow
 from core.errors import UserError
 from lists.manage import checked_name_and_owner
-from trackers.access import TRACKER_RIGHTS, may, tracker_scope
+from trackers.access import TRACKER_RIGHTS, TrackerRight, may, tracker_scope
 from trackers.commands import Command, CommandName, Resolution, Status
 from trackers.models import (
     EventKind,
@@ -65,6 +65,41 @@ def get_tracker(session: Session, name: str) -> Tracker | None:
 
 def tracker_named(session: Session, name: str) -> bool:
     return get_tracker(session, name) is not None
+
+
+def trackers_owned_by(session: Session, group_id: int) -> list[Tracker]:
+    """The trackers the group owns, by name (whoever may browse them)."""
+    return list(
+        session.scalars(
+            select(Tracker).where(Tracker.owner_group_id == group_id).order_by(Tracker.name)
+        )
+    )
+
+
+def trackers_by_id(session: Session, ids: list[int]) -> dict[int, Tracker]:
+    if not ids:
+        return {}
+    return {t.id: t for t in session.scalars(select(Tracker).where(Tracker.id.in_(ids)))}
+
+
+def existing_tickets(
+    session: Session, home: Tracker, wanted: set[tuple[str, int]], actor: Actor
+) -> set[tuple[str, int]]:
+    """Those of `wanted` (tracker name, number) that exist on `home` or on a tracker
+    `actor` may browse, in two queries."""
+    if not wanted:
+        return set()
+    names = {
+        t.id: t.name
+        for t in session.scalars(select(Tracker).where(Tracker.name.in_({n for n, _ in wanted})))
+        if t.id == home.id or may(session, t, actor, TrackerRight.browse)
+    }
+    rows = session.execute(
+        select(Ticket.tracker_id, Ticket.number).where(
+            Ticket.tracker_id.in_(names), Ticket.number.in_({n for _, n in wanted})
+        )
+    )
+    return {(names[t], n) for t, n in rows} & wanted
 
 
 def all_trackers(session: Session) -> list[Tracker]:
@@ -147,12 +182,16 @@ def add_comment(session: Session, ticket: Ticket, text: str, origin: Origin) -> 
     return _event(session, ticket, EventKind.comment, origin, text=text)
 
 
-def ticket_events(session: Session, ticket: Ticket) -> list[TicketEvent]:
-    return list(
-        session.scalars(
-            select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
-        )
+def ticket_events(
+    session: Session, ticket: Ticket, *, after: int = 0, limit: int | None = None
+) -> list[TicketEvent]:
+    """The ticket's events in order, from the one after id `after`, at most `limit`."""
+    query = (
+        select(TicketEvent)
+        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.id > after)
+        .order_by(TicketEvent.id)
     )
+    return list(session.scalars(query if limit is None else query.limit(limit)))
 
 
 def event_for_message(session: Session, message_id: str) -> TicketEvent | None:

@@ -16,7 +16,6 @@ visitor may not browse is left out of every page here, as if it did not exist.
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from accounts.access import Actor, actor_for_user
 from accounts.groups import (
@@ -35,10 +34,10 @@ from accounts.groups import (
 from accounts.models import Group, GroupRole, User
 from accounts.projects import find_owner, may_manage_owner, projects_of
 from accounts.users import find_user
-from archive.models import MailingList
+from lists.access import lists_owned_by
 from lists.access import may as may_list
 from trackers.access import may as may_tracker
-from trackers.models import Tracker
+from trackers.tickets import trackers_owned_by
 from web.context import (
     add_owner_converter,
     check_csrf,
@@ -96,12 +95,8 @@ def owner_page(owner: str):
             groups=groups_of(session, found),
             may_create=may_manage_owner(actor, found),
         )
-    lists = session.scalars(
-        select(MailingList).where(MailingList.owner_group_id == found.id).order_by(MailingList.name)
-    )
-    trackers = session.scalars(
-        select(Tracker).where(Tracker.owner_group_id == found.id).order_by(Tracker.name)
-    )
+    lists = lists_owned_by(session, found.id)
+    trackers = trackers_owned_by(session, found.id)
     return render_template(
         "owner.html",
         user=None,

@@ -24,13 +24,12 @@ from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer
-from sqlalchemy import func, select
 
 from archive import queries as archive_queries
 from archive.models import MailingList, Message
 from patchsets import queries
 from patchsets.diff import FileDiff, diff_files, diffstat, split_patch
-from patchsets.models import ClassifiedMessage, Patchset, PatchsetPatch, PatchsetStatus
+from patchsets.models import Patchset, PatchsetPatch, PatchsetStatus
 from patchsets.queries import PatchTrailers
 from patchsets.status import StatusRefused, allowed_statuses, change_status, parse_status
 from web.context import (
@@ -90,7 +89,7 @@ def listing(name: str):
         "patches.html",
         mlist=mlist,
         patchsets=rows,
-        lines=_line_totals([p.id for p in rows]),
+        lines=queries.line_totals(db_session(), [p.id for p in rows]),
         filters=filters,
         statuses=list(PatchsetStatus),
         older=rows[-1].id if more else None,
@@ -202,23 +201,6 @@ def _status_filter(value: str) -> PatchsetStatus | None:
         return parse_status(value)
     except StatusRefused as e:
         abort(400, str(e))
-
-
-def _line_totals(patchset_ids: list[int]) -> dict[int, tuple[int, int]]:
-    """(added, removed) over the current patches of each patchset, in one query."""
-    if not patchset_ids:
-        return {}
-    rows = db_session().execute(
-        select(
-            PatchsetPatch.patchset_id,
-            func.sum(ClassifiedMessage.lines_added),
-            func.sum(ClassifiedMessage.lines_removed),
-        )
-        .join(ClassifiedMessage, ClassifiedMessage.message_pk == PatchsetPatch.message_pk)
-        .where(PatchsetPatch.patchset_id.in_(patchset_ids), PatchsetPatch.replaced.is_(False))
-        .group_by(PatchsetPatch.patchset_id)
-    )
-    return {pid: (added or 0, removed or 0) for pid, added, removed in rows}
 
 
 def _patch_view(patch: PatchsetPatch, body: str, trailers: PatchTrailers | None) -> PatchView:

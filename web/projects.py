@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
-from sqlalchemy import select
 from werkzeug.routing import BaseConverter
 
 from accounts.access import Actor
@@ -44,15 +43,14 @@ from accounts.projects import (
     scope_ids,
     update_project,
 )
-from archive.lists import get_list
-from archive.models import MailingList, Message, ThreadNode
+from archive.lists import get_list, lists_by_id
+from archive.queries import newest_messages
 from archive.urls import mid_escape
 from lists.access import may as may_list
 from lists.access import may_manage as may_manage_list
 from trackers.access import may as may_tracker
 from trackers.access import may_manage as may_manage_tracker
-from trackers.models import Tracker
-from trackers.tickets import get_tracker, latest_events
+from trackers.tickets import get_tracker, latest_events, trackers_by_id
 from web.context import (
     add_owner_converter,
     check_csrf,
@@ -216,8 +214,8 @@ def _visible_links(session, links: list[ProjectLink], actor: Actor) -> list[Show
 
 def _named_links(session, links: list[ProjectLink], actor: Actor) -> list[ShownLink]:
     """Every link; a list or tracker the visitor may not browse gets no name."""
-    lists = _by_id(session, MailingList, scope_ids(links, "list"))
-    trackers = _by_id(session, Tracker, scope_ids(links, "tracker"))
+    lists = lists_by_id(session, scope_ids(links, "list"))
+    trackers = trackers_by_id(session, scope_ids(links, "tracker"))
     shown = []
     for link in links:
         kind, _, value = link.scope.partition(":")
@@ -238,12 +236,6 @@ def _named_links(session, links: list[ProjectLink], actor: Actor) -> list[ShownL
     return shown
 
 
-def _by_id(session, model, ids: list[int]) -> dict:
-    if not ids:
-        return {}
-    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
-
-
 def _activity(session, links: list[ShownLink]) -> list[Activity]:
     """The newest messages of the shown lists and events of the shown trackers, merged
     newest first. Each list costs one query on ix_thread_nodes_list_date, each tracker
@@ -259,19 +251,7 @@ def _activity(session, links: list[ShownLink]) -> list[Activity]:
 
 
 def _list_activity(session, link: ShownLink) -> list[Activity]:
-    rows = session.execute(
-        select(
-            ThreadNode.sort_date,
-            Message.message_id,
-            Message.subject,
-            Message.from_name,
-            Message.from_addr,
-        )
-        .join(Message, Message.id == ThreadNode.message_pk)
-        .where(ThreadNode.list_id == link.thing_id, ThreadNode.sort_date.isnot(None))
-        .order_by(ThreadNode.sort_date.desc())
-        .limit(ACTIVITY)
-    )
+    rows = newest_messages(session, link.thing_id, ACTIVITY)
     return [
         Activity(
             when=_aware(when),

@@ -25,14 +25,13 @@ URL in a message; it shows the form whose POST does.
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from accounts.access import VISIBILITIES
-from accounts.models import Group, GroupRole
+from accounts.groups import groups_offered
+from accounts.models import Group
 from archive.lists import get_list
 from archive.models import MailingList
-from core.db import utcnow
-from lists.access import LIST_RIGHTS, list_access_entries, list_scope, may, may_manage
+from lists.access import LIST_RIGHTS, ListRight, list_access_entries, list_scope, may, may_manage
 from lists.commands import confirm_by_web, request_by_web
 from lists.manage import (
     MODERATION_DAYS_MAX,
@@ -45,7 +44,8 @@ from lists.manage import (
 )
 from lists.membership import SubscriptionError, members_page, read_unsubscribe_token, unsubscribe
 from lists.reports import REPORT_ROWS, recent_bounces, undelivered_copies
-from mail.models import PendingRequest, RequestKind
+from mail.confirmation import is_pending
+from mail.models import RequestKind
 from web.context import (
     app_settings,
     check_csrf,
@@ -209,16 +209,7 @@ def _settings_page(mlist: MailingList, error: str | None = None) -> str:
 def _group_choices(mlist: MailingList) -> list[Group]:
     """Groups the list may be given to: those the visitor owns or maintains (any, for a
     site admin), and the one that has it now."""
-    actor = current_actor()
-    query = select(Group).order_by(Group.name)
-    if not actor.is_admin:
-        ids = [
-            g for g, role in actor.group_roles if role in (GroupRole.owner, GroupRole.maintainer)
-        ]
-        if mlist.owner_group_id is not None:
-            ids.append(mlist.owner_group_id)
-        query = query.where(Group.id.in_(ids))
-    return list(db_session().scalars(query))
+    return groups_offered(db_session(), current_actor(), mlist.owner_group_id)
 
 
 def _chosen_group(mlist: MailingList, value: str) -> Group | None:
@@ -244,15 +235,8 @@ def _confirm_target(name: str, token: str) -> MailingList:
     it or the token is a live request for it (it was mailed to the address it names)."""
     session = db_session()
     mlist = get_list(session, name)
-    if mlist is not None and not may(session, mlist, current_actor(), "browse"):
-        pending = session.scalar(
-            select(PendingRequest.id).where(
-                PendingRequest.token == token.lower(),
-                PendingRequest.scope == list_scope(mlist.id),
-                PendingRequest.expires_at > utcnow(),
-            )
-        )
-        if pending is None:
+    if mlist is not None and not may(session, mlist, current_actor(), ListRight.browse):
+        if not is_pending(session, list_scope(mlist.id), token):
             mlist = None
     if mlist is None:
         return list_or_404(name)  # its 404, word for word

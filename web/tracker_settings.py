@@ -14,12 +14,11 @@ one they may browse but not manage answers 403.
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from accounts.access import VISIBILITIES
 from accounts.groups import groups_acted_for
 from accounts.models import Group, User
-from accounts.users import find_user
+from accounts.users import find_user, usernames_by_id
 from trackers.access import (
     TRACKER_RIGHTS,
     AccessError,
@@ -106,7 +105,7 @@ def _managed_or_403(name: str) -> Tracker:
 def _render_settings(tracker: Tracker):
     session = db_session()
     entries = access_entries(session, tracker)
-    usernames = _usernames(session, [e.user_id for e in entries if e.user_id is not None])
+    usernames = usernames_by_id(session, [e.user_id for e in entries if e.user_id is not None])
     return render_template(
         "tracker_settings.html",
         tracker=tracker,
@@ -116,12 +115,6 @@ def _render_settings(tracker: Tracker):
         groups=_groups_offered(session, tracker),
         entries=[(e, usernames.get(e.user_id, "")) for e in entries],
     )
-
-
-def _usernames(session, user_ids: list[int]) -> dict[int, str]:
-    if not user_ids:
-        return {}
-    return dict(session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
 
 
 def _groups_offered(session, tracker: Tracker) -> list[Group]:

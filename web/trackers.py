@@ -39,9 +39,8 @@ from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
-from sqlalchemy import select
 
-from trackers.access import browsable_trackers, may, tracker_rights
+from trackers.access import browsable_trackers, tracker_rights
 from trackers.commands import CommandName, Status, format_command_help, parse_reply
 from trackers.export import export_tracker, write_export
 from trackers.mentions import TicketRef, find_ticket_refs, render_with_links
@@ -53,6 +52,7 @@ from trackers.tickets import (
     TicketFilter,
     add_comment,
     apply_command,
+    existing_tickets,
     follow,
     get_ticket,
     open_ticket,
@@ -181,14 +181,7 @@ def ticket_page(name: str, number: int):
     tracker, ticket = _ticket_or_404(name, number)
     after = min(max(request.args.get("after", 0, type=int), 0), ID_MAX)
     session = db_session()
-    events = list(
-        session.scalars(
-            select(TicketEvent)
-            .where(TicketEvent.ticket_id == ticket.id, TicketEvent.id > after)
-            .order_by(TicketEvent.id)
-            .limit(EVENTS_PER_PAGE + 1)
-        )
-    )
+    events = ticket_events(session, ticket, after=after, limit=EVENTS_PER_PAGE + 1)
     more = len(events) > EVENTS_PER_PAGE
     events = events[:EVENTS_PER_PAGE]
     link_for = _ref_linker(tracker, [e.text for e in events if e.text])
@@ -431,23 +424,7 @@ def _ref_linker(tracker: Tracker, texts: list[str]) -> Callable[[TicketRef], str
         for ref in find_ticket_refs(text, base_url=base_url):
             if len(wanted) < REFS_LOOKED_UP:
                 wanted.add((ref.tracker or tracker.name, ref.number))
-    existing: set[tuple[str, int]] = set()
-    if wanted:
-        session = db_session()
-        actor = current_actor()
-        names = {
-            t.id: t.name
-            for t in session.scalars(
-                select(Tracker).where(Tracker.name.in_({n for n, _ in wanted}))
-            )
-            if t.id == tracker.id or may(session, t, actor, "browse")
-        }
-        rows = session.execute(
-            select(Ticket.tracker_id, Ticket.number).where(
-                Ticket.tracker_id.in_(names), Ticket.number.in_({n for _, n in wanted})
-            )
-        )
-        existing = {(names[t], n) for t, n in rows} & wanted
+    existing = existing_tickets(db_session(), tracker, wanted, current_actor())
 
     def link_for(ref: TicketRef) -> str | None:
         key = (ref.tracker or tracker.name, ref.number)

@@ -12,7 +12,7 @@ from archive.models import Message, ThreadNode
 from archive.store import IncomingMessage, store_message
 from lists.store import PostRequest, store_posts
 from mta.writer import GroupCommitWriter, StoreRequest, WriterStopped
-from tests.mta.mail import DEV, make_message, msgid_of, send
+from tests.messages import DEV, make_message, msgid_of, send
 
 
 def request(list_ids: list[int], raw: bytes | None = None, **kwargs) -> StoreRequest:

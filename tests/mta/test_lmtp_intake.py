@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import smtplib
 
-from tests.mta.mail import ANNOUNCE, DEV, html_only, list_ids_of, make_message, msgid_of, stored
+from tests.messages import ANNOUNCE, DEV, html_only, list_ids_of, make_message, msgid_of, stored
 
 
 def lmtp_client(address) -> smtplib.LMTP:

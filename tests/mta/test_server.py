@@ -18,7 +18,7 @@ import pytest
 from core.settings import SettingsError
 from mailyard.wiring import ADDRESS_KINDS
 from mta.server import start_intake
-from tests.mta.mail import make_message, msgid_of, send, stored
+from tests.messages import make_message, msgid_of, send, stored
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = (

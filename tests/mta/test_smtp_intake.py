@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from archive.models import MessageStatus
 from core.db import get_engine
-from tests.mta.mail import (
+from tests.messages import (
     ANNOUNCE,
     DEV,
     alternative,

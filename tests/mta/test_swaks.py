@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from archive.models import Message
-from tests.mta.mail import DEV
+from tests.messages import DEV
 
 
 @pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed (apt: swaks)")

@@ -21,8 +21,8 @@ from mail.keys import add_pgp_key
 from mail.pgp import stop_gnupg_daemons
 from patchsets.models import Patchset, PatchsetEvent, PatchsetStatus, StatusRequest
 from patchsets.status_mail import find_status_request
-from tests.mta.conftest import sign
-from tests.mta.mail import DEV, make_message, send
+from tests.intake import sign
+from tests.messages import DEV, make_message, send
 
 OWNER = "owner@example.com"  # the `dev` list's owner (tests/mta/conftest.py)
 SUBMITTER = "sam@submitters.example.net"

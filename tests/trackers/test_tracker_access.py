@@ -16,8 +16,8 @@ from accounts.models import GroupRole
 from archive.parse import parse_message
 from mail.policy import Outcome, Reason
 from tests.accounts.helpers import make_user
-from tests.mta.conftest import sign
-from tests.mta.mail import make_message
+from tests.intake import sign
+from tests.messages import make_message
 from trackers.access import set_access, set_default_rights, set_owner_group, set_visibility
 from trackers.commands import Status
 from trackers.mail import TrackerTarget, judge_tracker_rights

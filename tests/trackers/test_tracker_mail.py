@@ -11,8 +11,8 @@ from email.policy import default
 import pytest
 from sqlalchemy import select
 
-from tests.mta.conftest import sign
-from tests.mta.mail import make_message
+from tests.intake import sign
+from tests.messages import make_message
 from trackers.commands import Resolution, Status
 from trackers.models import EventKind, TicketEvent
 from trackers.tickets import create_tracker, get_ticket, get_tracker, grant

@@ -1,4 +1,4 @@
-"""Who a mail acts as (`mta.sender_auth.mail_sender`), with real keys: gpg signatures and
+"""Who a mail acts as (`accounts.sender_auth.mail_sender`), with real keys: gpg signatures and
 dkimpy signatures checked against keys published in the test's DNS table."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from accounts.pgp_keys import add_user_pgp_key
 from accounts.sender_auth import mail_sender
 from core.db import utcnow
 from mail.pgp import stop_gnupg_daemons
-from tests.mta.conftest import sign
+from tests.intake import sign
 
 ADA = "ada@work.example"  # confirmed, and named by Ada's key
 HOME = "ada@home.example"  # confirmed too, but her key does not name it

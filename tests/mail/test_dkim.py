@@ -6,8 +6,8 @@ import pytest
 
 from mail.dkim import DkimResult, DkimVerdict, is_aligned, verify_dkim
 from mail.dns import resolve_txt
-from tests.mta.conftest import sign
-from tests.mta.mail import make_message, msgid_of, send, stored
+from tests.intake import sign
+from tests.messages import make_message, msgid_of, send, stored
 
 
 def test_signature_by_the_from_domain_passes_aligned(rsa_key, publish):

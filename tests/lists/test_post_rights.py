@@ -28,8 +28,8 @@ from mail.policy import Decision, Reason
 from mailyard.wiring import ADDRESS_KINDS
 from mta.routing import Route, route
 from tests.accounts.helpers import make_user
-from tests.mta.conftest import sign
-from tests.mta.mail import ANNOUNCE, DEV, DOMAIN, make_message, msgid_of, send, stored
+from tests.intake import sign
+from tests.messages import ANNOUNCE, DEV, DOMAIN, make_message, msgid_of, send, stored
 
 OWNER = "owner@example.com"  # owns both lists of the `lists` fixture
 ALICE = "alice@example.com"

@@ -28,9 +28,9 @@ from mail.keys import add_pgp_key
 from mail.pgp import stop_gnupg_daemons
 from mailyard.celery_app import app as celery_app
 from tests.accounts.helpers import make_user
-from tests.mta.conftest import sign
-from tests.mta.mail import ANNOUNCE, DEV, DOMAIN, make_message, msgid_of, stored
-from tests.mta.test_post_rights import configure, lmtp_deliver
+from tests.intake import sign
+from tests.lists.test_post_rights import configure, lmtp_deliver
+from tests.messages import ANNOUNCE, DEV, DOMAIN, make_message, msgid_of, stored
 
 OWNER = "owner@example.com"
 ALICE = "alice@example.com"  # writes to the list without a subscription

@@ -7,7 +7,7 @@ import pytest
 from archive.parse import parse_message
 from lists.posting import ListTarget, judge_post
 from mail.policy import Outcome, Reason, check_size
-from tests.mta.mail import alternative, html_only, make_message
+from tests.messages import alternative, html_only, make_message
 
 DEV = ListTarget(list_id=1, name="dev", domain="lists.example.org")
 LAX = ListTarget(

@@ -23,8 +23,8 @@ from mail.delivery import deliver
 from mail.dkim_sign import dns_record, generate_key
 from mail.dns import dkim_dnsfunc
 from mail.models import OutboxMessage, OutboxStatus, PendingRequest, RequestKind
-from tests.mta.conftest import sign
-from tests.mta.mail import DEV, DOMAIN, make_message, new_msgid
+from tests.intake import sign
+from tests.messages import DEV, DOMAIN, make_message, new_msgid
 
 ALICE = "alice@example.com"
 BOB = "bob@example.net"

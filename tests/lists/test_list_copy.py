@@ -22,7 +22,7 @@ from lists.list_copy import (
 )
 from lists.list_copy_mime import FOOTER_SEPARATOR
 from mail.dns import dkim_dnsfunc
-from tests.mta.conftest import sign
+from tests.intake import sign
 
 DEV = ListIdentity("dev", "lists.example.org", "Development", "https://lists.example.org")
 ARCHIVED_AT = "https://lists.example.org/dev/123@example.com/"

@@ -1,0 +1,3 @@
+"""The intake fixtures (lists, local DNS with a DKIM key, servers), for the mail floor."""
+
+from tests.intake import dns_table, intake, lists, publish, rsa_key, start_servers  # noqa: F401

@@ -47,6 +47,7 @@ def test_fuzz_raw_bytes_are_kept_unchanged(session):
     assert stored <= set(mails)
 
 
+@pytest.mark.slow
 def test_medium_corpus_parses_and_threads_without_exception():
     raws = corpus.generated_messages("medium")
     parsed = [parse_message(raw) for raw in raws]

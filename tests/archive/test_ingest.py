@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from archive.importer import import_messages, reindex
@@ -77,6 +78,7 @@ def test_cross_post_is_stored_once_and_linked_to_both_lists(session):
     assert session.scalar(select(func.count(Thread.id))) == 2
 
 
+@pytest.mark.slow
 def test_small_corpus_threads_match_ground_truth_and_reindex_rebuilds_them(session):
     truth = corpus.truth("small")
     mlist = create_list(session, "pytest-dev", "owner@example.com")

@@ -266,6 +266,7 @@ class RetryingSender:
             smtp.close()
 
 
+@pytest.mark.slow
 def test_sigkill_mid_stream_loses_nothing_that_got_250(served, settings):
     sender = RetryingSender(served.smtp_port, 300)
     thread = threading.Thread(target=sender.run)

@@ -1,7 +1,7 @@
 """Groups (organisations): who belongs to one, and with which role.
 
 A group owns lists, trackers and projects; its owners and maintainers have every right on
-them and its members the member rights (`mailyard.accounts.access`). Only owners change
+them and its members the member rights (`accounts.access`). Only owners change
 who belongs, and a group always keeps at least one owner, so that someone can always
 manage it. These functions keep that invariant; who may call them is the caller's
 question (`may_manage_members`): the web asks it, the CLI is the operator.

@@ -2,7 +2,7 @@
 
 A key is read the way OpenSSH writes it, "TYPE BASE64 [COMMENT]", and its blob is
 checked to be a well-formed key of that type; its fingerprint is what `ssh-keygen -lf`
-prints. (OpenPGP keys, which authenticate mail, are `mta.keys`.)
+prints. (OpenPGP keys, which authenticate mail, are `accounts.pgp_keys`.)
 """
 
 from __future__ import annotations

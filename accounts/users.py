@@ -2,7 +2,7 @@
 extra addresses, the primary address, admins.
 
 An account can do nothing until its sign-up address is confirmed (the link mailed to it,
-`mta.account_mail`), and an address counts as the user's (mail from it acts as
+`accounts.mail`), and an address counts as the user's (mail from it acts as
 them, `accounts.access.actor_for_address`) only once confirmed. A confirmed address
 belongs to one account: the database refuses a second (a partial unique index), so two
 people confirming one address at once cannot both win.

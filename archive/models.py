@@ -46,7 +46,7 @@ class MailingList(Base):
     # Posting policy, SourceHut's defaults.
     reject_html: Mapped[bool] = mapped_column(Boolean, default=True)
     require_list_address: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Who may see and use the list (archive.access): public, unlisted (reachable, not
+    # Who may see and use the list (lists.access): public, unlisted (reachable, not
     # listed) or private (only its owner, group and access entries).
     visibility: Mapped[str] = mapped_column(String(16), default="public")
     default_rights: Mapped[str] = mapped_column(String(200), default="browse,reply,post")
@@ -54,7 +54,7 @@ class MailingList(Base):
     owner_group_id: Mapped[int | None] = mapped_column(
         ForeignKey("groups.id", ondelete="SET NULL"), nullable=True, index=True
     )
-    # none | unsubscribed | all: whose posts wait for a moderator (mta.moderation).
+    # none | unsubscribed | all: whose posts wait for a moderator (lists.moderation).
     moderation: Mapped[str] = mapped_column(String(16), default="none")
     moderation_days: Mapped[int] = mapped_column(Integer, default=14)  # then held mail expires
 

@@ -123,7 +123,7 @@ def dispose_engines() -> None:
 
 # -- work that must wait for a commit ------------------------------------------------------
 
-_AFTER_COMMIT = "mailyard.db.after_commit"  # key in Session.info: {action: [items]}
+_AFTER_COMMIT = "core.db.after_commit"  # key in Session.info: {action: [items]}
 
 
 def after_commit(session: Session, action: Callable[[list], None], item: object) -> None:

@@ -5,7 +5,7 @@ A list that resends a post under the author's From breaks the author's DMARC ali
 a receiver obeying `p=reject` or `p=quarantine` would refuse or bin the copy. The `auto`
 mode mitigates only for such authors and leaves everyone else's From alone.
 
-Policies are TXT records read through `mta.dns.resolve_txt`, the one DNS door tests can
+Policies are TXT records read through `mail.dns.resolve_txt`, the one DNS door tests can
 replace. Without a public suffix list, the organizational domain is guessed (see
 `organizational_domain`); a guess that is too short only means looking at one record
 more, never missing the author's own.

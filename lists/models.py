@@ -36,7 +36,7 @@ class SubscriptionStatus(enum.Enum):
 
 
 class Subscription(Base):
-    """One address subscribed to one list (`mta.subscriptions`)."""
+    """One address subscribed to one list (`lists.membership`)."""
 
     __tablename__ = "subscriptions"
 
@@ -74,7 +74,7 @@ class ListDelivery(Base):
     )
     subject_prefix: Mapped[str] = mapped_column(String(64), default="")  # "" = no tag
     footer: Mapped[str] = mapped_column(Text, default="")  # "" = no footer
-    dmarc_mode: Mapped[str] = mapped_column(String(16), default="auto")  # mta.dmarc.DmarcMode
+    dmarc_mode: Mapped[str] = mapped_column(String(16), default="auto")  # lists.dmarc.DmarcMode
     # VERP and a one-click unsubscribe URL per subscriber: one SMTP transaction each.
     personalize: Mapped[bool] = mapped_column(Boolean, default=True)
     bounce_threshold: Mapped[float] = mapped_column(Float, default=5.0)

@@ -3,7 +3,7 @@
 The answer is kept with the message (`Message.dkim_result`, `dkim_domain`,
 `dkim_aligned`) because every action taken by email later asks it: a ticket command or
 a patch status change counts only when the From address is authenticated (DESIGN).
-Keys are fetched through `mta.dns.resolve_txt`, the one DNS door tests can replace.
+Keys are fetched through `mail.dns.resolve_txt`, the one DNS door tests can replace.
 """
 
 from __future__ import annotations

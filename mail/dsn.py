@@ -1,6 +1,6 @@
 """Reading bounces: did a returned message report a failure, a delay, or nothing at all?
 
-Bounces come back to a list's VERP address (`mta.verp`), which already names the
+Bounces come back to a list's VERP address (`mail.verp`), which already names the
 subscriber; this module reads the message itself, so that delay warnings and vacation
 replies (which must never count against a subscriber) are told apart from real failures,
 and so that the failed addresses and status codes can be shown in the bounce log.

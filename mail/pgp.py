@@ -2,8 +2,8 @@
 
 DESIGN: an action taken because of an email needs its From address authenticated, by an
 aligned DKIM pass or "a PGP signature from a key the user registered". This module
-answers the second half: `inspect_key` checks a key before it is registered (`mta.keys`),
-`verify_signature` says which registered key, if any, signed a mail.
+answers the second half: `inspect_key` checks a key before it is registered (`mail.keys`,
+`accounts.pgp_keys`), `verify_signature` says which registered key, if any, signed a mail.
 
 Every call runs gpg (through python-gnupg) in a throwaway GnuPG home holding only the
 keys given, with `--trust-model always` (a registered key is trusted because the user

@@ -7,7 +7,7 @@ The rule (Patchwork's maintainers/submitters split): whoever may `moderate` the 
 access entry or the defaults give `moderate`) may set any status; the submitter may
 only withdraw or retire their own work (`needs_revision`, `superseded`, `rejected`);
 anyone else may set nothing. Who someone is comes as an `Actor`
-(`mailyard.accounts.access`): the web's signed-in person, or the authenticated From
+(`accounts.access`): the web's signed-in person, or the authenticated From
 address of a mail; a bare address stands for whoever confirmed it.
 """
 

@@ -51,7 +51,7 @@ class TrackerRight(StrEnum):
 TRACKER_RIGHTS = tuple(TrackerRight)
 MEMBER_RIGHTS = frozenset({TrackerRight.browse, TrackerRight.submit, TrackerRight.comment})
 DEFAULT_RIGHTS = "browse,submit,comment"
-AUTHENTICATED = ("dkim", "pgp")  # how a mail's From may be authenticated (`mta.sender_auth`)
+AUTHENTICATED = ("dkim", "pgp")  # how a mail's From may be authenticated (`accounts.sender_auth`)
 
 
 class AccessError(UserError):
@@ -89,7 +89,7 @@ def may_manage(tracker: Tracker, actor: Actor) -> bool:
 
 def actor_for_mail(session: Session, address: str, authenticated: str) -> Actor:
     """Who a mail from `address` acts as: the account behind it when the From is
-    authenticated, else the bare address (`mta.sender_auth`)."""
+    authenticated, else the bare address (`accounts.sender_auth`)."""
     if authenticated in AUTHENTICATED:
         return actor_for_address(session, address)
     return bare_actor(address)

@@ -6,7 +6,7 @@ decisions.
     POST /<list>/moderation/<id>/reject        refuse it; `reason` is told to the author
 
 Only those with the list's `moderate` right see any of it; for everyone else these pages
-do not exist (404), as a private list does not. The decisions are `mta.moderation`'s,
+do not exist (404), as a private list does not. The decisions are `lists.moderation`'s,
 the same a moderator's `!approve` or `!reject` by mail makes; deciding on a post someone
 already decided on is refused with who did (409).
 """

@@ -4,7 +4,7 @@ real SMTP relay, with the whole process group SIGKILLed halfway through.
 The kill lands while the relay holds a message it has received in full and has not yet
 answered: where a delivering worker spends its time, and the point where a copy could be
 sent twice. (No SMTP client can be exactly-once for a kill between its final '.' and its
-own commit, RFC 1047; `mta.outbox` keeps that window to two consecutive writes, and a
+own commit, RFC 1047; `mail.delivery` keeps that window to two consecutive writes, and a
 kill timed by the relay's receipt would land in it whenever the scheduler paused the
 worker there.)"""
 

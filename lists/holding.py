@@ -22,6 +22,7 @@ from archive.models import MailingList, ThreadNode
 from archive.store import IncomingMessage
 from core.db import utcnow
 from core.settings import Settings
+from lists.access import ListRight
 from lists.models import HeldMessage, HeldStatus
 from mail.addresses import list_addresses
 from mail.compose import with_attached_message
@@ -128,7 +129,7 @@ def moderator_addresses(session: Session, mlist: MailingList) -> list[str]:
             AccessEntry.scope == f"list:{mlist.id}"
         )
     ):
-        if "moderate" not in rights.split(","):
+        if ListRight.moderate not in rights.split(","):
             continue
         if user_id is not None:
             user_ids.append(user_id)

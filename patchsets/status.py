@@ -21,7 +21,7 @@ from accounts.access import Actor, actor_for_address
 from archive.models import MailingList
 from core.db import utcnow
 from core.errors import UserError
-from lists.access import may
+from lists.access import ListRight, may
 from patchsets.hooks import PATCHSET_APPLIED
 from patchsets.models import Patchset, PatchsetEvent, PatchsetStatus
 
@@ -52,7 +52,7 @@ def allowed_statuses(
     actor = _actor(session, actor)
     if actor.anonymous:
         return []
-    if may(session, mlist, actor, "moderate"):
+    if may(session, mlist, actor, ListRight.moderate):
         return list(PatchsetStatus)
     if is_submitter(patchset, actor):
         return [s for s in PatchsetStatus if s in SUBMITTER_STATUSES]
@@ -143,7 +143,7 @@ def rename_patchset(
     """Give a patchset a name of the list's moderators' choosing (Patchwork's custom
     series names), which later mail of the series does not overwrite."""
     who = _actor(session, actor)
-    if not may(session, mlist, who, "moderate"):
+    if not may(session, mlist, who, ListRight.moderate):
         label = actor if isinstance(actor, str) else actor_label(who)
         raise StatusRefused(
             f"only the list owner and its moderators may rename a patchset, not {label}"

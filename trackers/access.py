@@ -25,6 +25,7 @@ from accounts.access import (
     VISIBILITIES,
     Actor,
     Resource,
+    Visibility,
     actor_for_address,
     bare_actor,
     entries_of,
@@ -121,11 +122,11 @@ def browsable_trackers(
         rows = list(session.scalars(query))
         for tracker in rows:
             rights = tracker_rights(session, tracker, actor)
-            if "browse" not in rights:
+            if TrackerRight.browse not in rights:
                 continue
             if (
                 listed_only
-                and tracker.visibility != "public"
+                and tracker.visibility != Visibility.public
                 and rights == stranger_rights(tracker)
             ):
                 continue

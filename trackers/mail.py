@@ -47,7 +47,7 @@ from mail.policy import (
     first_objection,
     reject,
 )
-from trackers.access import AUTHENTICATED, actor_for_mail, tracker_rights
+from trackers.access import AUTHENTICATED, TrackerRight, actor_for_mail, tracker_rights
 from trackers.commands import (
     TRIAGE_COMMANDS,
     Command,
@@ -180,12 +180,14 @@ def judge_tracker_rights(
     if tracker is None:
         return ACCEPT
     address = msg.from_.addr if msg.from_ else ""
-    if "submit" in tracker_rights(session, tracker, actor_for_mail(session, address, "")):
+    if TrackerRight.submit in tracker_rights(
+        session, tracker, actor_for_mail(session, address, "")
+    ):
         return ACCEPT
     sender = Sender.of(session, tracker, _origin(session, msg, raw))
-    if "submit" in sender.rights:
+    if TrackerRight.submit in sender.rights:
         return ACCEPT
-    return reject(Reason.NOT_ALLOWED, sender.why_not(tracker, "open tickets", "submit"))
+    return reject(Reason.NOT_ALLOWED, sender.why_not(tracker, "open tickets", TrackerRight.submit))
 
 
 def _origin(session: Session, msg: ParsedMessage, raw: bytes) -> Origin:
@@ -223,7 +225,7 @@ def handle_tracker_mail(
     refusals: list[str] = []
     comment_refused = ""
     if target.number is None:
-        if "submit" not in sender.rights:
+        if TrackerRight.submit not in sender.rights:
             log.info("%s may not open tickets on %s: refused", origin.actor, tracker.name)
             _reply_not_opened(
                 session,
@@ -231,7 +233,7 @@ def handle_tracker_mail(
                 tracker,
                 msg,
                 origin,
-                sender.why_not(tracker, "open tickets", "submit"),
+                sender.why_not(tracker, "open tickets", TrackerRight.submit),
             )
             return
         ticket = open_ticket(session, tracker, msg.subject, reply.comment, origin)
@@ -241,11 +243,11 @@ def handle_tracker_mail(
         if ticket is None:
             return
         if reply.comment.strip():
-            if "comment" in sender.rights:
+            if TrackerRight.comment in sender.rights:
                 events.append(add_comment(session, ticket, reply.comment, origin))
                 follow(session, tracker.id, ticket, origin.actor)  # commenters follow the ticket
             else:
-                comment_refused = sender.why_not(tracker, "comment", "comment")
+                comment_refused = sender.why_not(tracker, "comment", TrackerRight.comment)
     refusals += [f"{p.line}\n    {p.reason}" for p in reply.problems]
     for command in reply.commands:
         try:
@@ -266,7 +268,7 @@ def _apply(
 ) -> list[TicketEvent]:
     origin = sender.origin
     if command.name is CommandName.subscribe:
-        if "browse" not in sender.claimed:
+        if TrackerRight.browse not in sender.claimed:
             raise CommandRefused(f"{origin.actor} may not read {tracker.name}, so cannot follow it")
         follow(session, tracker.id, ticket, origin.actor)
         return []
@@ -275,7 +277,11 @@ def _apply(
         return []
     assert command.name in TRIAGE_COMMANDS
     # `!title` is what the edit right is for; every command is what triage is for.
-    needed = ("edit", "triage") if command.name is CommandName.title else ("triage",)
+    needed = (
+        (TrackerRight.edit, TrackerRight.triage)
+        if command.name is CommandName.title
+        else (TrackerRight.triage,)
+    )
     if not any(right in sender.claimed for right in needed):
         verb = "edit or triage" if len(needed) > 1 else "triage"
         raise CommandRefused(f"{origin.actor} may not {verb} {tracker.name}")
@@ -310,7 +316,7 @@ def _reply_refusals(
         )
     if refusals:
         body += f"The commands are:\n{format_command_help()}\n"
-    if "browse" in sender.claimed:  # no link to what they may not read
+    if TrackerRight.browse in sender.claimed:  # no link to what they may not read
         body += f"-- \n{ticket_url(settings, tracker, ticket)}\n"
     _reply(session, settings, tracker, msg, sender.origin, body, purpose="ticket-command-refused")
 
@@ -423,7 +429,9 @@ def handle_follow_mail(
 def _may_read(session: Session, tracker: Tracker, address: str) -> bool:
     """Following is reading: the confirmation round trip proves the address, so it
     counts as the account that confirmed it."""
-    return "browse" in tracker_rights(session, tracker, actor_for_address(session, address))
+    return TrackerRight.browse in tracker_rights(
+        session, tracker, actor_for_address(session, address)
+    )
 
 
 def _may_not_follow(tracker: Tracker, what: str, address: str) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from accounts.access import ANONYMOUS
 from archive.models import MailingList, Message
 from archive.urls import message_url
 from core.settings import get_settings
-from lists.access import may
+from lists.access import ListRight, may
 from patchsets.models import Patchset
 from patchsets.queries import commit_message
 from trackers.commands import Resolution
@@ -38,7 +38,7 @@ def reference_tickets(session: Session, threaded: list[tuple[Message, int]]) -> 
         mlist = session.get(MailingList, list_id)
         # A ticket shows the patch to whoever reads the tracker: only patches anyone may
         # read are noted, so a private list's work never shows on a ticket.
-        if mlist is None or not may(session, mlist, ANONYMOUS, "browse"):
+        if mlist is None or not may(session, mlist, ANONYMOUS, ListRight.browse):
             continue
         for how, ref in refs:
             tracker = get_tracker(session, ref.tracker) if ref.tracker else None

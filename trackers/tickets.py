@@ -117,7 +117,7 @@ def grant(
 def may_triage(session: Session, tracker: Tracker, address: str) -> bool:
     """Whether mail from `address` may use the triage commands (its authentication is
     checked apart)."""
-    return may(session, tracker, actor_for_address(session, address), "triage")
+    return may(session, tracker, actor_for_address(session, address), TrackerRight.triage)
 
 
 # -- tickets -----------------------------------------------------------------------------

@@ -34,8 +34,9 @@ from accounts.groups import (
 from accounts.models import Group, GroupRole, User
 from accounts.projects import find_owner, may_manage_owner, projects_of
 from accounts.users import find_user
-from lists.access import lists_owned_by
+from lists.access import ListRight, lists_owned_by
 from lists.access import may as may_list
+from trackers.access import TrackerRight
 from trackers.access import may as may_tracker
 from trackers.tickets import trackers_owned_by
 from web.context import (
@@ -103,8 +104,8 @@ def owner_page(owner: str):
         group=found,
         projects=projects,
         members=members_of(session, found),
-        lists=[m for m in lists if may_list(session, m, actor, "browse")],
-        trackers=[t for t in trackers if may_tracker(session, t, actor, "browse")],
+        lists=[m for m in lists if may_list(session, m, actor, ListRight.browse)],
+        trackers=[t for t in trackers if may_tracker(session, t, actor, TrackerRight.browse)],
         may_create=may_act_for(actor, found),
         may_manage=may_manage_members(actor, found),
     )

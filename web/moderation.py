@@ -16,7 +16,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from archive.models import MailingList
-from lists.access import may
+from lists.access import ListRight, may
 from lists.models import HeldMessage
 from lists.moderation import (
     HELD_PAGE,
@@ -94,7 +94,7 @@ def reject(name: str, held_id: int):
 def _moderated_list(name: str) -> MailingList:
     """The list, when the signed-in person may moderate it; else 404."""
     mlist = list_or_404(name)
-    if not may(db_session(), mlist, current_actor(), "moderate"):
+    if not may(db_session(), mlist, current_actor(), ListRight.moderate):
         abort(404, f"There is no moderation queue for {name!r} here.")
     return mlist
 

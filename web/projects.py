@@ -46,8 +46,10 @@ from accounts.projects import (
 from archive.lists import get_list, lists_by_id
 from archive.queries import newest_messages
 from archive.urls import mid_escape
+from lists.access import ListRight
 from lists.access import may as may_list
 from lists.access import may_manage as may_manage_list
+from trackers.access import TrackerRight
 from trackers.access import may as may_tracker
 from trackers.access import may_manage as may_manage_tracker
 from trackers.tickets import get_tracker, latest_events, trackers_by_id
@@ -225,9 +227,9 @@ def _named_links(session, links: list[ProjectLink], actor: Actor) -> list[ShownL
             continue
         thing = (lists if kind == "list" else trackers).get(int(value)) if value.isdigit() else None
         visible = thing is not None and (
-            may_list(session, thing, actor, "browse")
+            may_list(session, thing, actor, ListRight.browse)
             if kind == "list"
-            else may_tracker(session, thing, actor, "browse")
+            else may_tracker(session, thing, actor, TrackerRight.browse)
         )
         if visible:
             shown.append(ShownLink(link.scope, kind, thing.name, thing.description, thing.id))

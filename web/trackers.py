@@ -40,7 +40,7 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
-from trackers.access import browsable_trackers, tracker_rights
+from trackers.access import TrackerRight, browsable_trackers, tracker_rights
 from trackers.commands import CommandName, Status, format_command_help, parse_reply
 from trackers.export import export_tracker, write_export
 from trackers.mentions import TicketRef, find_ticket_refs, render_with_links
@@ -211,7 +211,7 @@ def comment(name: str, number: int):
         abort(403, "Sign in to comment on a ticket, or reply to it by mail.")
     check_csrf()
     tracker, ticket = _ticket_or_404(name, number)
-    _require(tracker, "comment", "comment on")
+    _require(tracker, TrackerRight.comment, "comment on")
     text = form_text("text")
     if not text.strip():
         abort(400, "The comment is empty; write something to post.")
@@ -254,7 +254,7 @@ def new_ticket(name: str):
         abort(403, "Sign in to open a ticket on the web, or send it by mail.")
     check_csrf()
     tracker = tracker_or_404(name)
-    _require(tracker, "submit", "open tickets on")
+    _require(tracker, TrackerRight.submit, "open tickets on")
     title = form_text("title").strip()
     if not title:
         abort(400, "A ticket needs a title.")
@@ -273,7 +273,7 @@ def edit(name: str, number: int):
     actor = _signed_in("edit a ticket")
     check_csrf()
     tracker, ticket = _ticket_or_404(name, number)
-    _require(tracker, "edit", "edit tickets on")
+    _require(tracker, TrackerRight.edit, "edit tickets on")
     session = db_session()
     origin = Origin(address=actor, authenticated="web")
     try:
@@ -292,7 +292,7 @@ def triage(name: str, number: int):
     actor = _signed_in("triage a ticket")
     check_csrf()
     tracker, ticket = _ticket_or_404(name, number)
-    _require(tracker, "triage", "triage")
+    _require(tracker, TrackerRight.triage, "triage")
     parsed = parse_reply(form_text("commands"))
     problems = [f"{p.line}: {p.reason}" for p in parsed.problems]
     if parsed.comment.strip():

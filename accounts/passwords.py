@@ -7,6 +7,8 @@ parameters, so stored hashes follow the code without anyone resetting their pass
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -18,9 +20,13 @@ MIN_LENGTH = 10
 # Hashing takes a fixed time whatever the length, but a megabyte of "password" is not one.
 MAX_LENGTH = 1024
 
-# Checked when nobody has the name typed, so that a sign-in takes as long for an unknown
-# name as for a known one (no telling which names exist by timing).
-_NOBODY = HASHER.hash("not anybody's password")
+
+@cache
+def _nobody(hasher: PasswordHasher) -> str:
+    """Checked when nobody has the name typed, so that a sign-in takes as long for an
+    unknown name as for a known one (no telling which names exist by timing). Made on
+    first use: a hash costs what every `mailyard` command would otherwise pay at start."""
+    return hasher.hash("not anybody's password")
 
 
 class PasswordRefused(UserError):
@@ -66,7 +72,7 @@ def _spend_a_hash(hasher: PasswordHasher, password: str) -> None:
     """Take as long as checking a real password, so that a name nobody has is not
     refused faster (which would tell who has an account)."""
     try:
-        hasher.verify(_NOBODY, password)
+        hasher.verify(_nobody(hasher), password)
     except VerificationError:
         pass
 

@@ -23,7 +23,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
-from pygments.lexers import DiffLexer
+from pygments.lexers.diff import DiffLexer
 
 from archive import queries as archive_queries
 from archive.models import MailingList, Message

@@ -16,8 +16,9 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from accounts.models import RateLimitHit
@@ -126,4 +127,4 @@ def prune_hits(session: Session, now: datetime | None = None) -> int:
     result = session.execute(
         delete(RateLimitHit).where(RateLimitHit.at <= now - timedelta(seconds=LONGEST))
     )
-    return result.rowcount or 0
+    return cast(CursorResult, result).rowcount or 0

@@ -152,6 +152,7 @@ def confirm_address(
     if row.confirmed_at is not None:
         return row
     user = session.get(User, user_id)
+    assert user is not None  # the address row is the user's (deleting a user deletes it)
     _refuse_if_taken(session, user, row.address)
     row.confirmed_at = utcnow()
     if primary_address_of(session, user) is None:

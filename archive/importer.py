@@ -97,7 +97,7 @@ def _import_batch(session, mlist, raws, parse_all, report: ImportReport) -> None
     report.messages += len(incoming)
     stored: list[tuple[int, bytes]] = []
     for item, result in zip(incoming, store_messages(session, incoming), strict=True):
-        if result.dropped:
+        if result.message_pk is None:  # dropped: every list had it already
             report.duplicates += 1
         else:
             stored.append((result.message_pk, item.raw))

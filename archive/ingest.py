@@ -89,6 +89,7 @@ class IngestBatch:
         for node in self.session.scalars(
             select(ThreadNode).where(ThreadNode.message_pk.in_(pks)).order_by(ThreadNode.id)
         ):
+            assert node.message_pk is not None  # it is one of pks
             if node.message_pk in parsed_now or node.thread_id is None:
                 links.setdefault(node.message_pk, []).append(node)
                 self._store(node.list_id).remember(node)

@@ -5,6 +5,8 @@ Making a list and changing who may use it are the lists domain's (`lists.manage`
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -26,7 +28,7 @@ def all_lists(session: Session) -> list[MailingList]:
     return list(session.scalars(select(MailingList).order_by(MailingList.name)))
 
 
-def list_summaries(session: Session) -> list[tuple[MailingList, int, object]]:
+def list_summaries(session: Session) -> list[tuple[MailingList, int, datetime | None]]:
     """Every list with its thread count and last activity, for the front page and `list ls`."""
     rows = session.execute(
         select(MailingList, func.count(Thread.id), func.max(Thread.last_activity))

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 # A From_ separator: 'From <sender> <asctime>', tolerating the variants real archives
 # carry (two spaces after the sender, no seconds, a zone name or offset around the year).
@@ -77,12 +77,15 @@ def open_mbox(source: str | Path | BinaryIO) -> BinaryIO:
         with open(source, "rb") as f:
             head = f.read(6)
         opener = next((op for magic, op in _MAGIC if head.startswith(magic)), open)
-        return opener(source, "rb")
-    buffered = source if hasattr(source, "peek") else io.BufferedReader(source)
+        # The decompressing files are binary files, though typeshed does not call them BinaryIO.
+        return cast(BinaryIO, opener(source, "rb"))
+    # A real binary file has the readinto() that BufferedReader uses; BinaryIO omits it.
+    raw = cast(io.RawIOBase, source)
+    buffered = source if hasattr(source, "peek") else io.BufferedReader(raw)
     head = buffered.peek(6)[:6]
     for magic, wrap in _WRAPPERS:
         if head.startswith(magic):
-            return wrap(buffered)
+            return cast(BinaryIO, wrap(buffered))
     return buffered
 
 

@@ -20,6 +20,7 @@ from datetime import datetime
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import cast
 
 from archive.charsets import decode_text
 from archive.headers import (
@@ -245,7 +246,8 @@ def _leaf_parts(msg: Message, problems: list[str]) -> list[Message]:
             if not isinstance(defect, _BASE64_DEFECTS):
                 problems.append(f"malformed MIME: {_describe_defect(defect)}")
         if part.is_multipart() and part.get_content_maintype() == "multipart":
-            stack.extend(reversed(part.get_payload()))
+            # is_multipart() means the payload is the list of subparts
+            stack.extend(reversed(cast(list[Message], part.get_payload())))
         else:
             leaves.append(part)
     return leaves
@@ -315,7 +317,8 @@ def _part_filename(part: Message, problems: list[str]) -> str | None:
 
 def _embedded_size(part: Message) -> int:
     try:
-        return len(part.get_payload(0).as_bytes())
+        inner = part.get_payload(0)
+        return len(inner.as_bytes()) if isinstance(inner, Message) else 0
     except Exception:
         return 0
 

@@ -139,7 +139,7 @@ def recent_threads(
                     and_(Thread.last_activity == when, Thread.id < thread_id),
                 )
             )
-    page = page.subquery()
+    page_ids = page.subquery()
     root = ThreadNode.__table__.alias("root")
     query = (
         select(
@@ -153,7 +153,7 @@ def recent_threads(
             Message.from_name,
             Message.from_addr,
         )
-        .join(page, page.c.id == Thread.id)
+        .join(page_ids, page_ids.c.id == Thread.id)
         .join(MailingList, MailingList.id == Thread.list_id)
         .outerjoin(root, root.c.id == Thread.root_node_id)
         .outerjoin(Message, Message.id == root.c.message_pk)
@@ -191,6 +191,7 @@ def _earliest_messages(session: Session, thread_ids: list[int]) -> dict[int, tup
         .order_by(ThreadNode.sort_date.desc(), ThreadNode.id.desc())
     )
     for thread_id, msgid, name, addr in rows:
+        assert thread_id is not None  # it is one of thread_ids
         found[thread_id] = (msgid, name, addr)  # the last row written is the earliest
     return found
 
@@ -431,6 +432,7 @@ def message_summaries(
         .join(MailingList, MailingList.id == ThreadNode.list_id)
         .where(ThreadNode.message_pk.in_(message_pks))
     ):
+        assert pk is not None  # it is one of message_pks
         if (wanted is None or list_id in wanted) and (pk not in names or name < names[pk]):
             names[pk] = name
     rows = session.execute(
@@ -463,6 +465,7 @@ def expand_to_threads(
             ThreadNode.message_pk.in_(message_pks)
         )
     ):
+        assert pk is not None  # it is one of message_pks
         if thread_id is not None and (wanted is None or list_id in wanted):
             threads_of[pk].append(thread_id)
     thread_order = list(dict.fromkeys(t for pk in message_pks for t in threads_of.get(pk, [])))
@@ -474,6 +477,7 @@ def expand_to_threads(
             .order_by(ThreadNode.sort_date, ThreadNode.id)
         )
         for thread_id, pk in rows:
+            assert thread_id is not None and pk is not None  # the query asks for both
             members[thread_id].append(pk)
     out: dict[int, None] = {}
     for pk in message_pks:

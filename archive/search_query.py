@@ -155,6 +155,8 @@ class _Parser:
             return node
         if token == ")":
             raise SearchQueryError("unbalanced parentheses in the search query")
+        if token is None:  # the query ended right after a NOT
+            raise SearchQueryError("NOT needs a term after it")
         self.pos += 1
         if token.startswith("-") and len(token) > 1:
             term = self.term(token[1:])
@@ -215,7 +217,8 @@ def parse_date(value: str) -> tuple[datetime, bool]:
         raise SearchQueryError(f"dates are written YYYYMMDD or YYYY-MM-DD, not {value!r}")
     try:
         parts = [int(p) for p in m.groups() if p is not None]
-        return datetime(*parts, tzinfo=UTC), len(parts) > 3
+        year, month, day, hour, minute, second = parts + [0] * (6 - len(parts))
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC), len(parts) > 3
     except ValueError:
         raise SearchQueryError(f"no such date: {value!r}") from None
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -61,6 +62,8 @@ def store_messages(session: Session, incoming: Sequence[IncomingMessage]) -> lis
     msgids = list({m.message_id for m in incoming})
     nodes: dict[tuple[int, str], ThreadNode] = {}
     messages: dict[str, Message] = {}
+    node: ThreadNode | None
+    message: Message | None
     for i in range(0, len(msgids), 500):
         chunk = msgids[i : i + 500]
         for node in session.scalars(select(ThreadNode).where(ThreadNode.message_id.in_(chunk))):
@@ -146,7 +149,9 @@ def link_nodes(session: Session, links: list[tuple[int, str, int]]) -> None:
     if not links:
         return
     rows = [{"list_id": lid, "message_id": mid, "message_pk": pk} for lid, mid, pk in links]
-    nodes = ThreadNode.__table__  # Core statements: plain executemany, no ORM bulk rules
+    # Core statements: plain executemany, no ORM bulk rules. A mapped class's __table__ is
+    # typed as any FromClause; ThreadNode's is its Table.
+    nodes = cast(Table, ThreadNode.__table__)
     session.execute(insert_ignoring_conflicts(session, nodes), rows)
     session.execute(
         update(nodes)

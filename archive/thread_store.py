@@ -8,7 +8,9 @@ dates) of the threads touched are refreshed once per ingested message.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from typing import cast
+
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from archive.models import Message, Thread, ThreadNode
@@ -119,7 +121,9 @@ class SqlNodeStore:
             root = node
             seen = {node.id}
             while root.parent_id is not None and root.parent_id not in seen:
-                root = self.session.get(ThreadNode, root.parent_id)
+                parent = self.session.get(ThreadNode, root.parent_id)
+                assert parent is not None  # parent_id is a foreign key (SET NULL on delete)
+                root = parent
                 seen.add(root.id)
                 if root.thread_id is not None:
                     break
@@ -143,7 +147,8 @@ class SqlNodeStore:
             .values(thread_id=new)
             .execution_options(synchronize_session="fetch")
         )
-        self.session.execute(Thread.__table__.delete().where(Thread.id == old))
+        # A mapped class's __table__ is typed as any FromClause; Thread's is its Table.
+        self.session.execute(cast(Table, Thread.__table__).delete().where(Thread.id == old))
         self.touched_threads.discard(old)
 
     def _move_subtree(self, top: ThreadNode, thread_id: int) -> None:

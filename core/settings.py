@@ -11,6 +11,7 @@ import secrets
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from core.errors import UserError
 
@@ -64,12 +65,13 @@ _INT_FIELDS = {
 _BOOL_FIELDS = {"tasks_eager"}
 
 
-def _coerce(name: str, value: object) -> object:
+def _coerce(name: str, value: Any) -> Any:
+    """`value` (from the TOML file or the environment) as the type of the field `name`."""
     if name == "data_dir":
         return Path(str(value))
     if name in _INT_FIELDS:
         try:
-            return int(value)  # type: ignore[arg-type]
+            return int(value)
         except (TypeError, ValueError):
             raise SettingsError(
                 f"{PREFIX}{name.upper()} must be an integer, got {value!r}"
@@ -109,7 +111,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 def complete(settings: Settings) -> Settings:
     """Fill the defaults that depend on the data directory."""
     data_dir = settings.data_dir.resolve()
-    changes: dict[str, object] = {"data_dir": data_dir}
+    changes: dict[str, Any] = {"data_dir": data_dir}
     if not settings.database_url:
         changes["database_url"] = f"sqlite:///{data_dir / 'mailyard.db'}"
     if not settings.broker_url:

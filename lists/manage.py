@@ -97,7 +97,7 @@ def change_list_settings(
     mlist: MailingList,
     *,
     visibility: str | None = None,
-    default_rights: str | None = None,
+    default_rights: str | Iterable[str] | None = None,
     moderation: str | None = None,
     moderation_days: int | None = None,
     owner_group: Group | None | object = UNCHANGED,
@@ -157,10 +157,9 @@ def grant_list_access(
     user, address = _resolve_who(session, who)
     kwargs = {"user_id": user.id} if user is not None else {"address": address}
     set_entry(session, list_scope(mlist.id), chosen, **kwargs)
-    return ListEntry(
-        f"~{user.username}" if user is not None else address,
-        tuple(r for r in LIST_RIGHTS if r in chosen),
-    )
+    named = f"~{user.username}" if user is not None else address
+    assert named is not None  # _resolve_who gives a user or an address
+    return ListEntry(named, tuple(r for r in LIST_RIGHTS if r in chosen))
 
 
 def revoke_list_access(session: Session, mlist: MailingList, who: str) -> bool:

@@ -21,8 +21,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, undefer
 
 from archive.models import MailingList
@@ -73,6 +74,7 @@ def approve_held(session: Session, settings: Settings, held: HeldMessage, by: st
     when the list had the message already). Raises AlreadyDecided."""
     _decide(session, held, HeldStatus.approved, by, "")
     mlist = session.get(MailingList, held.list_id)
+    assert mlist is not None  # list_id is a foreign key, and deleting the list deletes held
     raw = bytes(held.raw)
     request = post_request(
         raw,
@@ -100,6 +102,7 @@ def reject_held(
         raise ModerationRefused("a rejection needs a reason: the author is told it")
     _decide(session, held, HeldStatus.rejected, by, reason)
     mlist = session.get(MailingList, held.list_id)
+    assert mlist is not None  # list_id is a foreign key, and deleting the list deletes held
     raw = bytes(held.raw)
     parsed = parse_message(raw)
     author = held.from_address
@@ -132,12 +135,13 @@ def reject_held(
 def _decide(session: Session, held: HeldMessage, status: HeldStatus, by: str, note: str) -> None:
     """Move a held post to `status`, if it is still held (see the module docstring)."""
     now = utcnow()
-    changed = session.execute(
+    result = session.execute(
         update(HeldMessage)
         .where(HeldMessage.id == held.id, HeldMessage.status == HeldStatus.held)
         .values(status=status, decided_by=by[:254], decided_at=now, decision_note=note)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    changed = cast(CursorResult, result).rowcount
     session.refresh(held)
     if not changed:
         raise AlreadyDecided(held)
@@ -157,7 +161,7 @@ def expire_held(session: Session, now: datetime | None = None, batch: int = 500)
     )
     if not ids:
         return 0
-    return session.execute(
+    result = session.execute(
         update(HeldMessage)
         .where(HeldMessage.id.in_(ids), HeldMessage.status == HeldStatus.held)
         .values(
@@ -166,7 +170,8 @@ def expire_held(session: Session, now: datetime | None = None, batch: int = 500)
             decision_note="nobody decided in time",
         )
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    return cast(CursorResult, result).rowcount
 
 
 # -- the queue ---------------------------------------------------------------------------

@@ -31,8 +31,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.orm import Session, undefer
 
 from core.db import utcnow
@@ -121,7 +122,7 @@ def deliver(session: Session, row_id: int, settings: Settings) -> DeliveryOutcom
     hand-over, the outcome), so give it a session of its own.
     """
     now = utcnow()
-    claimed = session.execute(
+    result = session.execute(
         update(OutboxMessage)
         .where(
             OutboxMessage.id == row_id,
@@ -131,7 +132,8 @@ def deliver(session: Session, row_id: int, settings: Settings) -> DeliveryOutcom
         )
         .values(claimed_until=now + _claim_for(settings))
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    claimed = cast(CursorResult, result).rowcount
     session.commit()
     if not claimed:
         return DeliveryOutcome.skipped

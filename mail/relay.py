@@ -65,6 +65,7 @@ def open_relay(relay: Relay, local_hostname: str) -> smtplib.SMTP:
             )
         # The final '.' goes in a write of its own (`mail.delivery`): without this,
         # Nagle's algorithm holds it until the relay's delayed ACK, 40 ms a message.
+        assert smtp.sock is not None  # connect() opened it
         smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if relay.starttls:
             smtp.starttls(context=ssl.create_default_context())

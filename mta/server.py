@@ -17,6 +17,7 @@ import threading
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import FrameType
 
 from aiosmtpd.smtp import SMTP
 
@@ -42,7 +43,7 @@ class IntakeServers:
     writer: GroupCommitWriter
     handler: IntakeHandler
     thread: threading.Thread | None = None
-    smtp_address: tuple[str, int] | None = None  # the bound address (port 0 resolved)
+    smtp_address: tuple[str, int] | str | None = None  # the bound address (port 0 resolved)
     lmtp_address: tuple[str, int] | str | None = None  # (host, port) or a socket path
     _servers: list[asyncio.AbstractServer] = field(default_factory=list)
     _connections: weakref.WeakSet[SMTP] = field(default_factory=weakref.WeakSet)
@@ -163,7 +164,7 @@ def run_intake(settings: Settings, kinds: Sequence[AddressKind]) -> None:
     was received by then is stored and answered before the process exits."""
     intake = start_intake(settings, kinds)
     done = threading.Event()
-    previous: dict[int, object] = {}
+    previous: dict[signal.Signals, Callable[[int, FrameType | None], object] | int | None] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: done.set())
@@ -174,4 +175,4 @@ def run_intake(settings: Settings, kinds: Sequence[AddressKind]) -> None:
         log.info("stopping intake")
         intake.stop()
         for sig, handler in previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+            signal.signal(sig, handler)

@@ -53,7 +53,7 @@ def parse_pull_request(body: str) -> PullRequest | None:
 def _lines_after(text: str, pos: int, count: int) -> list[str]:
     """Up to count lines after the one pos is in (without slicing the rest of the text,
     which would make a body full of markers quadratic)."""
-    lines = []
+    lines: list[str] = []
     start = text.find("\n", pos) + 1
     while start and len(lines) < count:
         end = text.find("\n", start)

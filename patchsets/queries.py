@@ -9,7 +9,7 @@ therefore counts as soon as the patch is in.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
@@ -113,9 +113,10 @@ def version_history(session: Session, patchset: Patchset) -> list[Patchset]:
     seen = {patchset.id}
     current = patchset
     while current.previous_id is not None and current.previous_id not in seen:
-        current = session.get(Patchset, current.previous_id)
-        if current is None:
+        previous = session.get(Patchset, current.previous_id)
+        if previous is None:
             break
+        current = previous
         seen.add(current.id)
         chain.insert(0, current)
     current = patchset
@@ -165,7 +166,8 @@ def collect_trailers(session: Session, patchset: Patchset) -> dict[int, PatchTra
     }
     members = {p.message_pk for p in patches}
     cover = patchset.cover_message_pk
-    for target, item in _given_trailers(session, patchset, members | {cover} - {None}):
+    targets = members | ({cover} if cover is not None else set())
+    for target, item in _given_trailers(session, patchset, targets):
         if target == cover:
             for pk in members:
                 result.setdefault(pk, PatchTrailers()).given.append(item)
@@ -344,6 +346,6 @@ def line_totals(session: Session, patchset_ids: list[int]) -> dict[int, tuple[in
     return {pid: (added or 0, removed or 0) for pid, added, removed in rows}
 
 
-def messages_with_patch_id(patch_ids: list[str]):
+def messages_with_patch_id(patch_ids: Sequence[str]):
     """The `patchid:` search prefix: a select of the pks of patches with these ids."""
     return select(ClassifiedMessage.message_pk).where(ClassifiedMessage.patch_id.in_(patch_ids))

@@ -9,7 +9,7 @@ starts a new patchset. Which version a patchset re-rolls is `patchsets.versions`
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -43,6 +43,7 @@ def placed_already(session: Session, message_pks: list[int]) -> dict[tuple[int, 
     for patchset in session.scalars(
         select(Patchset).where(Patchset.cover_message_pk.in_(message_pks))
     ):
+        assert patchset.cover_message_pk is not None  # it is one of message_pks
         found[(patchset.cover_message_pk, patchset.list_id)] = patchset
     return found
 
@@ -121,6 +122,7 @@ def _choose_patchset(
         anchor = next(
             (index[(list_id, a)] for a in _ancestors(message) if (list_id, a) in index), None
         )
+    target: Patchset | None
     if anchor is not None and _fits(anchor, message, classified):
         target = anchor
     elif (
@@ -267,13 +269,17 @@ def _dates_in_order(session: Session, patchset: Patchset, index: int, date) -> b
     apart from this series."""
     if date is None:
         return True
-    rows = session.execute(
-        select(PatchsetPatch.position, Message.date)
-        .join(Message, Message.id == PatchsetPatch.message_pk)
-        .where(PatchsetPatch.patchset_id == patchset.id)
-    ).all()
+    rows: list[tuple[int, datetime | None]] = list(
+        session.execute(
+            select(PatchsetPatch.position, Message.date)
+            .join(Message, Message.id == PatchsetPatch.message_pk)
+            .where(PatchsetPatch.patchset_id == patchset.id)
+        ).all()
+    )
     if patchset.cover_message_pk is not None:
-        rows.append((0, session.get(Message, patchset.cover_message_pk).date))
+        cover = session.get(Message, patchset.cover_message_pk)
+        assert cover is not None  # the key is set to NULL when the message is deleted
+        rows.append((0, cover.date))
     for position, other in rows:
         if other is None:
             continue

@@ -51,6 +51,7 @@ def handle_status_request(session: Session, list_id: int, message: Message) -> N
     session.add(request)
     patchset = patchset_replied_to(session, list_id, message)
     mlist = session.get(MailingList, list_id)
+    assert mlist is not None  # the list the message was just archived on
     try:
         if patchset is None:
             raise StatusRefused("this mail does not answer a patch or cover letter of a patchset")

@@ -187,9 +187,9 @@ def export_tracker(session: Session, settings: Settings, tracker: Tracker) -> di
 
     out_tickets = []
     for ticket in tickets:
-        out_events = []
+        out_events: list[dict[str, Any]] = []
         for event in events[ticket.id]:
-            item = {
+            item: dict[str, Any] = {
                 "kind": event.kind.name,
                 "actor": event.actor,
                 "actor_name": event.actor_name,
@@ -204,7 +204,7 @@ def export_tracker(session: Session, settings: Settings, tracker: Tracker) -> di
                     ticket, event.actor, event.text, "comment", item["created_at"]
                 )
             out_events.append(item)
-        out = {
+        out: dict[str, Any] = {
             "number": ticket.number,
             "title": ticket.title,
             "description": ticket.description,

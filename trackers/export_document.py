@@ -8,9 +8,10 @@ import binascii
 import copy
 import enum
 import re
+from collections.abc import Sized
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -76,7 +77,7 @@ def _get(obj: Any, key: str, kind: type, where: str, *, limit: int = 0) -> Any:
         raise ImportRefused(
             f"not a Mailyard tracker export: {where}: {key!r} is not {kind.__name__}"
         )
-    if limit and len(value) > limit:
+    if limit and len(cast(Sized, value)) > limit:  # limits are given for str fields only
         raise ImportRefused(f"{where}: {key!r} is longer than {limit} characters")
     return value
 

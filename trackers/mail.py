@@ -224,6 +224,7 @@ def handle_tracker_mail(
     events: list[TicketEvent] = []
     refusals: list[str] = []
     comment_refused = ""
+    ticket: Ticket | None
     if target.number is None:
         if TrackerRight.submit not in sender.rights:
             log.info("%s may not open tickets on %s: refused", origin.actor, tracker.name)

@@ -8,6 +8,8 @@ status becomes `applied`. A bare `#N` is not followed: a list has no tracker of 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,7 +29,7 @@ from trackers.tickets import Origin, add_reference, get_ticket, get_tracker, res
 _TRAILERS = ("closes:", "fixes:", "resolves:")
 
 
-def reference_tickets(session: Session, threaded: list[tuple[Message, int]]) -> None:
+def reference_tickets(session: Session, threaded: Sequence[tuple[Message, int]]) -> None:
     """Note each newly archived patch on the tickets its trailers close."""
     settings = get_settings()
     for message, list_id in threaded:
@@ -43,7 +45,7 @@ def reference_tickets(session: Session, threaded: list[tuple[Message, int]]) -> 
         for how, ref in refs:
             tracker = get_tracker(session, ref.tracker) if ref.tracker else None
             ticket = get_ticket(session, tracker.id, ref.number) if tracker else None
-            if ticket is None:
+            if tracker is None or ticket is None:
                 continue
             origin = Origin(
                 address=message.from_addr, name=message.from_name, message_id=message.message_id
@@ -75,4 +77,5 @@ def resolve_fixed_tickets(session: Session, patchset: Patchset, actor: str) -> N
         events = resolve_ticket(session, ticket, Resolution.fixed, origin)
         if events:
             tracker = session.get(Tracker, ticket.tracker_id)
+            assert tracker is not None  # tracker_id is a foreign key (deleting it deletes tickets)
             notify_ticket(session, settings, tracker, ticket, events, origin)

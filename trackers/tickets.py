@@ -450,6 +450,7 @@ def unfollow(session: Session, tracker_id: int, ticket: Ticket | None, address: 
         if row is not None and row.muted:
             return False
         if row is None:
+            assert ticket is not None  # involved in it
             row = TicketSubscriber(tracker_id=tracker_id, ticket_id=ticket.id, address=address)
             session.add(row)
         row.muted = True

@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
 
 from accounts import ratelimit
 from accounts.mail import read_address_token, send_address_confirmation
@@ -221,7 +222,7 @@ def _signed_in() -> User:
     return user
 
 
-def _form_user() -> tuple[User, object]:
+def _form_user() -> tuple[User, Session]:
     """For the account's forms: the CSRF check, then the signed-in user and the session."""
     check_csrf()
     return _signed_in(), db_session()

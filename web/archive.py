@@ -250,6 +250,7 @@ def _thread_mbox(scope: Scope, msgid: str) -> Response:
 def _message_page(scope: Scope, msgid: str):
     node, list_name = _find(scope, msgid)
     message = node.message
+    assert message is not None  # _find finds the nodes of received messages only
     entries = queries.thread_entries(db_session(), node)
     dated = queries.date_order(entries)
     position = next((i for i, e in enumerate(dated) if e.node.id == node.id), 0)

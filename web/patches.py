@@ -234,4 +234,6 @@ def _replies(
         return []
     own = {p.message_pk for p in patchset.patches} | {patchset.cover_message_pk}
     entries = archive_queries.date_order(archive_queries.thread_entries(session, node))
-    return [e for e in entries if e.message.id not in own][: REPLIES_SHOWN + 1]
+    # date_order keeps the received messages only: no entry is a placeholder
+    replies = [e for e in entries if e.message is not None and e.message.id not in own]
+    return replies[: REPLIES_SHOWN + 1]

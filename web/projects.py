@@ -44,6 +44,7 @@ from accounts.projects import (
     update_project,
 )
 from archive.lists import get_list, lists_by_id
+from archive.models import MailingList
 from archive.queries import newest_messages
 from archive.urls import mid_escape
 from lists.access import ListRight
@@ -226,12 +227,12 @@ def _named_links(session, links: list[ProjectLink], actor: Actor) -> list[ShownL
             shown.append(ShownLink(link.scope, kind, value, web=web))
             continue
         thing = (lists if kind == "list" else trackers).get(int(value)) if value.isdigit() else None
-        visible = thing is not None and (
+        # a list when kind is "list", else a tracker
+        if thing is not None and (
             may_list(session, thing, actor, ListRight.browse)
-            if kind == "list"
+            if isinstance(thing, MailingList)
             else may_tracker(session, thing, actor, TrackerRight.browse)
-        )
-        if visible:
+        ):
             shown.append(ShownLink(link.scope, kind, thing.name, thing.description, thing.id))
         else:
             shown.append(ShownLink(link.scope, kind, ""))
@@ -253,6 +254,7 @@ def _activity(session, links: list[ShownLink]) -> list[Activity]:
 
 
 def _list_activity(session, link: ShownLink) -> list[Activity]:
+    assert link.thing_id is not None  # _activity asks only for shown lists
     rows = newest_messages(session, link.thing_id, ACTIVITY)
     return [
         Activity(
@@ -268,6 +270,7 @@ def _list_activity(session, link: ShownLink) -> list[Activity]:
 
 
 def _tracker_activity(session, link: ShownLink) -> list[Activity]:
+    assert link.thing_id is not None  # _activity asks only for shown trackers
     return [
         Activity(
             when=_aware(event.created_at),

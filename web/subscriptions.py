@@ -255,5 +255,5 @@ def _token_target(name: str, token: str) -> tuple[MailingList, str]:
         abort(404, f"This unsubscribe link is not for the list {name}.")
     mlist = get_list(db_session(), name)
     if mlist is None:
-        list_or_404(name)  # gone since: its 404, word for word
+        return list_or_404(name), address  # gone since: its 404, word for word
     return mlist, address

@@ -113,7 +113,9 @@ def _render_settings(tracker: Tracker):
         all_rights=TRACKER_RIGHTS,
         defaults=set(tracker.default_rights.split(",")),
         groups=_groups_offered(session, tracker),
-        entries=[(e, usernames.get(e.user_id, "")) for e in entries],
+        entries=[
+            (e, usernames.get(e.user_id, "") if e.user_id is not None else "") for e in entries
+        ],
     )
 
 

@@ -28,7 +28,9 @@ def user_create(username: str, address: str, admin: bool, password_stdin: bool) 
     the address. Without a password, the user sets one with a reset (/account/reset)."""
     password = None
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        # open_file("-") is the same text stdin as get_text_stream("stdin"), which Click 8.5
+        # deprecates (and serves untyped).
+        password = click.open_file("-").readline().rstrip("\r\n")
         if not password:
             raise click.ClickException("--password-stdin: no password on standard input")
     ready_database()
@@ -36,8 +38,8 @@ def user_create(username: str, address: str, admin: bool, password_stdin: bool) 
         user = create_user(session, username, address, password=password, is_admin=admin)
         how = "with a password" if password else "no password yet: set one at /account/reset"
         role = ", admin" if user.is_admin else ""
-        address = primary_address_of(session, user)
-        click.echo(f"created ~{user.username} <{address}>{role} ({how})")
+        primary = primary_address_of(session, user)
+        click.echo(f"created ~{user.username} <{primary}>{role} ({how})")
 
 
 @user_group.command(name="ls")

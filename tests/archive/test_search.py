@@ -49,7 +49,8 @@ def test_lei_datetime_range():
 
 
 @pytest.mark.parametrize(
-    "bad", ['s:"unbalanced', "d:2026-13-01", "d:yesterday", "-only", "(a OR b", "a)"]
+    "bad",
+    ['s:"unbalanced', "d:2026-13-01", "d:yesterday", "-only", "(a OR b", "a)", "foo NOT", "NOT"],
 )
 def test_bad_queries_say_why(bad):
     with pytest.raises(SearchQueryError):

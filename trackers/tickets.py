@@ -7,15 +7,13 @@ with its actor; the caller commits, and sends the notifications (`trackers.notif
 from __future__ import annotations
 
 import colorsys
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from accounts.access import Actor, actor_for_address, set_entry
+from accounts.access import actor_for_address, set_entry
 from archive.lists import get_list
 from core.db import utcnow
 from core.errors import UserError
@@ -32,8 +30,6 @@ from trackers.models import (
     TicketSubscriber,
     Tracker,
 )
-
-TICKETS_PAGE = 50
 
 
 class TrackerError(UserError):
@@ -65,41 +61,6 @@ def get_tracker(session: Session, name: str) -> Tracker | None:
 
 def tracker_named(session: Session, name: str) -> bool:
     return get_tracker(session, name) is not None
-
-
-def trackers_owned_by(session: Session, group_id: int) -> list[Tracker]:
-    """The trackers the group owns, by name (whoever may browse them)."""
-    return list(
-        session.scalars(
-            select(Tracker).where(Tracker.owner_group_id == group_id).order_by(Tracker.name)
-        )
-    )
-
-
-def trackers_by_id(session: Session, ids: list[int]) -> dict[int, Tracker]:
-    if not ids:
-        return {}
-    return {t.id: t for t in session.scalars(select(Tracker).where(Tracker.id.in_(ids)))}
-
-
-def existing_tickets(
-    session: Session, home: Tracker, wanted: set[tuple[str, int]], actor: Actor
-) -> set[tuple[str, int]]:
-    """Those of `wanted` (tracker name, number) that exist on `home` or on a tracker
-    `actor` may browse, in two queries."""
-    if not wanted:
-        return set()
-    names = {
-        t.id: t.name
-        for t in session.scalars(select(Tracker).where(Tracker.name.in_({n for n, _ in wanted})))
-        if t.id == home.id or may(session, t, actor, TrackerRight.browse)
-    }
-    rows = session.execute(
-        select(Ticket.tracker_id, Ticket.number).where(
-            Ticket.tracker_id.in_(names), Ticket.number.in_({n for _, n in wanted})
-        )
-    )
-    return {(names[t], n) for t, n in rows} & wanted
 
 
 def all_trackers(session: Session) -> list[Tracker]:
@@ -394,32 +355,6 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[:200]
 
 
-def latest_events(
-    session: Session, tracker_id: int, limit: int = 20
-) -> list[tuple[Ticket, TicketEvent]]:
-    """The tracker's newest events, newest first, with their tickets. Every event bumps
-    its ticket's `updated_at`, so they are all on the `limit` tickets updated last
-    (ix_tickets_tracker_updated), then ix_ticket_events_ticket finds them."""
-    tickets = {
-        t.id: t
-        for t in session.scalars(
-            select(Ticket)
-            .where(Ticket.tracker_id == tracker_id)
-            .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-            .limit(limit)
-        )
-    }
-    if not tickets:
-        return []
-    events = session.scalars(
-        select(TicketEvent)
-        .where(TicketEvent.ticket_id.in_(list(tickets)))
-        .order_by(TicketEvent.id.desc())
-        .limit(limit)
-    )
-    return [(tickets[e.ticket_id], e) for e in events]
-
-
 # -- subscribers -------------------------------------------------------------------------
 
 
@@ -492,67 +427,3 @@ def notified_addresses(session: Session, ticket: Ticket) -> list[str]:
     following = [address for address, _, is_muted in rows if not is_muted]
     everyone = dict.fromkeys([ticket.submitter, *ticket.assignees, *following])
     return [address for address in everyone if address not in muted]
-
-
-# -- listing -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TicketFilter:
-    status: Status | None = None
-    open_only: bool = False  # every status but resolved
-    label: str | None = None
-    assignee: str | None = None
-    submitter: str | None = None
-    query: str | None = None  # words in the title or description
-
-
-@dataclass(frozen=True)
-class TicketsPage:
-    tickets: list[Ticket]
-    next_before: tuple[datetime, int] | None  # keyset for the next (older) page
-
-
-def tickets_page(
-    session: Session,
-    tracker_id: int,
-    wanted: TicketFilter = TicketFilter(),
-    *,
-    before: tuple[datetime, int] | None = None,
-    limit: int = TICKETS_PAGE,
-) -> TicketsPage:
-    """Tickets most recently updated first, keyset-paginated on (updated_at, id)."""
-    query = select(Ticket).where(Ticket.tracker_id == tracker_id)
-    if wanted.status is not None:
-        query = query.where(Ticket.status == wanted.status)
-    elif wanted.open_only:
-        query = query.where(Ticket.status != Status.resolved)
-    if wanted.submitter:
-        query = query.where(Ticket.submitter == wanted.submitter.strip().lower())
-    if wanted.query:
-        for word in re.findall(r"\w+", wanted.query)[:8]:
-            pattern = f"%{word.lower()}%"
-            query = query.where(
-                or_(
-                    func.lower(Ticket.title).like(pattern),
-                    func.lower(Ticket.description).like(pattern),
-                )
-            )
-    if wanted.label:
-        labelled = select(TicketLabel.ticket_id).where(TicketLabel.name == wanted.label.lower())
-        query = query.where(Ticket.id.in_(labelled))
-    if wanted.assignee:
-        assigned = select(TicketAssignee.ticket_id).where(
-            TicketAssignee.address == wanted.assignee.strip().lower()
-        )
-        query = query.where(Ticket.id.in_(assigned))
-    if before is not None:
-        when, ticket_id = before
-        query = query.where(
-            or_(Ticket.updated_at < when, (Ticket.updated_at == when) & (Ticket.id < ticket_id))
-        )
-    query = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit + 1)
-    found = list(session.scalars(query))
-    page = found[:limit]
-    more = len(found) > limit
-    return TicketsPage(page, (page[-1].updated_at, page[-1].id) if more and page else None)

@@ -38,7 +38,7 @@ from lists.access import ListRight, lists_owned_by
 from lists.access import may as may_list
 from trackers.access import TrackerRight
 from trackers.access import may as may_tracker
-from trackers.tickets import trackers_owned_by
+from trackers.queries import trackers_owned_by
 from web.context import (
     add_owner_converter,
     check_csrf,

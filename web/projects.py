@@ -53,7 +53,8 @@ from lists.access import may_manage as may_manage_list
 from trackers.access import TrackerRight
 from trackers.access import may as may_tracker
 from trackers.access import may_manage as may_manage_tracker
-from trackers.tickets import get_tracker, latest_events, trackers_by_id
+from trackers.queries import latest_events, trackers_by_id
+from trackers.tickets import get_tracker
 from web.context import (
     add_owner_converter,
     check_csrf,
@@ -242,7 +243,7 @@ def _named_links(session, links: list[ProjectLink], actor: Actor) -> list[ShownL
 def _activity(session, links: list[ShownLink]) -> list[Activity]:
     """The newest messages of the shown lists and events of the shown trackers, merged
     newest first. Each list costs one query on ix_thread_nodes_list_date, each tracker
-    two (`trackers.tickets.latest_events`)."""
+    two (`trackers.queries.latest_events`)."""
     found: list[Activity] = []
     for link in links:
         if link.kind == "list" and link.thing_id is not None:

@@ -46,19 +46,17 @@ from trackers.export import export_tracker, write_export
 from trackers.mentions import TicketRef, find_ticket_refs, render_with_links
 from trackers.models import EventKind, Ticket, TicketEvent, Tracker
 from trackers.notify import notify_ticket
+from trackers.queries import TicketFilter, existing_tickets, tickets_page
 from trackers.tickets import (
     CommandRefused,
     Origin,
-    TicketFilter,
     add_comment,
     apply_command,
-    existing_tickets,
     follow,
     get_ticket,
     open_ticket,
     retitle,
     ticket_events,
-    tickets_page,
     tracker_labels,
     unfollow,
 )

@@ -414,7 +414,7 @@ def test_instance_key_is_private_and_stable(settings):
 
 
 def test_imported_labels_and_assignees_can_be_filtered_on(db, settings, source):
-    from trackers.tickets import TicketFilter, tickets_page
+    from trackers.queries import TicketFilter, tickets_page
 
     doc = read_export(io.BytesIO(exported_bytes(db, settings, source)))
     target, _ = import_into(db, settings, doc)

@@ -113,6 +113,19 @@ def session_scope(settings: Settings | None = None) -> Iterator[Session]:
         session.close()
 
 
+def in_batches(step: Callable[[Session], int], settings: Settings | None = None) -> int:
+    """Run `step` in a transaction of its own, again and again, until it does nothing;
+    the total it did. For cleanups that work a batch at a time, so that no transaction
+    holds the write lock for long."""
+    total = 0
+    while True:
+        with session_scope(settings) as session:
+            done = step(session)
+        total += done
+        if done == 0:
+            return total
+
+
 def dispose_engines() -> None:
     """Close pooled connections and forget engines (after fork, and between tests)."""
     for engine in _engines.values():

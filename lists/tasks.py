@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from core.db import session_scope
+from core.db import in_batches, session_scope
 from core.settings import get_settings
 from lists.digests import send_digests
 from lists.moderation import expire_held
@@ -21,10 +21,4 @@ def send_digests_task() -> int:
 @shared_task(name="mta.expire_held")
 def expire_held_task() -> int:
     """Every hour: posts nobody moderated within their list's `moderation_days` expire."""
-    expired = 0
-    while True:
-        with session_scope() as session:
-            done = expire_held(session)
-        expired += done
-        if done == 0:
-            return expired
+    return in_batches(expire_held)

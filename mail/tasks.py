@@ -12,7 +12,7 @@ import logging
 
 from celery import shared_task
 
-from core.db import session_scope
+from core.db import in_batches, session_scope
 from core.settings import get_settings
 from mail.delivery import DeliveryOutcome, deliver, due_message_ids, prune_sent
 
@@ -41,13 +41,7 @@ def sweep_outbox() -> int:
 @shared_task(name="mta.prune_outbox")
 def prune_outbox() -> int:
     """Once a day: forget rows sent more than a month ago, a batch per transaction."""
-    pruned = 0
-    while True:
-        with session_scope() as session:
-            done = prune_sent(session)
-        pruned += done
-        if done == 0:
-            return pruned
+    return in_batches(prune_sent)
 
 
 def enqueue_delivery(row_ids: list[int]) -> None:

@@ -29,6 +29,7 @@ from web.context import (
     db_session,
     template_helpers,
 )
+from web.forms import sentence
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; "
@@ -99,8 +100,7 @@ def _add_security_headers(response):
 def _refused(error: UserError):
     """A refusal no view answered itself: 400 with its reason (and nothing half-done)."""
     db_session().rollback()
-    text = str(error)
-    return _http_error(BadRequest(f"{text[:1].upper()}{text[1:]}."))
+    return _http_error(BadRequest(sentence(error)))
 
 
 def _http_error(error: HTTPException):

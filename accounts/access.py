@@ -44,13 +44,19 @@ VISIBILITIES = tuple(v.value for v in Visibility)
 @dataclass(frozen=True)
 class Actor:
     """Who asks: a user (with their confirmed addresses and group roles), a bare address
-    (mail from someone without an account, or a sign-in link), or nobody."""
+    (mail from someone without an account, or a sign-in link), or nobody.
+
+    `proven` is False for an address that mail only claims (its From is not
+    authenticated, `bare_actor`): such an actor has the defaults and the entries naming
+    the address, but is never the owner of anything, or a forged From of the owner's
+    address would bring every right along."""
 
     user_id: int | None = None
     username: str = ""
     addresses: frozenset[str] = frozenset()  # lower-cased
     is_admin: bool = False
     group_roles: tuple[tuple[int, GroupRole], ...] = field(default=())
+    proven: bool = True
 
     @property
     def anonymous(self) -> bool:
@@ -131,28 +137,31 @@ def user_for_address(session: Session, address: str) -> User | None:
 
 def actor_for_address(session: Session, address: str) -> Actor:
     """The user behind `address` when it is one of their confirmed addresses, else the
-    bare address. Whether the address is authenticated is the caller's question
-    (`accounts.sender_auth`)."""
+    address itself as a proven mailbox. Whether the address is authenticated is the
+    caller's question (`accounts.sender_auth`): mail that does not prove it acts as
+    `bare_actor` instead."""
     if not address:
         return ANONYMOUS
     user = user_for_address(session, address)
     if user is not None:
         return actor_for_user(session, user)
-    return bare_actor(address)
+    return Actor(addresses=frozenset({address.strip().lower()}))
 
 
 def bare_actor(address: str) -> Actor:
-    """An address standing for nothing but itself."""
+    """An address that unauthenticated mail claims, standing for nothing but itself: the
+    defaults and entries naming it, never an account or the owner's rights."""
     if not address:
         return ANONYMOUS
-    return Actor(addresses=frozenset({address.strip().lower()}))
+    return Actor(addresses=frozenset({address.strip().lower()}), proven=False)
 
 
 def is_privileged(resource: Resource, actor: Actor) -> bool:
     """Admin, owner, or owner/maintainer of the owning group: every right."""
     if actor.is_admin:
         return True
-    if resource.owner_email and resource.owner_email.strip().lower() in actor.addresses:
+    owner = resource.owner_email.strip().lower() if resource.owner_email else ""
+    if owner and actor.proven and owner in actor.addresses:
         return True
     role = actor.role_in(resource.owner_group_id) if resource.owner_group_id else None
     return role in (GroupRole.owner, GroupRole.maintainer)

@@ -4,8 +4,9 @@ a key registered for the address).
 
 A mail acts as an account only when it proves its From address: then that address, if
 one of the account's confirmed addresses, brings the account's group roles and access
-entries with it (`mail_sender(...).actor`). Unproven mail acts as its bare address: the
-defaults, and entries naming that address. So "is this mail authenticated as user U?"
+entries with it (`mail_sender(...).actor`). Unproven mail acts as its bare address
+(`bare_actor`): the defaults, and entries naming that address, but never the owner of a
+list or tracker, even when the From is the owner's address. So "is this mail authenticated as user U?"
 is `mail_sender(...).actor.user_id == U.id`, and the patch status, ticket, moderation
 and posting paths all ask it here.
 """

@@ -105,9 +105,9 @@ def judge_rights(
     """`decide_post` for a message at DATA, as an intake decision; the caller has checked
     that there is a From address (`mail.policy.check_required_headers`).
 
-    The From address counts first as itself (the defaults, entries naming it, its
-    subscription). Only when the account that confirmed it would fare better is the mail
-    asked to prove it (`accounts.sender_auth`: DKIM, or a PGP signature), as every action by
+    The From address counts first as the bare address (the defaults, entries naming it,
+    its subscription; never the owner). Only when the account that confirmed it, or the
+    address as a proven mailbox, would fare better is the mail asked to prove it (`accounts.sender_auth`: DKIM, or a PGP signature), as every action by
     mail must: a forged From does not bring anyone's account along.
     """
     mlist = session.get(MailingList, list_id)
@@ -130,16 +130,16 @@ def judge_rights(
     decision = decide(bare_actor(sender))
     unproven = ""
     if decision.verdict is not Verdict.accept:
-        account = actor_for_address(session, sender)
-        as_account = decide(account) if account.user_id is not None else decision
-        if _better(as_account, decision):
+        # the account behind the address, or the address as a proven mailbox (an owner
+        # address needs no account)
+        claimed = actor_for_address(session, sender)
+        as_claimed = decide(claimed)
+        if _better(as_claimed, decision):
             if mail_sender(session, sender, raw).authenticated:
-                decision = as_account
+                decision = as_claimed
             else:
-                unproven = (
-                    f" (the mail is not authenticated, so it does not count as"
-                    f" ~{account.username}: {NEEDS_AUTHENTICATION})"
-                )
+                who = f", so it does not count as ~{claimed.username}" if claimed.username else ""
+                unproven = f" (the mail is not authenticated{who}: {NEEDS_AUTHENTICATION})"
     if decision.verdict is Verdict.refuse:
         return reject(
             Reason.NOT_ALLOWED, f"Not posted to {list_address}: {decision.reason}{unproven}"

@@ -118,12 +118,16 @@ def server(start_servers, relay_settings):
     return start_servers(relay_url=relay_settings.relay_url)
 
 
-def test_a_reply_only_sender_answers_a_thread_but_cannot_start_one(server, session, lists, sink):
+def test_a_reply_only_sender_answers_a_thread_but_cannot_start_one(
+    server, session, lists, sink, publish, rsa_key
+):
     configure(session, lists["dev"], default_rights="browse,reply")
     subscribe(session, lists["dev"], "bob@example.net")
     session.commit()
+    publish("example.com")
     root = make_message(from_=f"Owner <{OWNER}>", subject="Release plan")
-    post(server, root, sender=OWNER)  # the owner has every right
+    root = sign(root, "example.com", rsa_key[0])
+    post(server, root, sender=OWNER)  # the owner, proven by DKIM, has every right
     assert stored(session, msgid_of(root))
 
     answer = make_message(

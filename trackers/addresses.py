@@ -5,7 +5,9 @@
     TRACKER[+N]+subscribe@ ...     follows the tracker (or ticket N), by confirmation
 
 Lists and trackers share one space of names; `mailyard/wiring.py` tries the lists' kinds
-first, whose targets are None for a name that is no list.
+first, whose targets are None for a name that is no list. A private tracker does not
+exist for a sender who may not see it: its addresses are refused to them as unknown ones,
+at RCPT and again at DATA by the From (`trackers.mail`), as the lists' are.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from trackers.mail import (
     handle_tracker_mail,
     judge_tracker_mail,
     judge_tracker_rights,
+    screen_tracker_strangers,
 )
 
 # The same alphabet as list names (`lists.manage.LIST_NAME`).
@@ -35,6 +38,7 @@ TRACKER = AddressKind(
     ),
     find_target=find_tracker_target,
     judge=judge_tracker_mail,
+    screen=screen_tracker_strangers,
     judge_rights=judge_tracker_rights,
     handle=handle_tracker_mail,
 )

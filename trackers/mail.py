@@ -46,8 +46,15 @@ from mail.policy import (
     check_required_headers,
     first_objection,
     reject,
+    unknown_address,
 )
-from trackers.access import AUTHENTICATED, TrackerRight, actor_for_mail, tracker_rights
+from trackers.access import (
+    AUTHENTICATED,
+    TrackerRight,
+    actor_for_mail,
+    is_stranger,
+    tracker_rights,
+)
 from trackers.commands import (
     TRIAGE_COMMANDS,
     Command,
@@ -92,6 +99,18 @@ class TrackerTarget:
     @property
     def list_id_value(self) -> str:
         return list_addresses(self.name, self.domain).list_id
+
+
+def screen_tracker_strangers(
+    session: Session, settings: Settings, address: str, match: re.Match[str], sender: str
+) -> Decision | None:
+    """A private tracker's addresses, tickets included, are unknown to an envelope sender
+    who may not see it (counted as the account behind the address: RCPT cannot tell
+    more), in the words a tracker that does not exist gets."""
+    tracker = get_tracker(session, match.group("name"))
+    if tracker is not None and is_stranger(session, tracker, actor_for_address(session, sender)):
+        return unknown_address(settings.domain, address)
+    return None
 
 
 def find_tracker_target(
@@ -173,13 +192,19 @@ def judge_tracker_rights(
     """A report from someone who may not open tickets is refused at DATA (`550 5.7.1`
     with the reason), for intake to ask once the policy (`judge_tracker_mail`) accepted
     the mail. Authentication, which may ask DNS, is checked only when it matters: when
-    the sender's address alone may not submit but their account may."""
-    if target.command is not None or target.number is not None:
-        return ACCEPT  # comments and commands are answered by mail, one by one
+    the sender's address alone may not submit but their account may.
+
+    A From that may not see a private tracker at all is refused first, whatever the
+    address, as RCPT refuses such an envelope sender (`screen_tracker_strangers`): no
+    answer by mail names the tracker to them."""
     tracker = session.get(Tracker, target.tracker_id)
     if tracker is None:
         return ACCEPT
     address = msg.from_.addr if msg.from_ else ""
+    if is_stranger(session, tracker, actor_for_address(session, address)):
+        return unknown_address(settings.domain, target.address(target.command))
+    if target.command is not None or target.number is not None:
+        return ACCEPT  # comments and commands are answered by mail, one by one
     if TrackerRight.submit in tracker_rights(
         session, tracker, actor_for_mail(session, address, "")
     ):

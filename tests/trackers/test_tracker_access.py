@@ -97,7 +97,19 @@ def report(sender: str, subject: str = "Overflow in parser", body: str = "Detail
 # -- submit ---------------------------------------------------------------------------------
 
 
-def test_a_stranger_cannot_open_a_ticket_on_a_private_tracker_and_hears_why(server, session, sink):
+def test_a_stranger_cannot_open_a_ticket_on_a_private_tracker_that_is_unknown_to_them(
+    server, session, sink
+):
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        send(server, report("eve@example.net"), SEC, "eve@example.net")
+    [(code, text)] = refused.value.recipients.values()
+    assert code == 550 and b"no such list here" in text
+    assert tickets(session) == 0 and sink.received == []
+
+
+def test_a_reader_without_submit_cannot_open_a_ticket_and_hears_why(server, session, sink, sec):
+    set_access(session, sec, "browse", address="eve@example.net")
+    session.commit()
     reason = refused_or_answered(server, sink, report("eve@example.net"), SEC, "eve@example.net")
     assert "eve@example.net may not open tickets on sec" in " ".join(reason.split())
     assert tickets(session) == 0
@@ -150,6 +162,10 @@ def test_judge_tracker_rights_refuses_at_data_with_not_allowed(session, sec, set
     target = TrackerTarget(sec.id, "sec", DOMAIN, None)
     raw = report("eve@example.net")
     decision = judge_tracker_rights(session, settings, parse_message(raw), raw, target)
+    # a stranger to the private tracker: as if it did not exist
+    assert decision.outcome is Outcome.REJECT and decision.reason is Reason.UNKNOWN_RECIPIENT
+    set_access(session, sec, "browse", address="eve@example.net")
+    decision = judge_tracker_rights(session, settings, parse_message(raw), raw, target)
     assert decision.outcome is Outcome.REJECT and decision.reason is Reason.NOT_ALLOWED
     assert "eve@example.net may not open tickets on sec" in decision.detail
     set_access(session, sec, "submit", address="eve@example.net")
@@ -171,8 +187,10 @@ def first(session, sec):
 
 
 def test_a_comment_from_someone_without_comment_is_not_posted_and_answered(
-    server, session, sink, first
+    server, session, sink, sec, first
 ):
+    set_access(session, sec, "submit", address="eve@example.net")
+    session.commit()
     mail = make_message(
         from_="eve@example.net", to=f"sec+1@{DOMAIN}", subject="Re: Overflow", body="Me too.\r\n"
     )
@@ -258,7 +276,9 @@ def test_notifications_go_only_to_those_who_may_read_the_tracker(
     assert "outsider@example.net" not in notified
 
 
-def test_following_a_private_tracker_needs_the_browse_right(server, session, sink):
+def test_following_a_private_tracker_needs_the_browse_right(server, session, sink, sec):
+    set_access(session, sec, "submit", address="eve@example.net")
+    session.commit()
     address = f"sec+subscribe@{DOMAIN}"
     send(server, make_message(from_="eve@example.net", to=address), address, "eve@example.net")
     [answer] = sink.received

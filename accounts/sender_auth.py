@@ -6,9 +6,9 @@ A mail acts as an account only when it proves its From address: then that addres
 one of the account's confirmed addresses, brings the account's group roles and access
 entries with it (`mail_sender(...).actor`). Unproven mail acts as its bare address
 (`bare_actor`): the defaults, and entries naming that address, but never the owner of a
-list or tracker, even when the From is the owner's address. So "is this mail authenticated as user U?"
-is `mail_sender(...).actor.user_id == U.id`, and the patch status, ticket, moderation
-and posting paths all ask it here.
+list or tracker, even when the From is the owner's address. So "is this mail
+authenticated as user U?" is `mail_sender(...).actor.user_id == U.id`, and the patch
+status, ticket, moderation and posting paths all ask it here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from accounts.access import Actor, actor_for_address, bare_actor
 from accounts.pgp_keys import registered_pgp_keys
 from mail.dkim import DkimResult, verify_dkim
-from mail.pgp import verify_signature
+from mail.pgp import signed_text, verify_signature
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class MailSender:
     address: str  # the From address, as written
     how: str | None  # 'dkim' or 'pgp' when proven, else None
     actor: Actor  # the account when proven (and confirmed), else the bare address
+    # With 'pgp', the text the signature covers: all a signed command may act on
+    # (`mail.signed_commands`); None otherwise.
+    signed_text: str | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -44,7 +47,7 @@ def mail_sender(
         dkim_aligned_pass = verdict.result is DkimResult.PASS and verdict.aligned
     how = sender_authenticated(session, address, raw, dkim_aligned_pass=dkim_aligned_pass)
     actor = actor_for_address(session, address) if how else bare_actor(address)
-    return MailSender(address, how, actor)
+    return MailSender(address, how, actor, signed_text(raw) if how == "pgp" else None)
 
 
 def sender_authenticated(

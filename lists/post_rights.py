@@ -107,8 +107,9 @@ def judge_rights(
 
     The From address counts first as the bare address (the defaults, entries naming it,
     its subscription; never the owner). Only when the account that confirmed it, or the
-    address as a proven mailbox, would fare better is the mail asked to prove it (`accounts.sender_auth`: DKIM, or a PGP signature), as every action by
-    mail must: a forged From does not bring anyone's account along.
+    address as a proven mailbox, would fare better is the mail asked to prove it
+    (`accounts.sender_auth`: DKIM, or a PGP signature), as every action by mail must: a
+    forged From does not bring anyone's account, or the owner's rights, along.
     """
     mlist = session.get(MailingList, list_id)
     if mlist is None:  # deleted between RCPT and DATA

@@ -1,4 +1,5 @@
-"""The mail floor's tables: the outbox, operators' PGP keys, and pending confirmations.
+"""The mail floor's tables: the outbox, operators' PGP keys, pending confirmations, and
+the signed commands already used.
 
 Outbox: every message Mailyard sends, recorded before it is sent. A row is written in the
 same transaction as whatever caused the mail (a status change, a review reply...), so
@@ -116,3 +117,16 @@ class PendingRequest(Base):
     __table_args__ = (
         UniqueConstraint("scope", "address_key", "kind", name="uq_pending_requests_who"),
     )
+
+
+class UsedSignedText(Base):
+    """The text of a PGP-signed command that has acted, by its SHA-256: a signed command
+    acts once, so a copy taken from the archive cannot be replayed (`mail.signed_commands`).
+    Kept for good: a signature does not expire with time, so neither does its use."""
+
+    __tablename__ = "used_signed_texts"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # hex SHA-256
+    purpose: Mapped[str] = mapped_column(String(32))  # 'patchset-status', 'ticket-command'
+    target: Mapped[str] = mapped_column(String(998))  # what it acted on, for people reading
+    used_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)

@@ -175,6 +175,47 @@ def verify_signature(raw: bytes, armored_keys: list[str]) -> str | None:
         return None
 
 
+def signed_text(raw: bytes) -> str | None:
+    """The text a PGP signature in this mail covers, as a reader sees it (PGP/MIME: the
+    signed part's plain text, decoded; inline: the clearsigned text, dash-escapes undone),
+    with line ends made LF and trailing blanks dropped, as the clearsign canonical form
+    ignores them; None when the mail is not signed in a way `verify_signature` checks.
+    It does not verify: ask `verify_signature` first. Never raises."""
+    try:
+        signed = _find_signed(raw)
+        if signed is None:
+            return None
+        if signed.signature is None:
+            return _clearsigned_text(signed.data)
+        part = message_from_bytes(signed.data)
+        texts = [p for p in part.walk() if p.get_content_type() == "text/plain"]
+        if not texts:
+            return ""
+        payload = texts[0].get_payload(decode=True)
+        charset = texts[0].get_content_charset() or "utf-8"
+        text = payload.decode(charset, "replace") if isinstance(payload, bytes) else ""
+        return _canonical(text)
+    except Exception:  # noqa: BLE001  a malformed mail must not fail the caller
+        log.exception("could not read the signed text; counting it as none")
+        return None
+
+
+def _clearsigned_text(block: bytes) -> str:
+    """The text between the armor header block and the signature (RFC 4880 §7)."""
+    lines = block.decode("utf-8", "replace").splitlines()
+    start = 1
+    while start < len(lines) and lines[start].strip():  # Hash: armor headers
+        start += 1
+    end = [line.rstrip() for line in lines].index(SIGNATURE_BEGIN.decode())
+    text = [line[2:] if line.startswith("- ") else line for line in lines[start + 1 : end]]
+    return _canonical("\n".join(text))
+
+
+def _canonical(text: str) -> str:
+    lines = [line.rstrip(" \t\r") for line in text.replace("\r\n", "\n").split("\n")]
+    return "\n".join(lines).strip("\n")
+
+
 def _good_signer(status: str) -> str | None:
     """Primary-key fingerprint of the first signature gpg calls good (GOODSIG) and valid
     (VALIDSIG) over a document, by a key neither expired nor revoked. Read from the raw

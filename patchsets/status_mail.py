@@ -2,9 +2,11 @@
 `X-Mailyard-Patchset-Update: STATUS` header or a `!status STATUS` line of its own.
 
 The request acts only when the From address is authenticated (DESIGN: DKIM pass
-aligned with the From domain, or a PGP signature by a key registered for the address)
-and whoever that address stands for (the user who confirmed it, with their groups and
-access entries; else the bare address) may set the status (`patchsets.status`).
+aligned with the From domain, or a PGP signature by a key registered for the address;
+a PGP-signed request must also name its patchset in the signed text and acts once,
+`mail.signed_commands`) and whoever that address stands for (the user who confirmed it,
+with their groups and access entries; else the bare address) may set the status
+(`patchsets.status`).
 Anything else changes nothing, and the sender gets a reply saying why. Every request is
 recorded once by its Message-ID, so `reindex` neither applies it twice nor answers it
 twice.
@@ -22,6 +24,7 @@ from archive.headers import bytes_to_text, find_first_header, unfold
 from archive.models import MailingList, Message
 from core.settings import get_settings
 from mail.compose import reply_to
+from mail.signed_commands import SignedCommandRefused, use_signed_command
 from patchsets.models import Patchset, StatusRequest
 from patchsets.series import patchset_replied_to
 from patchsets.status import StatusRefused, change_status, parse_status
@@ -74,6 +77,15 @@ def handle_status_request(session: Session, list_id: int, message: Message) -> N
                     "'!status STATUS' line in the signed text"
                 )
             status = parse_status(in_body)
+            url = patchset_url(mlist, patchset)
+            use_signed_command(
+                session,
+                proven.signed_text,
+                [url, *patchset_message_ids(patchset)],
+                purpose="patchset-status",
+                target=url,
+                how_to_name=f"the patchset's address {url}, or the Message-ID of one of its mails",
+            )
         who = proven.actor  # authenticated: the account that confirmed the address
         changed = change_status(
             session,
@@ -86,9 +98,20 @@ def handle_status_request(session: Session, list_id: int, message: Message) -> N
             label=message.from_addr,
         )
         request.outcome = f"applied ({how})" if changed else f"unchanged ({how})"
-    except StatusRefused as refused:
+    except (StatusRefused, SignedCommandRefused) as refused:
         request.outcome = f"refused: {refused}"
         _reply_refused(session, mlist, message, patchset, wanted, str(refused))
+
+
+def patchset_url(mlist: MailingList, patchset: Patchset) -> str:
+    return f"{get_settings().base_url.rstrip('/')}/{mlist.name}/patches/{patchset.id}/"
+
+
+def patchset_message_ids(patchset: Patchset) -> list[str]:
+    """The Message-IDs of the patchset's mails, as `<id>` and bare: what a signed request
+    may name its patchset by."""
+    ids = {patchset.first_message_id, *(patch.message_id for patch in patchset.patches)}
+    return [form for mid in sorted(ids) if mid for form in (f"<{mid}>", mid)]
 
 
 def proven_sender(session: Session, message: Message) -> MailSender:
@@ -123,7 +146,7 @@ def _reply_refused(
     about, link = "", ""
     if patchset is not None:
         about = f" of patchset {patchset.id} ({patchset.name})"
-        link = f"Patchset: {settings.base_url}/{mlist.name}/patches/{patchset.id}/\n"
+        link = f"Patchset: {patchset_url(mlist, patchset)}\n"
     body = (
         f"Your request to set the status{about} to {wanted!r} changed nothing:\n"
         f"{reason}.\n\nList: {mlist.name}\n{link}\n-- \nMailyard\n"

@@ -99,9 +99,7 @@ def actor_for_mail(session: Session, address: str, authenticated: str) -> Actor:
 def is_stranger(session: Session, tracker: Tracker, actor: Actor) -> bool:
     """A private tracker does not exist for someone without any right on it: its
     addresses are refused to them as unknown ones, as a private list's are."""
-    return tracker.visibility == Visibility.private and not tracker_rights(
-        session, tracker, actor
-    )
+    return tracker.visibility == Visibility.private and not tracker_rights(session, tracker, actor)
 
 
 def stranger_rights(tracker: Tracker) -> frozenset[str]:

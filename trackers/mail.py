@@ -9,8 +9,9 @@ committed before its `250`. The tracker's rights (`trackers.access`) decide the 
   report refused is not kept, and the sender is told why by reply;
 - commands in the text (`trackers.commands`) change the ticket only when the sender's
   account or address may triage (`!title` also with `edit`) and their From is
-  authenticated; refused or unknown commands are answered by mail, and a comment the
-  sender may post is kept either way;
+  authenticated; a PGP-signed mail's commands also need the ticket named in the signed
+  text, and act once (`mail.signed_commands`); refused or unknown commands are answered
+  by mail, and a comment the sender may post is kept either way;
 - following needs `browse`: notifications carry the tickets' text.
 """
 
@@ -48,6 +49,7 @@ from mail.policy import (
     reject,
     unknown_address,
 )
+from mail.signed_commands import SignedCommandRefused, use_signed_command
 from trackers.access import (
     AUTHENTICATED,
     TrackerRight,
@@ -218,12 +220,14 @@ def judge_tracker_rights(
 def _origin(session: Session, msg: ParsedMessage, raw: bytes) -> Origin:
     """The mail's sender, authenticated or not (`accounts.sender_auth`)."""
     address = msg.from_.addr if msg.from_ else ""
+    sender = mail_sender(session, address, raw)
     return Origin(
         address=address,
         name=msg.from_.name if msg.from_ else "",
         message_id=msg.message_id or "",
         raw=raw,
-        authenticated=mail_sender(session, address, raw).how or "",
+        authenticated=sender.how or "",
+        signed_text=sender.signed_text,
     )
 
 
@@ -275,9 +279,12 @@ def handle_tracker_mail(
             else:
                 comment_refused = sender.why_not(tracker, "comment", TrackerRight.comment)
     refusals += [f"{p.line}\n    {p.reason}" for p in reply.problems]
+    signed_refusal = _signed_commands_refusal(
+        session, settings, tracker, ticket, reply.commands, sender, opened=target.number is None
+    )
     for command in reply.commands:
         try:
-            events += _apply(session, tracker, ticket, command, sender)
+            events += _apply(session, tracker, ticket, command, sender, signed_refusal)
         except CommandRefused as refused:
             refusals.append(f"{command.line}\n    {refused}")
     notify_ticket(session, settings, tracker, ticket, events, origin)
@@ -289,8 +296,49 @@ def _first_event(session: Session, ticket: Ticket) -> TicketEvent:
     return ticket_events(session, ticket)[0]
 
 
+def _signed_commands_refusal(
+    session: Session,
+    settings: Settings,
+    tracker: Tracker,
+    ticket: Ticket,
+    commands: list[Command],
+    sender: Sender,
+    *,
+    opened: bool,
+) -> str:
+    """Why the triage commands of a PGP-signed mail may not act ('' when they may): the
+    signed text must name the ticket, unless the mail opened it, and acts once
+    (`mail.signed_commands`); a signature covers neither the address the mail was sent to
+    nor its headers. Asked once per mail, and only of a sender who may triage."""
+    origin = sender.origin
+    if origin.authenticated != "pgp" or not any(c.name in TRIAGE_COMMANDS for c in commands):
+        return ""
+    if not {TrackerRight.triage, TrackerRight.edit} & sender.claimed:
+        return ""  # refused for their rights anyway
+    url = ticket_url(settings, tracker, ticket)
+    reference = f"{tracker.name}#{ticket.number}"
+    names = [url, reference, list_addresses(tracker.name, settings.domain).at(ticket.number)]
+    try:
+        use_signed_command(
+            session,
+            origin.signed_text,
+            None if opened else names,
+            purpose="ticket-command",
+            target=url,
+            how_to_name=f"the ticket's address {url}, or {reference}",
+        )
+    except SignedCommandRefused as refused:
+        return str(refused)
+    return ""
+
+
 def _apply(
-    session: Session, tracker: Tracker, ticket: Ticket, command: Command, sender: Sender
+    session: Session,
+    tracker: Tracker,
+    ticket: Ticket,
+    command: Command,
+    sender: Sender,
+    signed_refusal: str = "",
 ) -> list[TicketEvent]:
     origin = sender.origin
     if command.name is CommandName.subscribe:
@@ -315,6 +363,8 @@ def _apply(
         raise CommandRefused(
             f"{origin.actor} is not authenticated: commands need {NEEDS_AUTHENTICATION}"
         )
+    if signed_refusal:
+        raise CommandRefused(signed_refusal)
     return apply_command(session, tracker, ticket, command, origin)
 
 

@@ -93,6 +93,7 @@ class Origin:
     message_id: str = ""
     raw: bytes | None = None
     authenticated: str = ""  # 'dkim', 'pgp', 'web' or ''
+    signed_text: str | None = None  # with 'pgp', the text the signature covers
 
     @property
     def actor(self) -> str:

@@ -9,6 +9,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from email.parser import BytesParser
 from email.policy import default
 from pathlib import Path
@@ -54,6 +56,36 @@ def make_pgp_keys(*emails: str) -> dict[str, tuple[str, str]]:
         finally:
             stop_gnupg_daemons(home)
     return keys
+
+
+@contextmanager
+def pgp_signer(email: str) -> Iterator[tuple[str, Callable[[str], str]]]:
+    """A fresh ed25519 signing key for `email`, kept while the block runs: (armored public
+    key, clearsign(text) -> the clearsigned block), signed by the real gpg."""
+    with tempfile.TemporaryDirectory(prefix="mailyard-test-gpg-") as home:
+        os.chmod(home, 0o700)
+        try:
+            gpg = gnupg.GPG(gnupghome=home)
+            made = gpg.gen_key(
+                gpg.gen_key_input(
+                    key_type="EDDSA",
+                    key_curve="ed25519",
+                    key_usage="sign",
+                    name_email=email,
+                    expire_date="0",
+                    no_protection=True,
+                )
+            )
+            assert made.fingerprint, made.stderr
+
+            def clearsign(text: str) -> str:
+                signed = gpg.sign(text, clearsign=True, keyid=made.fingerprint)
+                assert signed.data, signed.stderr
+                return str(signed)
+
+            yield gpg.export_keys(made.fingerprint), clearsign
+        finally:
+            stop_gnupg_daemons(home)
 
 
 def ssh_keygen(directory: Path, key_type: str, bits: int | None = None) -> tuple[str, str] | None:

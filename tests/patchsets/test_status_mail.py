@@ -237,7 +237,9 @@ def test_owner_with_a_registered_pgp_key_approves(served, session, patch_id, own
     armored, sign_detached = owner_key
     add_pgp_key(session, OWNER, armored)
     session.commit()
-    raw = pgp_signed_reply(patch_id, "Thanks.\r\n\r\n!status approved\r\n", sign_detached)
+    # the signed text names its patchset (`mail.signed_commands`)
+    text = f"Thanks.\r\n\r\n!status approved\r\nFor <{patch_id}>\r\n"
+    raw = pgp_signed_reply(patch_id, text, sign_detached)
     send(served.smtp_address, raw, sender=OWNER)
     assert patchset(session).status is PatchsetStatus.approved
     (request,) = session.scalars(select(StatusRequest)).all()

@@ -6,7 +6,8 @@ committed before its `250`. The tracker's rights (`trackers.access`) decide the 
 
 - opening a ticket needs `submit` and commenting `comment`, for the sender as
   `actor_for_mail` sees them (their account only when the From is authenticated); a
-  report refused is not kept, and the sender is told why by reply;
+  report refused is not kept, and the sender is told why by reply; a report kept is
+  acknowledged to its sender with the ticket's number, address and link;
 - commands in the text (`trackers.commands`) change the ticket only when the sender's
   account or address may triage (`!title` also with `edit`) and their From is
   authenticated; a PGP-signed mail's commands also need the ticket named in the signed
@@ -268,6 +269,7 @@ def handle_tracker_mail(
             return
         ticket = open_ticket(session, tracker, msg.subject, reply.comment, origin)
         events.append(_first_event(session, ticket))
+        _acknowledge(session, settings, tracker, ticket, msg, sender)
     else:
         ticket = get_ticket(session, tracker.id, target.number)
         if ticket is None:
@@ -397,6 +399,46 @@ def _reply_refusals(
     _reply(session, settings, tracker, msg, sender.origin, body, purpose="ticket-command-refused")
 
 
+def _acknowledge(
+    session: Session,
+    settings: Settings,
+    tracker: Tracker,
+    ticket: Ticket,
+    msg: ParsedMessage,
+    sender: Sender,
+) -> None:
+    """Tell the reporter, and only them, the number their report got and how to add to
+    it, as Debian's bug tracker does; threaded under their report. The report's text is
+    not sent back, and the link only to someone who may read the tracker."""
+    reference = f"{tracker.name}#{ticket.number}"
+    address = list_addresses(tracker.name, settings.domain).at(ticket.number)
+    lines = [
+        "Thank you for your report. This is an automatically generated reply to let you",
+        f"know it has been received and filed as ticket {reference}:",
+        "",
+        f"    {ticket.title}",
+    ]
+    if TrackerRight.browse in sender.claimed:  # no link to what they may not read
+        lines.append(f"    {ticket_url(settings, tracker, ticket)}")
+    lines += [
+        "",
+        f"To add to it, reply to this mail or write to {address}: what you send",
+        f"there is a comment on {reference}. You hear by mail when someone comments on",
+        "the ticket or changes it; a line '!unsubscribe' in a reply stops that.",
+    ]
+    _reply(
+        session,
+        settings,
+        tracker,
+        msg,
+        sender.origin,
+        "\n".join(lines) + "\n",
+        purpose="ticket-acknowledgement",
+        subject=f"{reference}: Acknowledgement ({ticket.title})",
+        reply_to_address=address,
+    )
+
+
 def _reply_not_opened(
     session: Session,
     settings: Settings,
@@ -423,10 +465,15 @@ def _reply(
     body: str,
     *,
     purpose: str,
+    subject: str | None = None,
+    reply_to_address: str = "",
 ) -> None:
     if not origin.address:
         return
     addresses = list_addresses(tracker.name, settings.domain)
+    headers = {"List-Id": addresses.list_id_header}
+    if reply_to_address:
+        headers["Reply-To"] = reply_to_address
     reply_to(
         session,
         msg,
@@ -436,7 +483,8 @@ def _reply(
         envelope_from=addresses.bounces,
         purpose=purpose,
         domain=addresses.domain,
-        extra_headers={"List-Id": addresses.list_id_header},
+        subject=subject,
+        extra_headers=headers,
     )
 
 

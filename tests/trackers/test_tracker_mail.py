@@ -65,7 +65,11 @@ def test_a_mail_opens_a_ticket_and_a_reply_to_its_notification_comments(
     assert first.title == "Crash on empty input" and "It crashes." in first.description
     assert first.submitter == "rita@example.com" and first.status is Status.reported
     assert first.thread_msgid == "report-1@example.com"
-    assert sink.received == []  # the reporter is the only follower, and the actor
+    # The reporter is the only follower, and the actor: only the acknowledgement.
+    [ack] = sink.received
+    assert ack.rcpt_tos == ["rita@example.com"]
+    assert parsed(ack.content)["Subject"] == "bugs#1: Acknowledgement (Crash on empty input)"
+    sink.received.clear()
 
     # The maintainer comments; Rita is notified, threaded under her own report.
     comment = make_message(
@@ -107,6 +111,7 @@ def test_triage_commands_in_the_middle_of_a_signed_reply(
     server, session, sink, tracker, publish, rsa_key
 ):
     send(server, make_message(from_=REPORTER, to=BUGS, subject="Slow startup"), BUGS)
+    sink.received.clear()  # the acknowledgement
     publish("maint.example")
     body = (
         "Confirmed on 2.1.\r\n!status confirmed\r\n!label perf, startup\r\n!assign me\r\n"
@@ -262,6 +267,7 @@ def test_following_a_ticket_or_a_tracker_needs_a_confirming_reply(
 
 def test_the_submitter_can_stop_the_notifications_of_their_ticket(server, session, sink, tracker):
     send(server, make_message(from_=REPORTER, to=BUGS, subject="Noisy"), BUGS)
+    sink.received.clear()  # the acknowledgement
     quiet = make_message(
         from_=REPORTER, to=f"bugs+1@{DOMAIN}", subject="Re: Noisy", body="!unsubscribe\r\n"
     )

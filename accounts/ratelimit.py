@@ -1,4 +1,5 @@
-"""How often someone may try to sign in, sign up or ask for mail, per address and per IP.
+"""How often someone may try to sign in, sign up or ask for mail (sign-up and reset
+links, subscription confirmations), per address and per IP.
 
 Each attempt is a row (`RateLimitHit`) keyed by the action and who it is about
 ("login:ip:192.0.2.1", "reset:address:ada@example.com"), so the count is shared by every
@@ -56,6 +57,11 @@ RESET_PER_IP = Limit("reset:ip", 10, 3600)
 # Confirmation mails sent again, and mails asking to confirm an added address.
 RESEND_PER_ACCOUNT = Limit("resend:account", 3, 3600)
 ADDRESS_MAIL_PER_USER = Limit("address:user", 5, 3600)
+# Mails asking to confirm a subscription or a follow (lists and trackers, by mail or on
+# the web): per address they go to, so forged requests cannot flood a mailbox, and per
+# web client.
+CONFIRMATION_PER_ADDRESS = Limit("confirm:address", 5, 3600)
+CONFIRMATION_PER_IP = Limit("confirm:ip", 10, 3600)
 
 ALL_LIMITS = (
     LOGIN_PER_IP,
@@ -66,6 +72,8 @@ ALL_LIMITS = (
     RESET_PER_IP,
     RESEND_PER_ACCOUNT,
     ADDRESS_MAIL_PER_USER,
+    CONFIRMATION_PER_ADDRESS,
+    CONFIRMATION_PER_IP,
 )
 LONGEST = max(limit.seconds for limit in ALL_LIMITS)
 PRUNE_ONE_IN = 50  # how often a recorded hit also sweeps everyone's old hits

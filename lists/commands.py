@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from accounts import ratelimit
 from accounts.access import readers_among
 from archive.lists import get_list
 from archive.models import MailingList
@@ -119,6 +120,10 @@ def handle_command(
         subject, body = _ANSWERS[target.command](session, settings, target, sender, msg)
     except (SubscriptionError, AddressRefused) as e:
         subject, body = "Your request could not be done", f"{e}\n"
+    except ratelimit.RateLimited:
+        # Answering would be the flood the limit is there to stop.
+        log.info("request to %s from %s over the limit: dropped", target.address(), sender)
+        return
     _answer(session, target, sender, subject, body, msg)
 
 
@@ -156,6 +161,8 @@ def _change_request(kind: RequestKind):
     verb = "subscribe" if kind is RequestKind.subscribe else "unsubscribe"
 
     def ask(session, settings, target, sender, msg) -> tuple[str, str]:
+        # every answer here is a mail to `sender`, who may not have asked: limited
+        ratelimit.hit(session, ratelimit.CONFIRMATION_PER_ADDRESS, sender)
         subscribed = find_subscription(session, target.list_id, sender) is not None
         if kind is RequestKind.subscribe and subscribed:
             return (

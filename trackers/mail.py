@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from accounts import ratelimit
 from accounts.access import actor_for_address
 from accounts.sender_auth import mail_sender
 from archive.parse import ParsedMessage
@@ -531,6 +532,11 @@ def handle_follow_mail(
         subject, body = _may_not_follow(tracker, what, sender)
         reply_from = target.address()
     else:
+        try:  # a mail to `sender`, who may not have asked: limited as the lists' are
+            ratelimit.hit(session, ratelimit.CONFIRMATION_PER_ADDRESS, sender)
+        except ratelimit.RateLimited:
+            log.info("request to %s from %s over the limit: dropped", target.address(), sender)
+            return
         pending = request_change(session, scope, kind, sender)
         verb = "follow" if kind is RequestKind.subscribe else "stop following"
         subject, body = confirmation_request(pending, f"that {pending.address} {verb} {what}")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
+from accounts import ratelimit
 from accounts.access import VISIBILITIES
 from accounts.groups import groups_offered
 from accounts.models import Group
@@ -55,8 +56,10 @@ from web.context import (
     is_owner,
     list_or_404,
 )
+from web.forms import add_account_error_pages
 
 bp = Blueprint("subscriptions", __name__)
+add_account_error_pages(bp)  # a rate limit answers 429 with a page, as sign-up does
 
 MEMBERS_PER_PAGE = 50
 
@@ -87,10 +90,14 @@ def request_form(name: str):
     wanted = request.form.get("action", "subscribe")
     kind = RequestKind.unsubscribe if wanted == "unsubscribe" else RequestKind.subscribe
     session = db_session()
+    # Each request mails someone: limited per client here and per address it goes to
+    # (`lists.commands`); over either, 429 and a page saying so (`web.forms`).
+    ratelimit.check(session, ratelimit.CONFIRMATION_PER_IP, request.remote_addr or "unknown")
     try:
         request_by_web(session, app_settings(), mlist, request.form.get("address", ""), kind)
     except SubscriptionError as e:
         abort(400, str(e))
+    ratelimit.record(session, ratelimit.CONFIRMATION_PER_IP, request.remote_addr or "unknown")
     session.commit()
     return render_template(
         "subscription_notice.html",

@@ -40,6 +40,12 @@ class CommandRefused(UserError):
     """A command the sender may not use, or that cannot apply; the message says why."""
 
 
+# Labels sort tickets; past a few dozen they only bloat its page (5,000 labels once made
+# one of 471 KB) and the tracker's stylesheet, which has a class per label.
+MAX_LABELS_PER_TICKET = 20
+MAX_LABELS_PER_TRACKER = 200
+
+
 # -- trackers ----------------------------------------------------------------------------
 
 
@@ -257,6 +263,7 @@ def _change_labels(session, tracker, ticket, name, args, origin) -> list[TicketE
     current = set(ticket.labels)
     if name is CommandName.label:
         changed = [a for a in args if a not in current]
+        _check_label_limits(session, tracker, ticket, changed)
         for label in changed:
             ensure_label(session, tracker, label)
         set_labels(session, ticket, current | set(changed))
@@ -266,6 +273,27 @@ def _change_labels(session, tracker, ticket, name, args, origin) -> list[TicketE
         set_labels(session, ticket, current - set(changed))
         kind = EventKind.unlabel
     return [_event(session, ticket, kind, origin, data={"label": label}) for label in changed]
+
+
+def _check_label_limits(
+    session: Session, tracker: Tracker, ticket: Ticket, adding: list[str]
+) -> None:
+    """CommandRefused when `adding` would take the ticket or the tracker past its limit."""
+    if not adding:
+        return
+    have = len(ticket.labels)
+    if have + len(adding) > MAX_LABELS_PER_TICKET:
+        raise CommandRefused(
+            f"a ticket has at most {MAX_LABELS_PER_TICKET} labels; {tracker.name}#{ticket.number}"
+            f" has {have} and this adds {len(adding)}: remove some with !unlabel first"
+        )
+    known = set(tracker_labels(session, tracker.id))
+    new = [label for label in adding if label not in known]
+    if new and len(known) + len(new) > MAX_LABELS_PER_TRACKER:
+        raise CommandRefused(
+            f"{tracker.name} has {len(known)} labels, and a tracker has at most"
+            f" {MAX_LABELS_PER_TRACKER}: use one it has rather than {', '.join(new)}"
+        )
 
 
 def set_labels(session: Session, ticket: Ticket, names: Iterable[str]) -> None:

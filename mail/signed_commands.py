@@ -29,8 +29,9 @@ from core.errors import UserError
 from mail.models import UsedSignedText
 
 # A name counts only as a whole word: "bugs#1" is not named by "bugs#12", nor
-# "<a@b>" by "<xa@b>".
-_WORD = r"[A-Za-z0-9@._%+#-]"
+# "<a@b>" by "<xa@b>"; a full stop ending a sentence ends the word too.
+_BEFORE = r"(?<![A-Za-z0-9@._%+#-])"
+_AFTER = r"(?![A-Za-z0-9@_%+#-]|\.[A-Za-z0-9])"
 
 
 class SignedCommandRefused(UserError):
@@ -46,7 +47,7 @@ def names_target(text: str, names: Sequence[str]) -> bool:
             continue
         forms = {name, name.rstrip("/")} if name.endswith("/") else {name}
         for form in forms:
-            pattern = rf"(?<!{_WORD}){re.escape(form)}(?!{_WORD})"
+            pattern = _BEFORE + re.escape(form) + _AFTER
             if re.search(pattern, text, re.IGNORECASE):
                 return True
     return False

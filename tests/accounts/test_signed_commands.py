@@ -17,6 +17,9 @@ def test_a_name_counts_only_as_a_whole_word():
     assert names_target("at <https://h/dev/patches/4/>", ["https://h/dev/patches/4/"])
     assert names_target("at https://h/dev/patches/4 thanks", ["https://h/dev/patches/4/"])
     assert not names_target("https://h/dev/patches/42/", ["https://h/dev/patches/4/"])
+    assert names_target("see https://h/dev/patches/4/.", ["https://h/dev/patches/4/"])
+    assert names_target("Fixes bugs#1.", ["bugs#1"])
+    assert not names_target("a@b.example.org", ["a@b.example"])
     assert names_target("In reply to <a@b.example>", ["<a@b.example>"])
     assert not names_target("<xa@b.example>", ["a@b.example"])
 

@@ -505,6 +505,12 @@ def handle_follow_mail(
     sender = msg.from_.addr if msg.from_ else ""
     command = target.command or ""
     kind = RequestKind.unsubscribe if command.endswith("unsubscribe") else RequestKind.subscribe
+    if not command.startswith("confirm-"):
+        try:  # every answer is a mail to `sender`, who may not have asked: limited
+            ratelimit.hit(session, ratelimit.CONFIRMATION_PER_ADDRESS, sender)
+        except ratelimit.RateLimited:
+            log.info("request to %s from %s over the limit: dropped", target.address(), sender)
+            return
     if command.startswith("confirm-"):
         token = find_token(msg)
         pending = take_request(session, scope, kind, token) if token else None
@@ -532,11 +538,6 @@ def handle_follow_mail(
         subject, body = _may_not_follow(tracker, what, sender)
         reply_from = target.address()
     else:
-        try:  # a mail to `sender`, who may not have asked: limited as the lists' are
-            ratelimit.hit(session, ratelimit.CONFIRMATION_PER_ADDRESS, sender)
-        except ratelimit.RateLimited:
-            log.info("request to %s from %s over the limit: dropped", target.address(), sender)
-            return
         pending = request_change(session, scope, kind, sender)
         verb = "follow" if kind is RequestKind.subscribe else "stop following"
         subject, body = confirmation_request(pending, f"that {pending.address} {verb} {what}")

@@ -14,6 +14,7 @@ import pytest
 from accounts.groups import create_group, set_member
 from accounts.models import GroupRole
 from tests.accounts.helpers import make_user
+from tests.intake import sign
 from tests.messages import make_message
 from trackers.access import set_access, set_owner_group, set_visibility
 from trackers.tickets import Origin, create_tracker, get_tracker, open_ticket
@@ -95,3 +96,21 @@ def test_someone_with_an_entry_is_no_stranger(server, session, trackers, sink):
     set_access(session, trackers["private"], "submit", address=EVE)
     session.commit()
     assert rcpt(server, f"privbugs@{DOMAIN}", EVE)[0] == 250
+
+
+def test_a_forged_owner_from_does_not_open_a_ticket_but_a_proven_one_does(
+    server, session, sink, publish, rsa_key
+):
+    """Unauthenticated mail is the bare address, never the owner (`accounts.access`)."""
+    owner = "owner@example.org"
+    forged = make_message(from_=owner, to=f"privbugs@{DOMAIN}", subject="Forged")
+    with smtplib.SMTP(*server.smtp_address, timeout=10) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail(owner, [f"privbugs@{DOMAIN}"], forged)
+    assert "not authenticated" in " ".join(refused.value.smtp_error.decode().split())
+    publish("example.org")
+    proven = sign(make_message(from_=owner, to=f"privbugs@{DOMAIN}"), "example.org", rsa_key[0])
+    with smtplib.SMTP(*server.smtp_address, timeout=10) as client:
+        client.sendmail(owner, [f"privbugs@{DOMAIN}"], proven)
+    session.expire_all()
+    assert get_tracker(session, "privbugs").last_number == 2

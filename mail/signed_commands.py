@@ -13,8 +13,9 @@ held post's token (`lists.moderation_mail`); every other command keeps the same 
    time it does, and a second mail with the same text is refused, whatever its headers.
 
 DKIM-authenticated commands are not asked this: the signature covers the headers that
-say where the mail goes. The caller checks the signature itself (`accounts.sender_auth`)
-and passes the text it covers (`mail.pgp.signed_text`).
+say where the mail is meant to go (In-Reply-To, To; the domains check those, e.g.
+`trackers.mail` wants the ticket's address in To or Cc). The caller checks the signature
+itself (`accounts.sender_auth`) and passes the text it covers (`mail.pgp.signed_text`).
 """
 
 from __future__ import annotations

@@ -283,7 +283,14 @@ def handle_tracker_mail(
                 comment_refused = sender.why_not(tracker, "comment", TrackerRight.comment)
     refusals += [f"{p.line}\n    {p.reason}" for p in reply.problems]
     signed_refusal = _signed_commands_refusal(
-        session, settings, tracker, ticket, reply.commands, sender, opened=target.number is None
+        session,
+        settings,
+        tracker,
+        ticket,
+        msg,
+        reply.commands,
+        sender,
+        opened=target.number is None,
     )
     for command in reply.commands:
         try:
@@ -304,31 +311,47 @@ def _signed_commands_refusal(
     settings: Settings,
     tracker: Tracker,
     ticket: Ticket,
+    msg: ParsedMessage,
     commands: list[Command],
     sender: Sender,
     *,
     opened: bool,
 ) -> str:
-    """Why the triage commands of a PGP-signed mail may not act ('' when they may): the
-    signed text must name the ticket, unless the mail opened it, and acts once
-    (`mail.signed_commands`); a signature covers neither the address the mail was sent to
-    nor its headers. Asked once per mail, and only of a sender who may triage."""
+    """Why the triage commands of an authenticated mail may not act on this ticket ('' when
+    they may), asked once per mail and only of a sender who may triage. The envelope says
+    where a mail goes, and no signature covers it:
+
+    - DKIM signs the headers: the mail must be addressed, in To or Cc, to the ticket (or,
+      opening one, to the tracker), or a signed mail sent elsewhere (a list post) could
+      be delivered to any ticket and act there;
+    - PGP signs only the text: it must name the ticket, unless the mail opened it, and it
+      acts once (`mail.signed_commands`)."""
     origin = sender.origin
-    if origin.authenticated != "pgp" or not any(c.name in TRIAGE_COMMANDS for c in commands):
+    if not any(c.name in TRIAGE_COMMANDS for c in commands):
         return ""
     if not {TrackerRight.triage, TrackerRight.edit} & sender.claimed:
         return ""  # refused for their rights anyway
+    addresses = list_addresses(tracker.name, settings.domain)
+    address = addresses.posting if opened else addresses.at(ticket.number)
+    if origin.authenticated == "dkim":
+        if any(a.addr.lower() == address.lower() for a in (*msg.to, *msg.cc)):
+            return ""
+        return (
+            f"the mail is not addressed to {address} in To or Cc, so its DKIM signature does"
+            f" not say it is meant for {tracker.name}#{ticket.number}"
+        )
+    if origin.authenticated != "pgp":
+        return ""
     url = ticket_url(settings, tracker, ticket)
     reference = f"{tracker.name}#{ticket.number}"
-    names = [url, reference, list_addresses(tracker.name, settings.domain).at(ticket.number)]
     try:
         use_signed_command(
             session,
             origin.signed_text,
-            None if opened else names,
+            None if opened else [url, reference, address],
             purpose="ticket-command",
             target=url,
-            how_to_name=f"the ticket's address {url}, or {reference}",
+            how_to_name=f"the ticket's URL {url}, {reference} or {address}",
         )
     except SignedCommandRefused as refused:
         return str(refused)

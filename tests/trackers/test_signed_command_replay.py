@@ -15,6 +15,7 @@ import pytest
 from core.settings import get_settings
 from mail.keys import add_pgp_key
 from tests.accounts.helpers import pgp_signer
+from tests.intake import sign
 from tests.messages import make_message
 from trackers.commands import Resolution, Status
 from trackers.tickets import Origin, create_tracker, get_ticket, get_tracker, grant, open_ticket
@@ -98,3 +99,26 @@ def test_a_signed_report_acts_on_the_ticket_it_opens_once(server, session, sink,
     assert ticket(session, 3).labels == ["crash"]
     send(server, block, f"bugs@{DOMAIN}")  # the same report, replayed
     assert ticket(session, 4).labels == []
+
+
+def test_a_dkim_signed_command_acts_only_on_the_ticket_its_headers_name(
+    server, session, sink, publish, rsa_key
+):
+    """DKIM signs To and Cc: a signed mail sent elsewhere (here to ticket 1, as well as
+    could be a list post) delivered to ticket 2's address does nothing there."""
+    publish("maint.example")
+    mail = make_message(
+        from_=f"Mia <{MIA}>",
+        to=f"bugs+1@{DOMAIN}",
+        subject="Re: [bugs#1]",
+        body="!resolve fixed\r\n",
+    )
+    signed = sign(mail, "maint.example", rsa_key[0])
+    with smtplib.SMTP(*server.smtp_address, timeout=10) as client:
+        client.sendmail(MIA, [f"bugs+2@{DOMAIN}"], signed)
+    assert ticket(session, 2).status is Status.reported
+    assert f"not addressed to bugs+2@{DOMAIN}" in answer_to_mia(sink)
+    # The positive control: the same mail where its headers say.
+    with smtplib.SMTP(*server.smtp_address, timeout=10) as client:
+        client.sendmail(MIA, [f"bugs+1@{DOMAIN}"], signed)
+    assert ticket(session, 1).status is Status.resolved

@@ -38,7 +38,8 @@ class Settings:
     # them AUTH is offered only to clients on the loopback interface.
     tls_cert_file: str = ""
     tls_key_file: str = ""
-    # Where mail to postmaster@ and abuse@ the domain goes; empty: the site admins.
+    # Where mail to postmaster@ and abuse@ the domain goes (addresses, comma-separated);
+    # empty: the site admins' primary addresses.
     operator_address: str = ""
     http_listen: str = "127.0.0.1:8080"
     relay_url: str = "smtp://127.0.0.1:25"

@@ -19,6 +19,7 @@ import lists.models
 import mail.models
 import patchsets.models
 import trackers.models
+from accounts import addresses as account_addresses
 from accounts.smtp_auth import authenticate_submitter
 from archive import hooks as archive_hooks
 from core.registry import mark_wired
@@ -61,9 +62,11 @@ MODEL_MODULES = (
     trackers.models,
 )
 
-# Tried in this order at RCPT: a list's sub-addresses before its posting address, and
-# lists before trackers (a name that is no list falls through to the trackers).
+# Tried in this order at RCPT: the site's own postmaster@ and abuse@ first (RFC 5321
+# wants them whatever else exists), a list's sub-addresses before its posting address,
+# and lists before trackers (a name that is no list falls through to the trackers).
 ADDRESS_KINDS: tuple[AddressKind, ...] = (
+    *account_addresses.ADDRESS_KINDS,
     *list_addresses.ADDRESS_KINDS,
     *tracker_addresses.ADDRESS_KINDS,
 )

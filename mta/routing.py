@@ -66,6 +66,8 @@ def route(
     envelope `sender` ('' for the null sender), each kind's `screen` may refuse those who
     can do nothing with the address; None skips that check."""
     local, domain = split_address(address)
+    if not domain and local == "postmaster":
+        domain = settings.domain.lower()  # RFC 5321 4.5.1: `RCPT TO:<Postmaster>` too
     if not domain:
         return reject(
             Reason.UNKNOWN_RECIPIENT,

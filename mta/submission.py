@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword
@@ -42,6 +44,7 @@ from mta.replies import (
     IntakeSMTP,
     address_refusal,
     reply_for,
+    visible,
 )
 from mta.routing import is_local, split_address
 
@@ -167,6 +170,7 @@ class SubmissionHandler(IntakeHandler):
 
     async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:
         envelope.__dict__["mailyard_submitter"] = submitter_of(session)
+        envelope.__dict__["mailyard_trace"] = trace_header(session, self.settings.domain)
         return await super().handle_DATA(server, session, envelope)
 
     async def _deliver(self, envelope: Envelope, routes: list, *, lmtp: bool) -> list[str]:
@@ -186,7 +190,8 @@ class SubmissionHandler(IntakeHandler):
         if any(not reply.startswith("2") for reply in replies):
             # One reply for the whole message: it was not taken, so nobody gets it.
             return replies + [replies[0]] * len(relayed)
-        ok = await asyncio.to_thread(self._relay, envelope.mail_from or "", relayed, raw)
+        relayed_raw = envelope.__dict__["mailyard_trace"] + raw
+        ok = await asyncio.to_thread(self._relay, envelope.mail_from or "", relayed, relayed_raw)
         return replies + [ACCEPTED if ok else TRY_AGAIN] * len(relayed)
 
     def _relay(self, sender: str, recipients: list[str], raw: bytes) -> bool:
@@ -202,6 +207,21 @@ class SubmissionHandler(IntakeHandler):
             return False
         log.info("submitted mail from %s queued for %s", sender, ", ".join(recipients))
         return True
+
+
+def trace_header(session: SmtpSession, domain: str) -> bytes:
+    """The `Received:` line a relay must put on what it passes on (RFC 5321 4.4), with
+    RFC 3848's protocol names for authenticated mail. Only the relayed copy has it: what
+    the archive keeps is the bytes as received."""
+    peer = session.peer
+    client = f"[{peer[0]}]" if isinstance(peer, tuple) else "local"
+    helo = "".join(visible(session.host_name or "unknown").split())[:255]
+    protocol = "ESMTPSA" if session.ssl else "ESMTPA"
+    when = format_datetime(datetime.now(UTC))
+    return (
+        f"Received: from {helo} ({client})\r\n"
+        f"\tby {domain} (Mailyard) with {protocol};\r\n\t{when}\r\n"
+    ).encode()
 
 
 def _from_refusal(submitter: Submitter, parsed: ParsedMessage) -> str | None:

@@ -64,7 +64,11 @@ def test_a_signed_in_user_posts_to_a_list_and_the_cc_elsewhere_is_relayed(
     assert len(stored(session, msgid_of(raw))) == 1  # the list has the post
     [copy] = [r for r in sink.received if FOREIGN in r.rcpt_tos]
     assert copy.mail_from == ADA and copy.rcpt_tos == [FOREIGN]
-    assert msgid_of(raw).encode() in copy.content
+    # The message as sent, under the trace line a relay adds (RFC 5321 4.4).
+    trace, _, rest = copy.content.partition(b"\r\n\t")
+    assert trace.startswith(b"Received: from ") and b"[127.0.0.1]" in trace
+    assert rest.split(b"\r\n", 2)[2].replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
+    assert b"with ESMTPA;" in copy.content
 
 
 def test_auth_login_works_as_well_as_plain(submission, token, sink):

@@ -27,7 +27,7 @@ from core.settings import Settings, SettingsError, parse_listen
 from mail.address_kinds import AddressKind
 from mta.handler import IntakeHandler
 from mta.replies import IntakeLMTP, IntakeSMTP
-from mta.submission import SubmissionHandler, SubmissionSMTP
+from mta.submission import SubmissionHandler, SubmissionSMTP, is_loopback
 from mta.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
@@ -193,6 +193,12 @@ def start_intake(settings: Settings, kinds: Sequence[AddressKind]) -> IntakeServ
         )
     # A bad certificate is said before anything starts.
     context = tls_context(settings) if submission is not None else None
+    if isinstance(submission, tuple) and context is None and not is_loopback(submission):
+        log.warning(
+            "submission on %s offers AUTH to loopback clients only: set"
+            " MAILYARD_TLS_CERT_FILE and MAILYARD_TLS_KEY_FILE for STARTTLS",
+            settings.submission_listen,
+        )
     writer = GroupCommitWriter(settings).start()
     loop = asyncio.new_event_loop()
     intake = IntakeServers(settings, loop, writer, IntakeHandler(settings, writer, kinds))

@@ -207,6 +207,8 @@ def mailyard_env(
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILYARD_")}
     env["MAILYARD_DATA_DIR"] = str(data_dir)
     env["MAILYARD_DOMAIN"] = DOMAIN
+    # No benchmark measures submission; off, so that none takes the default port 2587.
+    env["MAILYARD_SUBMISSION_LISTEN"] = ""
     if database_url:
         env["MAILYARD_DATABASE_URL"] = database_url
     if broker_url:

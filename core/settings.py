@@ -31,6 +31,16 @@ class Settings:
     base_url: str = "http://127.0.0.1:8080"
     smtp_listen: str = "127.0.0.1:2525"
     lmtp_listen: str = ""
+    # Authenticated submission (RFC 6409): AUTH with a username and an API token, then
+    # mail to the lists here and, through the outbox, to anyone. Empty to disable.
+    submission_listen: str = "127.0.0.1:2587"
+    # A certificate and its key (PEM) turn on STARTTLS on the submission port; without
+    # them AUTH is offered only to clients on the loopback interface.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # Where mail to postmaster@ and abuse@ the domain goes (addresses, comma-separated);
+    # empty: the site admins' primary addresses.
+    operator_address: str = ""
     http_listen: str = "127.0.0.1:8080"
     relay_url: str = "smtp://127.0.0.1:25"
     # Outgoing list mail is DKIM-signed when this key exists (`mailyard dkim genkey`);

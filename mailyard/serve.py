@@ -22,7 +22,7 @@ STOP_TIMEOUT = 15.0
 def child_commands(settings: Settings) -> dict[str, list[str]]:
     base = [sys.executable, "-m", "mailyard.cli", "--data-dir", str(settings.data_dir)]
     commands = {"worker": base + ["worker"]}
-    if settings.smtp_listen or settings.lmtp_listen:
+    if settings.smtp_listen or settings.lmtp_listen or settings.submission_listen:
         commands["intake"] = base + ["intake"]
     if settings.http_listen:
         commands["web"] = base + ["web"]
@@ -91,6 +91,8 @@ def _announce(settings: Settings) -> None:
         parts.append(f"SMTP on {settings.smtp_listen}")
     if settings.lmtp_listen:
         parts.append(f"LMTP on {settings.lmtp_listen}")
+    if settings.submission_listen:
+        parts.append(f"submission on {settings.submission_listen}")
     if settings.http_listen:
         parts.append(f"web on http://{settings.http_listen}/")
     print(

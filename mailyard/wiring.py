@@ -19,6 +19,8 @@ import lists.models
 import mail.models
 import patchsets.models
 import trackers.models
+from accounts import addresses as account_addresses
+from accounts.smtp_auth import authenticate_submitter
 from archive import hooks as archive_hooks
 from core.registry import mark_wired
 from lists import addresses as list_addresses
@@ -26,6 +28,7 @@ from lists import delivery as list_delivery
 from lists import hooks as list_hooks
 from mail.address_kinds import AddressKind
 from mail.delivery import OutboxKind, register_kind
+from mail.submission import AUTHENTICATE
 from mailyard.commands import groups as group_commands
 from mailyard.commands import lists as list_commands
 from mailyard.commands import patches as patch_commands
@@ -59,9 +62,11 @@ MODEL_MODULES = (
     trackers.models,
 )
 
-# Tried in this order at RCPT: a list's sub-addresses before its posting address, and
-# lists before trackers (a name that is no list falls through to the trackers).
+# Tried in this order at RCPT: the site's own postmaster@ and abuse@ first (RFC 5321
+# wants them whatever else exists), a list's sub-addresses before its posting address,
+# and lists before trackers (a name that is no list falls through to the trackers).
 ADDRESS_KINDS: tuple[AddressKind, ...] = (
+    *account_addresses.ADDRESS_KINDS,
     *list_addresses.ADDRESS_KINDS,
     *tracker_addresses.ADDRESS_KINDS,
 )
@@ -121,6 +126,7 @@ def install() -> None:
     archive_hooks.PATCH_ID_MESSAGES.connect(messages_with_patch_id)
     list_hooks.NAME_TAKEN.connect(tracker_named)
     patchset_hooks.PATCHSET_APPLIED.connect(resolve_fixed_tickets)
+    AUTHENTICATE.connect(authenticate_submitter)
     for kind in OUTBOX_KINDS:
         register_kind(kind)
     mark_wired()

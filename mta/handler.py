@@ -33,6 +33,7 @@ from mta.replies import (
     RECIPIENT_OK,
     TOO_MANY_RECIPIENTS,
     TRY_AGAIN,
+    address_refusal,
     reply_for,
 )
 from mta.routing import Route, route
@@ -64,6 +65,21 @@ class IntakeHandler:
         while self.active and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)
 
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: SmtpSession,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        refusal = address_refusal(address, envelope.smtp_utf8)
+        if refusal is not None:
+            return refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(
         self,
         server: SMTP,
@@ -72,6 +88,9 @@ class IntakeHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        refusal = address_refusal(address, envelope.smtp_utf8)
+        if refusal is not None:
+            return refusal
         routes = routes_of(envelope)
         if len(routes) >= MAX_RECIPIENTS:
             return TOO_MANY_RECIPIENTS
@@ -118,6 +137,20 @@ class IntakeHandler:
         if not size_check.accepted:  # aiosmtpd's limit counts bytes a little differently
             return [reply_for(size_check)] * len(routes)
         parsed = await asyncio.to_thread(parse_message, raw)
+        return await self._deliver_parsed(raw, parsed, envelope, routes, lmtp=lmtp)
+
+    async def _deliver_parsed(
+        self,
+        raw: bytes,
+        parsed: ParsedMessage,
+        envelope: Envelope,
+        routes: list[Route],
+        *,
+        lmtp: bool,
+    ) -> list[str]:
+        """`_deliver`, once the message is parsed."""
+        if not routes:
+            return []
         decisions = [r.kind.judge(parsed, r.target) for r in routes]
         pairs = zip(routes, decisions, strict=True)
         if any(r.kind.judge_rights is not None and d.accepted for r, d in pairs):

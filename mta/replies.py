@@ -7,10 +7,14 @@ nothing below this module knows a reply code.
 
 from __future__ import annotations
 
+import unicodedata
+
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope
 
+from core.errors import UserError
 from mail.policy import Decision, Outcome, Reason, reject
+from mail.submission import CredentialsRefused, SenderRefused, TooManyAttempts
 
 # RFC 5321 4.5.3.1.8: a server must take at least 100 recipients per message.
 MAX_RECIPIENTS = 100
@@ -31,6 +35,14 @@ _REFUSALS: dict[Reason, tuple[str, str, tuple[str, ...]]] = {
     Reason.NO_PLAIN_TEXT: ("550", "5.7.1", (PLAINTEXT_HINT,)),
 }
 
+# Refusals of signing in, or of sending as someone, on the submission port -> (reply code,
+# enhanced status code), as RFC 4954 words them for AUTH.
+_ERRORS: dict[type[UserError], tuple[str, str]] = {
+    CredentialsRefused: ("535", "5.7.8"),
+    TooManyAttempts: ("454", "4.7.0"),
+    SenderRefused: ("550", "5.7.1"),
+}
+
 ACCEPTED = "250 2.0.0 OK"
 RECIPIENT_OK = "250 2.1.5 OK"
 TRY_AGAIN = "451 4.3.0 Temporary failure storing the message; please try again later"
@@ -45,8 +57,15 @@ def format_reply(code: str, status: str, lines: list[str]) -> str:
     )
 
 
-def reply_for(decision: Decision) -> str:
-    """The SMTP reply for a decision: the one mapping from reasons to codes."""
+def reply_for(decision: Decision | UserError) -> str:
+    """The SMTP reply for a decision or a refusal: the one mapping from reasons to codes."""
+    if isinstance(decision, UserError):
+        code, status = next(
+            (v for k, v in _ERRORS.items() if isinstance(decision, k)), ("550", "5.7.1")
+        )
+        if code == "535":
+            return format_reply(code, status, [f"Authentication credentials invalid: {decision}"])
+        return format_reply(code, status, [_sentence(str(decision))])
     if decision.outcome is Outcome.HOLD:
         return f"250 2.0.0 Held for moderation: {decision.detail}"
     if decision.outcome is not Outcome.REJECT or decision.reason is None:
@@ -64,6 +83,39 @@ def _sentence(detail: str) -> str:
     return detail[:1].upper() + detail[1:]
 
 
+def address_refusal(address: str, smtputf8: bool) -> str | None:
+    """The refusal of an envelope address that cannot be taken as sent, or None: one with
+    control characters or bytes that are not UTF-8, or non-ASCII without the SMTPUTF8
+    parameter (RFC 6531 3.4: the client must ask for it in MAIL FROM)."""
+    if any(_is_hidden(c) for c in address):
+        return "553 5.1.7 The address contains control characters or bytes that are not UTF-8"
+    if not address.isascii() and not smtputf8:
+        return (
+            "553 5.6.7 Non-ASCII address without SMTPUTF8 (RFC 6531):"
+            " give the SMTPUTF8 parameter in MAIL FROM"
+        )
+    return None
+
+
+def _is_hidden(char: str) -> bool:
+    """A control character, or a byte that was not UTF-8 (aiosmtpd decodes arguments with
+    surrogateescape): never written into a reply as it is."""
+    return unicodedata.category(char) in ("Cc", "Cs")
+
+
+def visible(line: str) -> str:
+    """`line` with every control character and stray byte shown as `\\xNN`, so that what
+    a client sent is never echoed raw (a NUL, a CR that would split the reply)."""
+    if not any(_is_hidden(c) for c in line):
+        return line
+    return "".join(
+        f"\\x{(ord(c) - 0xDC00 if 0xDC80 <= ord(c) <= 0xDCFF else ord(c)):02x}"
+        if _is_hidden(c)
+        else c
+        for c in line
+    )
+
+
 def too_big(limit: int) -> Decision:
     return reject(Reason.TOO_BIG, f"Message too big: the limit is {limit} bytes")
 
@@ -75,14 +127,16 @@ _BUILTIN_DATA_ENDINGS = ("552 Error: Too much mail data", "500 Line too long")
 
 
 class _IntakeReplies:
-    """Rewords aiosmtpd's built-in size refusals as `552 5.3.4`, and in LMTP repeats a
-    refusal that ends DATA once per recipient, as RFC 2033 wants."""
+    """Rewords aiosmtpd's built-in size refusals as `552 5.3.4`, in LMTP repeats a
+    refusal that ends DATA once per recipient, as RFC 2033 wants, and shows control
+    characters in every reply as escapes (`visible`)."""
 
     data_size_limit: int | None
     envelope: Envelope | None
 
     async def push(self, status: str | bytes) -> None:
         if isinstance(status, str):
+            status = "\r\n".join(visible(line) for line in status.split("\r\n"))
             ends_data = status.startswith(_BUILTIN_DATA_ENDINGS)
             if status.startswith(_BUILTIN_SIZE_REFUSALS):
                 status = reply_for(too_big(self.data_size_limit or 0))

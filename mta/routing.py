@@ -35,6 +35,26 @@ def split_address(address: str) -> tuple[str, str]:
     return local.lower(), domain.lower().rstrip(".")
 
 
+def is_local(settings: Settings, domain: str) -> bool:
+    """Whether `domain` (from `split_address`) is the one this server takes mail for."""
+    return domain == settings.domain.lower()
+
+
+def relay_refused(settings: Settings, address: str) -> Decision:
+    """The refusal of a recipient elsewhere on the port that takes mail without a login:
+    it is no open relay, and it says where signed-in users send to anyone."""
+    how = (
+        f"send to other addresses through the submission port {settings.submission_listen}"
+        " (AUTH with your username and an API token)"
+        if settings.submission_listen
+        else "it relays nothing"
+    )
+    return reject(
+        Reason.NOT_ALLOWED,
+        f"<{address}>: not relayed: this server takes mail only for @{settings.domain}; {how}",
+    )
+
+
 def route(
     session: Session,
     settings: Settings,
@@ -46,11 +66,15 @@ def route(
     envelope `sender` ('' for the null sender), each kind's `screen` may refuse those who
     can do nothing with the address; None skips that check."""
     local, domain = split_address(address)
-    if domain != settings.domain.lower():
+    if not domain and local == "postmaster":
+        domain = settings.domain.lower()  # RFC 5321 4.5.1: `RCPT TO:<Postmaster>` too
+    if not domain:
         return reject(
             Reason.UNKNOWN_RECIPIENT,
             f"<{address}>: no such list here (this server takes mail for @{settings.domain})",
         )
+    if not is_local(settings, domain):
+        return relay_refused(settings, address)
     for kind in kinds:
         match = kind.pattern.fullmatch(local)
         if match is None:

@@ -1,4 +1,4 @@
-"""Start and stop the SMTP and LMTP listeners of intake.
+"""Start and stop the SMTP, LMTP and submission listeners of intake.
 
 `start_intake` runs the servers on an event loop in a thread of their own, beside the
 group-commit writer thread, and returns at once (for `mailyard serve` and tests);
@@ -12,12 +12,14 @@ import contextlib
 import logging
 import os
 import signal
+import ssl
 import stat
 import threading
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any
 
 from aiosmtpd.smtp import SMTP
 
@@ -25,6 +27,7 @@ from core.settings import Settings, SettingsError, parse_listen
 from mail.address_kinds import AddressKind
 from mta.handler import IntakeHandler
 from mta.replies import IntakeLMTP, IntakeSMTP
+from mta.submission import SubmissionHandler, SubmissionSMTP, is_loopback
 from mta.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,8 @@ class IntakeServers:
     thread: threading.Thread | None = None
     smtp_address: tuple[str, int] | str | None = None  # the bound address (port 0 resolved)
     lmtp_address: tuple[str, int] | str | None = None  # (host, port) or a socket path
+    submission_address: tuple[str, int] | str | None = None
+    submission_handler: SubmissionHandler | None = None
     _servers: list[asyncio.AbstractServer] = field(default_factory=list)
     _connections: weakref.WeakSet[SMTP] = field(default_factory=weakref.WeakSet)
     _stopped: bool = False
@@ -77,6 +82,8 @@ class IntakeServers:
 
     async def _close_connections(self) -> None:
         await self.handler.wait_idle(DRAIN_TIMEOUT)
+        if self.submission_handler is not None:
+            await self.submission_handler.wait_idle(DRAIN_TIMEOUT)
         for connection in list(self._connections):
             if connection.transport is not None:
                 connection.transport.close()
@@ -87,16 +94,31 @@ class IntakeServers:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.loop.shutdown_default_executor()  # routing and parsing threads
 
-    async def _listen(self, smtp: tuple[str, int] | str | None, lmtp: tuple[str, int] | str | None):
+    async def _listen(
+        self,
+        smtp: tuple[str, int] | str | None,
+        lmtp: tuple[str, int] | str | None,
+        submission: tuple[str, int] | str | None,
+        context: ssl.SSLContext | None = None,
+    ):
         if smtp is not None:
-            self.smtp_address = await self._serve("SMTP", IntakeSMTP, smtp)
+            self.smtp_address = await self._serve("SMTP", self._factory(IntakeSMTP), smtp)
         if lmtp is not None:
-            self.lmtp_address = await self._serve("LMTP", IntakeLMTP, lmtp)
+            self.lmtp_address = await self._serve("LMTP", self._factory(IntakeLMTP), lmtp)
+        if submission is not None:
+            assert self.submission_handler is not None
+            factory = self._factory(
+                SubmissionSMTP,
+                self.submission_handler,
+                auth_required=True,
+                auth_require_tls=True,  # lifted for loopback clients, per connection
+                tls_context=context,
+            )
+            self.submission_address = await self._serve("submission", factory, submission)
 
     async def _serve(
-        self, name: str, protocol: type[SMTP], where: tuple[str, int] | str
+        self, name: str, factory: Callable[[], SMTP], where: tuple[str, int] | str
     ) -> tuple[str, int] | str:
-        factory = self._factory(protocol)
         if isinstance(where, str):
             _remove_stale_socket(where)
             server = await self.loop.create_unix_server(factory, where)
@@ -110,10 +132,13 @@ class IntakeServers:
         log.info("%s intake listening on %s", name, bound)
         return bound
 
-    def _factory(self, protocol: type[SMTP]) -> Callable[[], SMTP]:
+    def _factory(
+        self, protocol: type[SMTP], handler: IntakeHandler | None = None, **options: Any
+    ) -> Callable[[], SMTP]:
         def make() -> SMTP:
             connection = protocol(
-                self.handler,
+                handler or self.handler,
+                **options,
                 data_size_limit=self.settings.max_message_size,
                 enable_SMTPUTF8=True,
                 decode_data=False,  # keep the raw bytes; also advertises 8BITMIME
@@ -138,21 +163,51 @@ def _remove_stale_socket(path: str) -> None:
     os.unlink(path)
 
 
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server side of STARTTLS from `tls_cert_file` and `tls_key_file`, or None when
+    neither is set; a SettingsError naming the setting when they cannot be used."""
+    cert, key = settings.tls_cert_file, settings.tls_key_file
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        missing = "MAILYARD_TLS_KEY_FILE" if cert else "MAILYARD_TLS_CERT_FILE"
+        raise SettingsError(f"STARTTLS needs {missing} too")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as e:
+        raise SettingsError(f"MAILYARD_TLS_CERT_FILE/MAILYARD_TLS_KEY_FILE: {e}") from None
+    return context
+
+
 def start_intake(settings: Settings, kinds: Sequence[AddressKind]) -> IntakeServers:
-    """Listen for SMTP on `settings.smtp_listen` and LMTP on `settings.lmtp_listen`
-    (either may be empty, not both) for mail to the address `kinds`, tried in order;
-    returns once both are bound."""
+    """Listen for SMTP on `settings.smtp_listen`, LMTP on `settings.lmtp_listen` and
+    authenticated submission on `settings.submission_listen` (any may be empty, not all)
+    for mail to the address `kinds`, tried in order; returns once all are bound."""
     smtp = parse_listen(settings.smtp_listen)
     lmtp = parse_listen(settings.lmtp_listen)
-    if smtp is None and lmtp is None:
-        raise SettingsError("intake needs MAILYARD_SMTP_LISTEN or MAILYARD_LMTP_LISTEN")
+    submission = parse_listen(settings.submission_listen)
+    if smtp is None and lmtp is None and submission is None:
+        raise SettingsError(
+            "intake needs MAILYARD_SMTP_LISTEN, MAILYARD_LMTP_LISTEN or MAILYARD_SUBMISSION_LISTEN"
+        )
+    # A bad certificate is said before anything starts.
+    context = tls_context(settings) if submission is not None else None
+    if isinstance(submission, tuple) and context is None and not is_loopback(submission):
+        log.warning(
+            "submission on %s offers AUTH to loopback clients only: set"
+            " MAILYARD_TLS_CERT_FILE and MAILYARD_TLS_KEY_FILE for STARTTLS",
+            settings.submission_listen,
+        )
     writer = GroupCommitWriter(settings).start()
     loop = asyncio.new_event_loop()
     intake = IntakeServers(settings, loop, writer, IntakeHandler(settings, writer, kinds))
+    if submission is not None:
+        intake.submission_handler = SubmissionHandler(settings, writer, kinds)
     intake.thread = threading.Thread(target=loop.run_forever, name="intake-loop", daemon=True)
     intake.thread.start()
     try:
-        intake._on_loop(intake._listen(smtp, lmtp))
+        intake._on_loop(intake._listen(smtp, lmtp, submission, context))
     except BaseException:
         intake.stop()
         raise

@@ -118,8 +118,8 @@ class GroupCommitWriter:
             first = self._queue.get()
             if first is None:
                 break
-            batch, size = [first], first.size
-            while len(batch) < self.max_batch and size < self.max_bytes:
+            taken, size = [first], first.size
+            while len(taken) < self.max_batch and size < self.max_bytes:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
@@ -127,8 +127,15 @@ class GroupCommitWriter:
                 if item is None:
                     running = False
                     break
-                batch.append(item)
+                taken.append(item)
                 size += item.size
+            # A request whose client has gone (its handler cancelled, so its future is)
+            # never got a 250 and will be sent again: it is not stored. The others are
+            # marked running, which a client leaving from now on cannot cancel, so each
+            # is answered once stored (a cancelled future would refuse its result).
+            batch = [r for r in taken if r.future.set_running_or_notify_cancel()]
+            if not batch:
+                continue
             try:
                 self._write_batch(batch)
             except BaseException as e:  # noqa: BLE001  never leave a handler waiting

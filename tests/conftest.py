@@ -108,6 +108,8 @@ def settings(tmp_path, request, postgres_url, broker_url) -> Iterator[Settings]:
                 broker_url=broker_url or "",
                 domain=DOMAIN,
                 base_url="http://archive.example.org",
+                # A port of its own per test: parallel tests never share 2587.
+                submission_listen="127.0.0.1:0",
                 tasks_eager=True,
             )
         )

@@ -26,7 +26,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
+def wait_for_port(port: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -42,6 +42,7 @@ class ServedMailyard:
     settings: Settings
     smtp_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
+    submission_port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     log_path: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # more MAILYARD_* settings
@@ -56,6 +57,7 @@ class ServedMailyard:
             MAILYARD_DOMAIN=self.settings.domain,
             MAILYARD_BASE_URL=f"http://127.0.0.1:{self.http_port}",
             MAILYARD_SMTP_LISTEN=f"127.0.0.1:{self.smtp_port}",
+            MAILYARD_SUBMISSION_LISTEN=f"127.0.0.1:{self.submission_port}",
             MAILYARD_HTTP_LISTEN=f"127.0.0.1:{self.http_port}",
             MAILYARD_WEB_WORKERS="1",
             MAILYARD_RELAY_URL=self.settings.relay_url,
@@ -90,6 +92,7 @@ class ServedMailyard:
         log.close()
         try:
             wait_for_port(self.smtp_port)
+            wait_for_port(self.submission_port)
             wait_for_port(self.http_port)
         except TimeoutError:
             self.stop()

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 
-from accounts.users import create_user, list_users, primary_address_of, set_admin
+from accounts.tokens import DEFAULT_LIFETIME_DAYS, LIFETIMES_DAYS, create_token
+from accounts.users import (
+    AccountError,
+    create_user,
+    find_user,
+    list_users,
+    primary_address_of,
+    set_admin,
+)
 from core.db import session_scope
 from mailyard.commands import ready_database
 
@@ -65,3 +75,25 @@ def user_admin(username: str, revoke: bool) -> None:
     with session_scope() as session:
         user = set_admin(session, username, not revoke)
         click.echo(f"~{user.username} is {'no longer ' if revoke else ''}an admin")
+
+
+@user_group.command(name="token")
+@click.argument("username")
+@click.option("--name", default="smtp", show_default=True, help="What the token is for.")
+@click.option(
+    "--days",
+    type=click.Choice([str(d) for d in LIFETIMES_DAYS]),
+    default=str(DEFAULT_LIFETIME_DAYS),
+    show_default=True,
+    help="How long the token works.",
+)
+def user_token(username: str, name: str, days: str) -> None:
+    """Make an API token for USERNAME and print it (shown this once): the password for
+    the submission port (`git config sendemail.smtpPass`) and the API's bearer token."""
+    ready_database()
+    with session_scope() as session:
+        user = find_user(session, username.removeprefix("~"))
+        if user is None:
+            raise AccountError(f"no user ~{username.removeprefix('~')}")
+        _, plaintext = create_token(session, user, name, timedelta(days=int(days)))
+    click.echo(plaintext)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -133,3 +134,56 @@ def test_many_concurrent_clients_are_all_stored_exactly_once(intake, session, li
         select(func.count()).select_from(ThreadNode).where(ThreadNode.list_id == lists["dev"])
     )
     assert nodes == 200
+
+
+def _run_with_one_waiter_cancelled(writer, requests, *, when_writing: threading.Event | None):
+    """Three handlers await `writer.store`; the second one's client goes away (its task is
+    cancelled, as aiosmtpd does on a dropped connection) before its batch is taken, or,
+    with `when_writing`, while the batch is being written. The results of the three."""
+
+    async def main():
+        tasks = [asyncio.ensure_future(writer.store(r)) for r in requests]
+        await asyncio.sleep(0)  # every request queued
+        if when_writing is None:
+            tasks[1].cancel()
+            await asyncio.sleep(0)
+            writer.start()
+        else:
+            writer.start()
+            await asyncio.to_thread(when_writing.wait, 10)
+            tasks[1].cancel()
+            await asyncio.sleep(0.05)
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    return asyncio.run(main())
+
+
+def test_a_client_gone_mid_batch_leaves_the_rest_of_the_batch_answered(settings, session, lists):
+    writing, release = threading.Event(), threading.Event()
+
+    def slow_store(db, settings, payloads):
+        writing.set()
+        release.wait(10)
+        return store_posts(db, settings, payloads)
+
+    requests = [request([lists["dev"]]) for _ in range(3)]
+    for r in requests:
+        r.store = slow_store
+    writer = GroupCommitWriter(settings)
+    threading.Timer(0.5, release.set).start()
+    results = _run_with_one_waiter_cancelled(writer, requests, when_writing=writing)
+    writer.stop()
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert results[0].message_pk and results[2].message_pk  # not a 451: they were stored
+    assert count(session, Message) == 3  # the one whose client left is stored all the same
+
+
+def test_a_client_gone_before_its_batch_is_not_stored_and_the_others_are(settings, session, lists):
+    requests = [request([lists["dev"]]) for _ in range(3)]
+    writer = GroupCommitWriter(settings)
+    results = _run_with_one_waiter_cancelled(writer, requests, when_writing=None)
+    writer.stop()
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert results[0].message_pk and results[2].message_pk
+    # It never got a 250, so its sender sends it again; storing it now would be for nobody.
+    assert count(session, Message) == 2

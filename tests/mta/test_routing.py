@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from lists import addresses as list_kinds
@@ -36,7 +38,6 @@ def test_addresses_are_case_insensitive(session, settings, lists, address):
         "nosuch@lists.example.org",
         "nosuch+subscribe@lists.example.org",
         "nosuch+bounces=a=example.org@lists.example.org",
-        "dev@example.org",
         "dev",
         "",
     ],
@@ -46,6 +47,16 @@ def test_other_addresses_are_refused_as_unknown(session, settings, lists, addres
     assert isinstance(found, Decision)
     assert found.reason is Reason.UNKNOWN_RECIPIENT
     assert "no such list here" in found.detail
+
+
+def test_an_address_elsewhere_is_not_relayed_and_the_refusal_names_the_submission_port(
+    session, settings, lists
+):
+    found = route(session, replace(settings, submission_listen="127.0.0.1:2587"), "a@example.org")
+    assert isinstance(found, Decision) and found.reason is Reason.NOT_ALLOWED
+    assert "not relayed" in found.detail and "submission port 127.0.0.1:2587" in found.detail
+    found = route(session, replace(settings, submission_listen=""), "a@example.org")
+    assert isinstance(found, Decision) and "it relays nothing" in found.detail
 
 
 @pytest.mark.parametrize(

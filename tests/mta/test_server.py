@@ -56,6 +56,7 @@ def test_run_intake_serves_until_sigterm_then_exits_cleanly(settings, session, l
         "MAILYARD_DOMAIN": settings.domain,
         "MAILYARD_SMTP_LISTEN": f"127.0.0.1:{port}",
         "MAILYARD_LMTP_LISTEN": "",
+        "MAILYARD_SUBMISSION_LISTEN": "",
         "MAILYARD_TASKS_EAGER": "1",
     }
     proc = subprocess.Popen(
@@ -83,14 +84,17 @@ def test_a_taken_port_fails_start_and_leaves_nothing_running(settings, lists):
         host, port = taken.getsockname()
         with pytest.raises(OSError):
             start_intake(
-                replace(settings, smtp_listen=f"{host}:{port}", lmtp_listen=""), ADDRESS_KINDS
+                replace(settings, smtp_listen=f"{host}:{port}", lmtp_listen=""),
+                ADDRESS_KINDS,
             )
     assert not [t for t in threading.enumerate() if t.name.startswith("intake-")]
 
 
 def test_intake_needs_somewhere_to_listen(settings):
     with pytest.raises(SettingsError):
-        start_intake(replace(settings, smtp_listen="", lmtp_listen=""), ADDRESS_KINDS)
+        start_intake(
+            replace(settings, smtp_listen="", lmtp_listen="", submission_listen=""), ADDRESS_KINDS
+        )
 
 
 def test_null_sender_is_accepted(intake, session):

@@ -30,6 +30,7 @@ from archive.headers import (
     decode_header_text,
     decode_words,
     find_first_header,
+    mend_header_block,
     normalize_msgid,
     parse_addresses,
     parse_auto_submitted,
@@ -129,6 +130,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
             problems.append("NUL bytes in message (removed from decoded text)")
         if b"\r\n" in raw[:2000]:
             raw = raw.replace(b"\r\n", b"\n")  # transport line endings, not content
+        raw = mend_header_block(raw)
         msg = _parse_mime(raw, problems)
         _read_headers(result, msg)
         if msg is not None:

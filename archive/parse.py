@@ -230,7 +230,7 @@ def _read_body(result: ParsedMessage, msg: Message) -> None:
     texts: list[str] = []
     for number, part in enumerate(_leaf_parts(msg, result.problems), 1):
         try:
-            _read_part(result, part, number, texts)
+            _read_part(result, part, number, texts, whole=part is msg)
         except Exception as exc:
             result.problems.append(f"could not decode part {number}: {type(exc).__name__}")
     result.body = "\n".join(texts)
@@ -255,7 +255,10 @@ def _leaf_parts(msg: Message, problems: list[str]) -> list[Message]:
     return leaves
 
 
-def _read_part(result: ParsedMessage, part: Message, number: int, texts: list[str]) -> None:
+def _read_part(
+    result: ParsedMessage, part: Message, number: int, texts: list[str], whole: bool = False
+) -> None:
+    """Read one leaf; `whole` when it is the whole mail (not multipart)."""
     content_type = part.get_content_type()
     maintype, _, subtype = content_type.partition("/")
     filename = _part_filename(part, result.problems)
@@ -272,6 +275,13 @@ def _read_part(result: ParsedMessage, part: Message, number: int, texts: list[st
         result.attachments.append(Attachment(filename, content_type, _embedded_size(part)))
         return
     data = _decode_payload(part, number, result.problems)
+    if whole and maintype == "application" and not (is_text or is_patch):
+        # A whole mail declared binary (application/octet-stream) whose bytes are text:
+        # `git mailinfo` reads it as the body whatever its type, so `git format-patch`
+        # text sent so is a patch to git and to patchew, and its text is read here too.
+        text = _text_if_text(data, part.get_content_charset())
+        if text is not None:
+            texts.append(text)
     if is_text or is_patch:
         text, trouble = decode_text(data, part.get_content_charset())
         if trouble:
@@ -280,6 +290,19 @@ def _read_part(result: ParsedMessage, part: Message, number: int, texts: list[st
         result.has_plain = result.has_plain or is_text
     if not is_text and not (is_html and inline):
         result.attachments.append(Attachment(filename, content_type, len(data)))
+
+
+def _text_if_text(data: bytes, charset: str | None) -> str | None:
+    """`data` as text if it is text: no NUL, and valid in its declared charset (UTF-8 if
+    none); None for binary data."""
+    if b"\x00" in data:
+        return None
+    for label in dict.fromkeys([charset or "utf-8", "utf-8"]):
+        try:
+            return data.decode(label)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return None
 
 
 def _decode_payload(part: Message, number: int, problems: list[str]) -> bytes:

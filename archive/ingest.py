@@ -7,7 +7,7 @@ sweep that races a late task, does no harm.
 
 from __future__ import annotations
 
-import email.utils
+import re
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -149,9 +149,14 @@ def format_addresses(addresses: Iterable[Address]) -> str:
 def _format_address(address: Address) -> str:
     if not address.name:
         return address.addr
-    name = email.utils.escapesre.sub(r"\\\g<0>", address.name)
-    quote = '"' if email.utils.specialsre.search(address.name) else ""
+    name = _QUOTED_PAIR.sub(r"\\\g<0>", address.name)
+    quote = '"' if _SPECIALS.search(address.name) else ""
     return f"{quote}{name}{quote} <{address.addr}>"
+
+
+# RFC 5322 specials, which make a display name need quotes (email.utils uses the same).
+_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+_QUOTED_PAIR = re.compile(r'[\\"]')  # escaped with a backslash inside the quotes
 
 
 def pending_message_pks(

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from archive.headers import mend_header_block
+
 # A From_ separator: 'From <sender> <asctime>', tolerating the variants real archives
 # carry (two spaces after the sender, no seconds, a zone name or offset around the year).
 _FROM_LINE = re.compile(
@@ -119,7 +121,7 @@ def looks_like_mail(raw: bytes) -> bool:
     (From, Date, Message-ID...). An /etc/passwd or a binary file read as an mbox is one
     'message' that fails this."""
     head = raw[: raw.find(b"\n\n") + 1 or _HEAD_LIMIT][:_HEAD_LIMIT]
-    lines = head.splitlines()
+    lines = mend_header_block(head).splitlines()  # read as `archive.parse` reads it
     if lines and lines[0].startswith(b"From "):
         lines = lines[1:]  # an envelope line left in the message
     return _known_fields(lines) >= 1

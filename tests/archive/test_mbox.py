@@ -268,3 +268,7 @@ def test_looks_like_mail():
 
 def read_all_stats(data: bytes, fmt: str, stats: MboxStats) -> list[bytes]:
     return list(iter_mbox(io.BytesIO(data), fmt, stats))
+
+
+def test_a_first_message_with_a_stray_header_line_is_still_mail():
+    assert looks_like_mail(b"X-Loop: a\nwrapped without indent\nFrom: a@example.org\n\nbody\n")

@@ -1,5 +1,5 @@
 """To and Cc names are kept decoded: shown as people wrote them, found by search, and
-`reindex` mends rows written when they were stored as RFC 2047 encoded words."""
+`mailyard reindex` mends rows written when they were stored as RFC 2047 encoded words."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import html
 from sqlalchemy import select
 
 from archive import search
-from archive.importer import reindex
 from archive.ingest import format_addresses, ingest_messages
 from archive.models import Message
 from archive.parse import Address
@@ -17,6 +16,7 @@ from archive.search import search_messages
 from archive.store import store_message
 from lists.manage import create_list
 from mailyard.wiring import BLUEPRINTS
+from tests.cli_runner import MailyardCli
 from web.app import create_app
 
 RAW = (
@@ -75,7 +75,7 @@ def test_names_with_specials_stay_quoted_so_the_list_splits_again():
     assert email.utils.getaddresses([text])[0] == ('Doe, "JJ" Jane', "jane@example.com")
 
 
-def test_reindex_decodes_names_stored_encoded(session):
+def test_reindex_decodes_names_stored_encoded(session, settings):
     dev, message = archived(session)
     # A row as the old ingest wrote it: formataddr put the names back into encoded words.
     message.to_text = ", ".join(
@@ -90,7 +90,9 @@ def test_reindex_decodes_names_stored_encoded(session):
     session.commit()
     assert not found(session, dev, "c:Eléanor")  # the old data: a search finds nothing
 
-    reindex(session)
+    out = MailyardCli(settings)("reindex", "-j", "1")  # what the operator runs
+    assert out.returncode == 0, out.stderr
+    session.expire_all()
     message = session.scalars(select(Message)).one()
     assert (message.to_text, message.cc_text) == (TO, CC)
     assert found(session, dev, "c:Eléanor") and found(session, dev, "t:Mathieu-Daudé")

@@ -6,6 +6,8 @@ Intake must never crash on bad mail (DESIGN: "Bad input never crashes intake"), 
 
 We parse with `policy.compat32` (~5x faster than `policy.default`) and decode only the
 headers we use, with the functions in `archive.headers`; this module reads the MIME body.
+A header block with stray lines in it is mended first (`mend_header_block`), so a line
+without a colon continues a header instead of ending them all.
 The header helpers other modules use (`Address`, `normalize_msgid`, `parse_msgid_list`,
 `strip_subject_prefixes`) are re-exported here, so `archive.parse` stays the one import.
 """
@@ -145,8 +147,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
 
 def extract_message_id(raw: bytes) -> str | None:
     """The Message-ID, scanning only the header block: cheap enough for duplicate checks at
-    SMTP time. Ends the header block where the stdlib parser does, so it agrees with
-    `parse_message`."""
+    SMTP time. Reads the header block as `parse_message` does (mended, then ended where
+    the stdlib parser ends it), so the two agree."""
     try:
         value = find_first_header(raw, b"message-id")
         if value is None:

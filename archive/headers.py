@@ -249,9 +249,49 @@ def _decode_word_payload(encoding: str, text: str) -> bytes:
     return binascii.a2b_qp(text.encode("utf-8"), header=True)
 
 
+# A line of a header block that is neither a field nor a continuation; the blank line
+# ending the block, a From_ line (the parser skips a misplaced one) and a MIME boundary
+# (a body that starts without the blank line) are not stray.
+_STRAY_LINE = re.compile(rb"\n(?![ \t]|[!-9;-~]*:|From |\r?\n|--)")
+_FIELD_LINE = re.compile(rb"[!-9;-~]*:")  # what the stdlib parser takes for a field
+_MEND_LIMIT = 1 << 16  # how far a header block without a blank line after it is mended
+
+
+def mend_header_block(raw: bytes) -> bytes:
+    """`raw` with each stray line inside its header block (no colon, not indented, with a
+    header field after it) made a continuation of the field before, as public-inbox reads
+    it (its t/eml.t: a Subject wrapped without indent, from an archive injection). The
+    stdlib parser would end the headers there and lose every field below. Lines after
+    the last field stay where they are: a body that lacks the blank line before it."""
+    ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0]
+    end = min(ends) + 1 if ends else raw.rfind(b"\n", 0, _MEND_LIMIT) + 1
+    head = raw[:end]
+    if not _STRAY_LINE.search(head, 0, len(head) - 1):
+        return raw  # the usual case: nothing to mend
+    lines = head.splitlines(keepends=True)
+    first = 1 if lines[0].startswith(b"From ") else 0
+    if first >= len(lines) or not _FIELD_LINE.match(lines[first]):
+        return raw  # no header block: the message is all body
+    last_field = first
+    for number in range(first + 1, len(lines)):
+        line = lines[number]
+        if line.startswith(b"--"):
+            break
+        if _FIELD_LINE.match(line):
+            last_field = number
+    for number in range(first + 1, last_field):
+        line = lines[number]
+        if line[:1] not in (b" ", b"\t") and not line.startswith(b"From "):
+            if not _FIELD_LINE.match(line):
+                lines[number] = b" " + line
+    return b"".join(lines) + raw[end:]
+
+
 def find_first_header(raw: bytes, wanted: bytes) -> bytes | None:
-    """The first value of header `wanted` (lower-case), read the way the stdlib feedparser
-    reads headers: a line that is neither a header nor a continuation ends the block."""
+    """The first value of header `wanted` (lower-case), read the way `archive.parse` reads
+    headers: the header block mended (`mend_header_block`), then as the stdlib
+    feedparser does, a line that is neither a header nor a continuation ends the block."""
+    raw = mend_header_block(raw)
     ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0]
     head = raw[: min(ends) + 1] if ends else raw
     value: list[bytes] | None = None

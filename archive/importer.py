@@ -7,8 +7,10 @@ calling process, parsing on a second process so that the database never waits fo
 from __future__ import annotations
 
 import hashlib
+import lzma
 import multiprocessing
 import os
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,10 +20,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, undefer
 
 from archive.ingest import IngestBatch, reset_derived
-from archive.mbox import iter_mbox, open_mbox
+from archive.mbox import MboxFormat, MboxStats, iter_mbox, looks_like_mail, open_mbox
 from archive.models import MailingList, Message, MessageStatus
 from archive.parse import ParsedMessage, extract_message_id, parse_message
 from archive.store import IncomingMessage, store_messages
+from core.errors import UserError
 
 BATCH = 500
 
@@ -32,6 +35,44 @@ class ImportReport:
     imported: int = 0
     duplicates: int = 0
     problems: int = 0
+
+
+class MboxRefused(UserError):
+    """An mbox file that would be imported wrongly: not an mbox, unreadable, or holding
+    messages its separators glue together."""
+
+
+def check_mbox_files(paths: list[str], fmt: str, keep_glued: bool = False) -> int:
+    """`check_mbox_file` for each of `paths`; how many messages look glued in all."""
+    return sum(check_mbox_file(path, fmt, keep_glued) for path in paths)
+
+
+def check_mbox_file(path: str, fmt: str, keep_glued: bool = False) -> int:
+    """Read `path` through once before anything is stored, so that a wrong file or a
+    wrong format is refused whole instead of half imported: a file whose first message
+    has no mail header (`/etc/passwd`) is not an mbox, and 'From ' lines that open a
+    mail header inside a message mean the format is wrong (`MboxFormat.mboxo_loose`
+    splits there) unless `keep_glued` says to import them as they are. Returns how many
+    messages look glued."""
+    stats = MboxStats()
+    try:
+        with open_mbox(path) as stream:
+            for number, raw in enumerate(iter_mbox(stream, fmt, stats)):
+                if number == 0 and not looks_like_mail(raw):
+                    raise MboxRefused(
+                        f"{path}: not an mbox: it does not begin with mail headers "
+                        "(From:, Date:, Message-ID: ...); nothing imported"
+                    )
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
+        raise MboxRefused(f"{path}: cannot be read: {e}; nothing imported") from None
+    if stats.glued and not keep_glued:
+        raise MboxRefused(
+            f"{path}: {stats.glued} message(s) look glued into the one before them ('From ' "
+            f"lines opening a mail header without the blank line and date an {fmt} "
+            f"separator needs); use --format {MboxFormat.mboxo_loose} to split them there, "
+            "or --keep-glued to import them as they are; nothing imported"
+        )
+    return stats.glued
 
 
 def synthetic_message_id(raw: bytes) -> str:
@@ -118,8 +159,9 @@ def import_mbox_files(
     on_progress: Callable[[int], None],
     workers: int,
 ) -> ImportReport:
-    """Import mbox files (plain or compressed); `on_progress` gets the bytes of the files
-    read since its last call, so a progress bar can be sized by `mbox_files_size`."""
+    """Import mbox files (plain or compressed), which `check_mbox_files` has passed;
+    `on_progress` gets the bytes of the files read since its last call, so a progress
+    bar can be sized by `mbox_files_size`."""
     position = {"done": 0, "reported": 0}
     current: list[BinaryIO] = []
 

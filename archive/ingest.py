@@ -7,7 +7,7 @@ sweep that races a late task, does no harm.
 
 from __future__ import annotations
 
-import email.utils
+import re
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, undefer
 from archive import search
 from archive.hooks import AFTER_INGEST, RESET
 from archive.models import Message, MessageStatus, Thread, ThreadNode
-from archive.parse import ParsedMessage, parse_message
+from archive.parse import Address, ParsedMessage, parse_message
 from archive.thread_store import SqlNodeStore
 from archive.threading import thread_message
 
@@ -138,10 +138,25 @@ def apply_parsed(message: Message, parsed: ParsedMessage) -> None:
     message.parse_problems = parsed.problems
 
 
-def format_addresses(addresses) -> str:
-    return ", ".join(
-        email.utils.formataddr((a.name, a.addr)) if a.name else a.addr for a in addresses
-    )
+def format_addresses(addresses: Iterable[Address]) -> str:
+    """'Name <addr>, ...' with the names decoded, as pages show and search indexes them.
+    Not `formataddr`: it puts a non-ASCII name back into an RFC 2047 encoded word (and
+    refuses a non-ASCII address). A name with specials is quoted as `formataddr` does,
+    so the text still splits into the same addresses."""
+    return ", ".join(_format_address(a) for a in addresses)
+
+
+def _format_address(address: Address) -> str:
+    if not address.name:
+        return address.addr
+    name = _QUOTED_PAIR.sub(r"\\\g<0>", address.name)
+    quote = '"' if _SPECIALS.search(address.name) else ""
+    return f"{quote}{name}{quote} <{address.addr}>"
+
+
+# RFC 5322 specials, which make a display name need quotes (email.utils uses the same).
+_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+_QUOTED_PAIR = re.compile(r'[\\"]')  # escaped with a backslash inside the quotes
 
 
 def pending_message_pks(

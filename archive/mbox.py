@@ -8,15 +8,19 @@ went in, apart from the mbox escaping, which is the contract `git am` and `b4` r
 from __future__ import annotations
 
 import bz2
+import enum
 import gzip
 import io
 import lzma
 import re
 import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, cast
+
+from archive.headers import mend_header_block
 
 # A From_ separator: 'From <sender> <asctime>', tolerating the variants real archives
 # carry (two spaces after the sender, no seconds, a zone name or offset around the year).
@@ -38,25 +42,68 @@ _WRAPPERS = (
 )
 
 
-def iter_mbox(fileobj: BinaryIO, fmt: str = "mboxrd") -> Iterator[bytes]:
+class MboxFormat(enum.StrEnum):
+    """How the messages of an mbox are separated and their 'From ' lines escaped."""
+
+    # A separator is a From_ line with a date after a blank line; '>+From ' lines lose
+    # one '>'. What public-inbox, `git format-patch` and Mailyard's downloads write.
+    mboxrd = "mboxrd"
+    # Separators as mboxrd; only '>From ' is unescaped (one level, the oldest form).
+    mboxo = "mboxo"
+    # Every 'From ' line that opens a mail header block is a separator, with or without
+    # a date or a blank line before it (Python's `mailbox.mbox` splits at every 'From '
+    # line; patchew and hand-made files write 'From nobody' or 'From A' right after a
+    # body line); escaping as mboxo.
+    mboxo_loose = "mboxo-loose"
+
+
+@dataclass
+class MboxStats:
+    """What a read of an mbox noticed, filled in as `iter_mbox` goes."""
+
+    # 'From ' lines inside a message that open a mail header block: under a strict
+    # format these glue one message into the one before; mboxo-loose splits there.
+    glued: int = 0
+
+
+def iter_mbox(
+    fileobj: BinaryIO, fmt: str = MboxFormat.mboxrd, stats: MboxStats | None = None
+) -> Iterator[bytes]:
     """Each message of an mbox, From_ line and trailing blank separator line removed and
     '>From ' unescaped: one level of '>' off every '>+From ' line for mboxrd, '>From ' to
     'From ' for mboxo. Line endings are kept (CRLF files give CRLF messages).
 
-    A separator must follow a blank line and look like 'From <sender> <asctime>', so an
-    unescaped 'From ' line in an mboxo body does not split a message. The first line of
-    the file only needs 'From ' (fuzzed and hand-made archives have bare ones), and text
-    before any separator counts as a message, so a lone .eml file reads as one message.
+    For mboxrd and mboxo a separator must follow a blank line and look like 'From <sender>
+    <asctime>', so an unescaped 'From ' line in an mboxo body does not split a message;
+    one that opens a mail header block all the same is counted in `stats.glued`, so a
+    caller can say so rather than glue messages silently. mboxo-loose splits there. The
+    first line of the file only needs 'From ' (fuzzed and hand-made archives have bare
+    ones), and text before any separator counts as a message, so a lone .eml file reads
+    as one message.
     """
-    if fmt not in ("mboxrd", "mboxo"):
-        raise ValueError(f"unknown mbox format {fmt!r}: use 'mboxrd' or 'mboxo'")
-    unescape = _unescape_mboxrd if fmt == "mboxrd" else _unescape_mboxo
+    try:
+        form = MboxFormat(fmt)
+    except ValueError:
+        choices = ", ".join(repr(f.value) for f in MboxFormat)
+        raise ValueError(f"unknown mbox format {fmt!r}: use one of {choices}") from None
+    unescape = _unescape_mboxrd if form is MboxFormat.mboxrd else _unescape_mboxo
+    loose = form is MboxFormat.mboxo_loose
+    stats = stats if stats is not None else MboxStats()
     lines: list[bytes] = []
     in_message = False  # a From_ line opened the current message
     previous_blank = True
     first = True
-    for line in fileobj:
-        if previous_blank and line.startswith(b"From ") and (first or _FROM_LINE.match(line)):
+    source = iter(fileobj)
+    ahead: list[bytes] = []  # lines read to look past a 'From ' line, in reverse order
+    for line in _with_pushback(source, ahead):
+        separator = False
+        if line.startswith(b"From "):
+            if first or previous_blank and _FROM_LINE.match(line):
+                separator = True
+            elif _opens_header_block(source, ahead):
+                separator = loose
+                stats.glued += not loose
+        if separator:
             if in_message or any(not x.isspace() for x in lines):
                 yield _finish(lines)
             lines = []
@@ -67,6 +114,68 @@ def iter_mbox(fileobj: BinaryIO, fmt: str = "mboxrd") -> Iterator[bytes]:
         first = False
     if in_message or any(not x.isspace() for x in lines):
         yield _finish(lines)
+
+
+def looks_like_mail(raw: bytes) -> bool:
+    """Whether `raw` begins with mail header fields, one of them a field every mail has
+    (From, Date, Message-ID...). An /etc/passwd or a binary file read as an mbox is one
+    'message' that fails this."""
+    head = raw[: raw.find(b"\n\n") + 1 or _HEAD_LIMIT][:_HEAD_LIMIT]
+    lines = mend_header_block(head).splitlines()  # read as `archive.parse` reads it
+    if lines and lines[0].startswith(b"From "):
+        lines = lines[1:]  # an envelope line left in the message
+    return _known_fields(lines) >= 1
+
+
+# Fields that a mail header block has; two of them after a 'From ' line mark a message.
+_MAIL_FIELDS = frozenset(
+    b"from to cc date subject message-id in-reply-to references received return-path "
+    b"delivered-to mime-version content-type reply-to sender list-id x-mailer".split()
+)
+_FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:")
+_LOOKAHEAD = 200  # header lines read after a 'From ' line to tell whether mail starts there
+_HEAD_LIMIT = 1 << 16
+
+
+def _with_pushback(source: Iterator[bytes], ahead: list[bytes]) -> Iterator[bytes]:
+    for line in source:
+        yield line
+        while ahead:
+            yield ahead.pop()
+
+
+def _opens_header_block(source: Iterator[bytes], ahead: list[bytes]) -> bool:
+    """Whether the lines after a 'From ' line begin with two fields mail headers have
+    (`_known_fields`); the lines read to tell are pushed back onto `ahead` to be read again."""
+    seen: list[bytes] = list(reversed(ahead))
+    ahead.clear()
+    if not any(line in _BLANK or not _is_header_line(line) for line in seen):
+        for line in source:
+            seen.append(line)
+            if line in _BLANK or not _is_header_line(line) or len(seen) >= _LOOKAHEAD:
+                break
+    ahead.extend(reversed(seen))
+    return _known_fields(seen) >= 2
+
+
+def _is_header_line(line: bytes) -> bool:
+    return line[:1] in (b" ", b"\t") or _FIELD.match(line) is not None
+
+
+def _known_fields(lines: list[bytes]) -> int:
+    """How many distinct mail fields (`_MAIL_FIELDS`) the header lines at the start of
+    `lines` hold; the first line that is neither a field nor a continuation ends them."""
+    known: set[bytes] = set()
+    for number, line in enumerate(lines):
+        if line[:1] in (b" ", b"\t") and number:
+            continue
+        match = _FIELD.match(line)
+        if match is None:
+            break
+        name = match.group(1).lower()
+        if name in _MAIL_FIELDS:
+            known.add(name)
+    return len(known)
 
 
 def open_mbox(source: str | Path | BinaryIO) -> BinaryIO:

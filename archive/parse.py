@@ -6,6 +6,8 @@ Intake must never crash on bad mail (DESIGN: "Bad input never crashes intake"), 
 
 We parse with `policy.compat32` (~5x faster than `policy.default`) and decode only the
 headers we use, with the functions in `archive.headers`; this module reads the MIME body.
+A header block with stray lines in it is mended first (`mend_header_block`), so a line
+without a colon continues a header instead of ending them all.
 The header helpers other modules use (`Address`, `normalize_msgid`, `parse_msgid_list`,
 `strip_subject_prefixes`) are re-exported here, so `archive.parse` stays the one import.
 """
@@ -30,6 +32,7 @@ from archive.headers import (
     decode_header_text,
     decode_words,
     find_first_header,
+    mend_header_block,
     normalize_msgid,
     parse_addresses,
     parse_auto_submitted,
@@ -129,6 +132,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
             problems.append("NUL bytes in message (removed from decoded text)")
         if b"\r\n" in raw[:2000]:
             raw = raw.replace(b"\r\n", b"\n")  # transport line endings, not content
+        raw = mend_header_block(raw)
         msg = _parse_mime(raw, problems)
         _read_headers(result, msg)
         if msg is not None:
@@ -143,8 +147,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
 
 def extract_message_id(raw: bytes) -> str | None:
     """The Message-ID, scanning only the header block: cheap enough for duplicate checks at
-    SMTP time. Ends the header block where the stdlib parser does, so it agrees with
-    `parse_message`."""
+    SMTP time. Reads the header block as `parse_message` does (mended, then ended where
+    the stdlib parser ends it), so the two agree."""
     try:
         value = find_first_header(raw, b"message-id")
         if value is None:
@@ -228,7 +232,7 @@ def _read_body(result: ParsedMessage, msg: Message) -> None:
     texts: list[str] = []
     for number, part in enumerate(_leaf_parts(msg, result.problems), 1):
         try:
-            _read_part(result, part, number, texts)
+            _read_part(result, part, number, texts, whole=part is msg)
         except Exception as exc:
             result.problems.append(f"could not decode part {number}: {type(exc).__name__}")
     result.body = "\n".join(texts)
@@ -253,7 +257,10 @@ def _leaf_parts(msg: Message, problems: list[str]) -> list[Message]:
     return leaves
 
 
-def _read_part(result: ParsedMessage, part: Message, number: int, texts: list[str]) -> None:
+def _read_part(
+    result: ParsedMessage, part: Message, number: int, texts: list[str], whole: bool = False
+) -> None:
+    """Read one leaf; `whole` when it is the whole mail (not multipart)."""
     content_type = part.get_content_type()
     maintype, _, subtype = content_type.partition("/")
     filename = _part_filename(part, result.problems)
@@ -270,6 +277,13 @@ def _read_part(result: ParsedMessage, part: Message, number: int, texts: list[st
         result.attachments.append(Attachment(filename, content_type, _embedded_size(part)))
         return
     data = _decode_payload(part, number, result.problems)
+    if whole and maintype == "application" and not (is_text or is_patch):
+        # A whole mail declared binary (application/octet-stream) whose bytes are text:
+        # `git mailinfo` reads it as the body whatever its type, so `git format-patch`
+        # text sent so is a patch to git and to patchew, and its text is read here too.
+        text = _text_if_text(data, part.get_content_charset())
+        if text is not None:
+            texts.append(text)
     if is_text or is_patch:
         text, trouble = decode_text(data, part.get_content_charset())
         if trouble:
@@ -278,6 +292,19 @@ def _read_part(result: ParsedMessage, part: Message, number: int, texts: list[st
         result.has_plain = result.has_plain or is_text
     if not is_text and not (is_html and inline):
         result.attachments.append(Attachment(filename, content_type, len(data)))
+
+
+def _text_if_text(data: bytes, charset: str | None) -> str | None:
+    """`data` as text if it is text: no NUL, and valid in its declared charset (UTF-8 if
+    none); None for binary data."""
+    if b"\x00" in data:
+        return None
+    for label in dict.fromkeys([charset or "utf-8", "utf-8"]):
+        try:
+            return data.decode(label)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return None
 
 
 def _decode_payload(part: Message, number: int, problems: list[str]) -> bytes:

@@ -11,9 +11,15 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from archive.importer import count_messages, import_mbox_files, mbox_files_size
+from archive.importer import (
+    check_mbox_files,
+    count_messages,
+    import_mbox_files,
+    mbox_files_size,
+)
 from archive.importer import reindex as rebuild
 from archive.lists import get_list
+from archive.mbox import MboxFormat
 from core.db import new_session
 from core.errors import UserError
 from core.settings import SettingsError, get_settings, load_settings, use_settings
@@ -115,14 +121,26 @@ jobs_option = click.option(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["mboxrd", "mboxo"]),
-    default="mboxrd",
+    type=click.Choice([f.value for f in MboxFormat]),
+    default=MboxFormat.mboxrd.value,
     show_default=True,
-    help="How '>From ' lines are escaped in the files.",
+    help="How messages are separated and '>From ' lines escaped in the files "
+    "(mboxo-loose: any 'From ' line opening a mail header starts a message).",
+)
+@click.option(
+    "--keep-glued",
+    is_flag=True,
+    help="Import messages that look glued into others as the separators say, instead of "
+    "refusing the file.",
 )
 @jobs_option
-def import_mbox(list_name: str, files: tuple[str, ...], fmt: str, jobs: int) -> None:
-    """Import mbox FILES (.gz, .xz and .bz2 too) into LIST, skipping duplicates."""
+def import_mbox(
+    list_name: str, files: tuple[str, ...], fmt: str, keep_glued: bool, jobs: int
+) -> None:
+    """Import mbox FILES (.gz, .xz and .bz2 too) into LIST, skipping duplicates.
+
+    Each file is read through first: one that is not an mbox, or whose messages look
+    glued together under FORMAT, is refused before anything is imported."""
     ready_database()
     session = new_session()
     try:
@@ -130,6 +148,7 @@ def import_mbox(list_name: str, files: tuple[str, ...], fmt: str, jobs: int) -> 
         if mlist is None:
             raise ListError(f"no list named {list_name!r}; see `mailyard list ls`")
         started = time.perf_counter()
+        glued = check_mbox_files(list(files), fmt, keep_glued)
         with click.progressbar(
             length=mbox_files_size(list(files)), label="importing", file=sys.stderr
         ) as bar:
@@ -145,6 +164,11 @@ def import_mbox(list_name: str, files: tuple[str, ...], fmt: str, jobs: int) -> 
         f"{report.duplicates} duplicates skipped, {report.problems} with parse problems; "
         f"{elapsed:.1f} s, {rate:.0f} messages/s"
     )
+    if glued:
+        click.echo(
+            f"{glued} message(s) looked glued into others and were kept so "
+            "(--keep-glued); --format mboxo-loose would have split them"
+        )
 
 
 @cli.command()

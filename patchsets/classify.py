@@ -41,8 +41,10 @@ class Classification:
 
 _BASE_COMMIT = re.compile(r"^base-commit:\s*([0-9a-f]{7,64})\s*$", re.MULTILINE | re.IGNORECASE)
 _CHANGE_ID = re.compile(r"^change-id:\s*(\S+)\s*$", re.MULTILINE | re.IGNORECASE)
+# Series links (patchew writes `Based-on: <msgid>` for a series another one builds on).
+# A reply may carry them too: they speak of the series it answers, not of a commit.
 _DEPENDS_ON = re.compile(
-    r"^(?:depends-on|prerequisite-message-id):\s*(\S+)\s*$", re.MULTILINE | re.IGNORECASE
+    r"^(?:depends-on|based-on|prerequisite-message-id):\s*(\S+)\s*$", re.MULTILINE | re.IGNORECASE
 )
 _SUPERSEDES = re.compile(r"^(?:supersedes|obsoletes):\s*(\S+)\s*$", re.MULTILINE | re.IGNORECASE)
 
@@ -55,6 +57,7 @@ def classify_message(subject: str, body: str, has_parent: bool) -> Classificatio
     result = Classification(kind=MailKind.discussion, subject=info)
     if info.is_reply:
         result.kind = MailKind.reply
+        _read_series_links(result, body)
         return result
     pull = parse_pull_request(message)
     if pull is not None:
@@ -65,6 +68,8 @@ def classify_message(subject: str, body: str, has_parent: bool) -> Classificatio
         result.kind = MailKind.cover
     else:
         result.kind = MailKind.reply if has_parent else MailKind.discussion
+        if has_parent:
+            _read_series_links(result, body)
         return result
     if result.diff:
         result.files = diff_files(result.diff)
@@ -77,6 +82,12 @@ def _read_series_metadata(result: Classification, body: str) -> None:
     result.base_commit = base.group(1).lower() if base else None
     change = _CHANGE_ID.search(body)
     result.change_id = change.group(1) if change else None
+    _read_series_links(result, body)
+
+
+def _read_series_links(result: Classification, body: str) -> None:
+    """`Depends-on:`/`Based-on:` and `Supersedes:` lines of the sender's own text (a
+    quoted line starts with '>' and does not count)."""
     result.depends_on = [_strip_angle(v) for v in _DEPENDS_ON.findall(body)]
     result.supersedes = [_strip_angle(v) for v in _SUPERSEDES.findall(body)]
 

@@ -31,7 +31,7 @@ from patchsets.series import (
 )
 from patchsets.status_mail import handle_status_request
 from patchsets.trailers import followup_trailers
-from patchsets.versions import link_previous_version
+from patchsets.versions import link_previous_version, link_versions_from_reply
 
 _FILED = (MailKind.patch, MailKind.cover, MailKind.pull)
 
@@ -73,6 +73,9 @@ def track_messages(session: Session, items: Sequence[tuple[Message, int]]) -> No
         # database, so one flush at the end does.
         for patchset in sorted(touched.values(), key=lambda p: (p.date is None, p.date, p.id)):
             link_previous_version(session, patchset, summarize_patchset(session, patchset, known))
+        for message, list_id in items:
+            if known[message.id].kind is MailKind.reply:
+                link_versions_from_reply(session, list_id, message, known[message.id])
         session.flush()
 
 

@@ -294,7 +294,10 @@ _TRAILER_LINE = re.compile(r"^\s*(\w\S+):\s+(\S.*)", re.IGNORECASE)
 _WRAPPED_FIXES = re.compile(r"^(\S+:\s+[\da-f]+\s+\([^)]+)\n([^\n]+\))", re.MULTILINE)
 _WRAPPED_ADDRESS = re.compile(r"^(\S+:\s+[^<]+)\n(<[^>]+>)$", re.MULTILINE)
 _PERSON = re.compile(r"\S+@\S+\.\S+")
-_IGNORED = {"phone", "email", "prerequisite-message-id"}
+_IGNORED = {"phone", "email"}
+# Series links, not trailers: in a reply they link the series it answers to another
+# (`patchsets.classify`, as patchew reads them), and never go into a commit message.
+SERIES_LINKS = {"based-on", "depends-on", "prerequisite-message-id", "supersedes", "obsoletes"}
 # Lines that look like trailers but are mail headers or patch metadata (b4's "badtrailers").
 _NOT_FOLLOWUP = {
     "from",
@@ -340,7 +343,9 @@ def _followup_trailers(body: str) -> list[Trailer]:
 
 def _counts_in_reply(name: str, value: str) -> bool:
     lname = name.lower()
-    if lname in _IGNORED or lname in _NOT_FOLLOWUP or not lname.isascii():
+    if lname in _IGNORED or lname in SERIES_LINKS or lname in _NOT_FOLLOWUP:
+        return False
+    if not lname.isascii():
         return False
     if "-" not in lname and lname not in _KNOWN_PLAIN:
         return False

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from archive.models import Message
 from patchsets.models import ClassifiedMessage, Patchset, PatchsetPatch, PatchsetStatus
-from patchsets.series import patchset_containing
+from patchsets.series import patchset_containing, patchset_replied_to
 from patchsets.status import record_status
 
 # How far back a re-roll looks for the version it replaces, among its submitter's sets.
@@ -28,6 +29,26 @@ def link_previous_version(
         previous = find_previous_version(session, patchset, infos)
         if previous is not None:
             supersede(session, previous, patchset)
+
+
+def link_versions_from_reply(
+    session: Session, list_id: int, message: Message, info: ClassifiedMessage
+) -> None:
+    """A reply's series links, as patchew reads a reviewer's: `Supersedes: <id>` makes the
+    patchset the reply answers the re-roll of the one holding <id>; `Based-on:` and
+    `Depends-on:` add to what the answered patchset depends on."""
+    if not (info.supersedes or info.depends_on):
+        return
+    patchset = patchset_replied_to(session, list_id, message)
+    if patchset is None:
+        return
+    if info.depends_on:
+        patchset.depends_on = list(dict.fromkeys([*patchset.depends_on, *info.depends_on]))
+    for target in info.supersedes:
+        old = patchset_containing(session, list_id, target)
+        if old is not None and old.id != patchset.id and patchset.previous_id != old.id:
+            supersede(session, old, patchset)
+            return
 
 
 def find_previous_version(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from archive.headers import find_first_header
 from archive.mbox import iter_mbox
 from archive.parse import (
     ParsedMessage,
@@ -174,7 +175,9 @@ def test_fuzz_charset_reports_unknown_transfer_encoding():
 def test_fuzz_base64err_reports_the_broken_header_block():
     parsed = patchwork_message("fuzz", "base64err.mbox")
     assert "malformed MIME: missing header body separator" in parsed.problems
-    assert parsed.date is None
+    # The stray 'vemloft.net>,' line inside the Cc continues it (public-inbox's reading),
+    # so the Date below it is read too.
+    assert parsed.date == datetime(2016, 6, 1, 21, 58, 54, tzinfo=UTC)
 
 
 def test_fuzz_msgid_len_keeps_the_first_id_and_reports_duplicates():
@@ -561,3 +564,68 @@ def test_random_mutations_never_raise():
         parsed = parse_message(bytes(raw))
         assert not [p for p in parsed.problems if p.startswith("internal")]
         extract_message_id(bytes(raw))
+
+
+# public-inbox t/eml.t: "linux-mips apparently got some messages injected w/o Message-ID
+# and long Subject: lines w/o leading whitespace".
+UNINDENTED = (
+    b"Message-ID: <20101130193431@z>\n"
+    b"Subject: something really long\n"
+    b"and really wrong\n"
+    b"From: linux-mips archive injection\n"
+    b"Object-Id: 8c56b7abdd551b1264e6522ededbbed9890cccd0\n"
+)
+
+
+@pytest.mark.parametrize("ending", [b"", b"\nbody\n"])
+def test_a_header_line_without_colon_continues_the_header_before(ending):
+    for raw in (UNINDENTED + ending, (UNINDENTED + ending).replace(b"\n", b"\r\n")):
+        parsed = parse_message(raw)
+        assert parsed.subject == "something really long and really wrong"
+        assert find_first_header(raw, b"from").strip() == b"linux-mips archive injection"
+        assert (
+            find_first_header(raw, b"subject").split()
+            == b"something really long and really wrong".split()
+        )
+        assert parsed.from_ is not None  # 'subsequent line not corrupted'
+        assert parsed.message_id == "20101130193431@z" == extract_message_id(raw)
+        assert parsed.body == ending.lstrip(b"\n").decode()
+        assert not any("separator" in p for p in parsed.problems), parsed.problems
+
+
+def test_header_fields_after_an_unindented_line_are_read():
+    raw = (
+        b"Subject: wrapped\nby a broken mailer\nFrom: Ann <ann@example.org>\n"
+        b"Message-ID: <late@example.org>\nDate: Mon, 02 Jun 2025 10:00:00 +0200\n\nHello.\n"
+    )
+    parsed = parse_message(raw)
+    assert parsed.from_ is not None and parsed.from_.addr == "ann@example.org"
+    assert parsed.message_id == "late@example.org" == extract_message_id(raw)
+    assert parsed.date is not None and parsed.body == "Hello.\n"
+
+
+@pytest.mark.parametrize(
+    "raw, body",
+    [
+        # Lines after the last field start the body, as without the blank line they did.
+        (
+            b"Subject: s\nMessage-ID: <b@x>\nHello there\nsecond line\n",
+            "Hello there\nsecond line\n",
+        ),
+        # A body that begins with its MIME boundary keeps its parts.
+        (
+            b"Message-ID: <b@x>\nContent-Type: multipart/mixed; boundary=b\n--b\n"
+            b"Content-Type: text/plain\n\npart text\n--b--\n",
+            "part text",
+        ),
+        # No header at all: the whole message is body.
+        (b"just text\nSubject: not a header here\n\nmore\n", None),
+    ],
+)
+def test_lines_that_do_not_continue_a_header_stay_where_they_are(raw, body):
+    parsed = parse_message(raw)
+    if body is not None:
+        assert parsed.message_id == "b@x"
+        assert parsed.body.strip() == body.strip()
+    else:
+        assert parsed.subject == "" and parsed.message_id is None

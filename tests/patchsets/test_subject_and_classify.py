@@ -99,3 +99,21 @@ def test_series_metadata_is_read():
     assert result.supersedes == ["old@example.com"]
     assert result.base_commit == "0123456789abcdef0123456789abcdef01234567"
     assert result.change_id == "20240101-topic-abcdef012345"
+
+
+def test_a_reply_carries_series_links_of_its_own_text_only():
+    body = (
+        "> Supersedes: <quoted@example.com>\n> Based-on: <quoted-base@example.com>\n\n"
+        "This is v2 of the other one.\n\nSupersedes: <old@example.com>\n"
+        "Based-on: <base@example.com>\n"
+    )
+    for subject, has_parent in (("Re: [PATCH] topic", True), ("topic", True)):
+        result = classify_message(subject, body, has_parent)
+        assert result.kind is MailKind.reply
+        assert result.supersedes == ["old@example.com"]
+        assert result.depends_on == ["base@example.com"]
+
+
+def test_based_on_in_a_cover_letter_is_a_dependency():
+    result = classify_message("[PATCH 0/2] topic", "Blurb.\n\nBased-on: <b@example.com>\n", False)
+    assert result.kind is MailKind.cover and result.depends_on == ["b@example.com"]

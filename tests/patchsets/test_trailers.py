@@ -447,3 +447,12 @@ def test_patch_body_trailers_match_corpus_truth():
         if lines(commit_trailers(message)) != [t["trailer"] for t in meta["body_trailers"]]
     ]
     assert wrong == [], f"{len(wrong)} of {len(patches)} patches differ"
+
+
+def test_series_links_in_a_reply_are_not_trailers():
+    body = (
+        "Looks right.\n\nBased-on: <base@example.com>\nSupersedes: <old@example.com>\n"
+        "Depends-on: <dep@example.com>\nObsoletes: <older@example.com>\n"
+        "Acked-by: Al <al@example.com>\n"
+    )
+    assert lines(followup_trailers(body)) == ["Acked-by: Al <al@example.com>"]

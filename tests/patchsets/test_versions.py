@@ -175,3 +175,37 @@ def test_a_pull_request_is_never_the_earlier_version(feed, same_batch):
     pull_set, patch_set = sets
     assert pull_set.pull_url == "https://git.example.org/ada/widget.git"
     assert patch_set.previous_id is None and pull_set.status is PatchsetStatus.proposed
+
+
+def test_supersedes_in_a_reviewers_reply_links_the_versions(feed, session):
+    from patchsets.models import GivenTrailer
+    from patchsets.queries import collect_trailers
+
+    v1, raw1 = mail("[PATCH] first try")
+    v2, raw2 = mail("[PATCH] other words entirely", minute=3)
+    sets = feed((v1, raw1), (v2, raw2))
+    assert sets[1].previous_id is None  # nothing ties them: different names and diffs
+    reply = mail(
+        "Re: [PATCH] other words entirely",
+        sender="Rob <rob@example.org>",
+        body=(
+            f"> Fix.\n> Based-on: <quoted@example.com>\n\nThis re-rolls the first try.\n\n"
+            f"Supersedes: <{v1}>\nBased-on: <base@example.com>\n"
+            "Reviewed-by: Rob <rob@example.org>\n"
+        ),
+        diff=False,
+        reply_to=v2,
+        minute=5,
+    )
+    sets = feed(reply)
+    assert sets[1].previous_id == sets[0].id
+    assert sets[0].superseded_by_id == sets[1].id
+    assert sets[0].status is PatchsetStatus.superseded
+    assert sets[1].depends_on == ["base@example.com"]
+    # Series links, not trailers: only the Reviewed-by goes to the commit message.
+    given = session.scalars(select(GivenTrailer.name)).all()
+    assert given == ["Reviewed-by"]
+    collected = [
+        c.trailer.name for t in collect_trailers(session, sets[1]).values() for c in t.given
+    ]
+    assert collected == ["Reviewed-by"]

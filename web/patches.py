@@ -24,12 +24,14 @@ from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers.diff import DiffLexer
+from sqlalchemy import or_, select
 
 from archive import queries as archive_queries
 from archive.models import MailingList, Message
 from patchsets import queries
 from patchsets.diff import FileDiff, diff_files, diffstat, split_patch
-from patchsets.models import Patchset, PatchsetPatch, PatchsetStatus
+from patchsets.classify import MailKind
+from patchsets.models import ClassifiedMessage, Patchset, PatchsetPatch, PatchsetStatus
 from patchsets.queries import PatchTrailers
 from patchsets.status import StatusRefused, allowed_statuses, change_status, parse_status
 from web.context import (
@@ -179,6 +181,37 @@ def set_status(name: str, patchset_id: int):
     return redirect(url_for("patches.patchset_page", name=mlist.name, patchset_id=patchset.id), 303)
 
 
+@dataclass(frozen=True)
+class SeriesLink:
+    """The patchset a message is a patch or the cover letter of, as its page links it."""
+
+    name: str
+    version: int
+    url: str
+
+
+@bp.app_template_global()
+def patchset_of(message: Message, list_name: str) -> SeriesLink | None:
+    """The patchset on the list `list_name` (the one the page shows the message under, so
+    no other list is named) that has `message` as a patch or cover letter."""
+    found = db_session().execute(
+        select(Patchset)
+        .join(MailingList, MailingList.id == Patchset.list_id)
+        .outerjoin(PatchsetPatch, PatchsetPatch.patchset_id == Patchset.id)
+        .where(
+            MailingList.name == list_name,
+            or_(PatchsetPatch.message_pk == message.id, Patchset.cover_message_pk == message.id),
+        )
+        .order_by(Patchset.id)
+        .limit(1)
+    )
+    patchset = found.scalar_one_or_none()
+    if patchset is None:
+        return None
+    url = url_for("patches.patchset_page", name=list_name, patchset_id=patchset.id)
+    return SeriesLink(patchset.name, patchset.version, url)
+
+
 # -- helpers -----------------------------------------------------------------------------
 
 
@@ -224,16 +257,38 @@ def _highlight(diff: str) -> Markup:
 def _replies(
     mlist: MailingList, patchset: Patchset, first: Message | None
 ) -> list[archive_queries.ThreadEntry]:
-    """The thread's other messages (reviews, replies), oldest first: one more than
-    REPLIES_SHOWN at most, so the page knows to point at the thread view for the rest."""
+    """This version's replies (reviews, answers), oldest first: the messages of the thread
+    whose nearest patch or cover letter above them is one of this patchset's. Another
+    version sent into the same thread, its patches and their replies are not this one's.
+    One more than REPLIES_SHOWN at most, so the page knows to point at the thread view."""
     if first is None:
         return []
     session = db_session()
     node = archive_queries.find_node(session, mlist.id, first.message_id)
     if node is None:
         return []
-    own = {p.message_pk for p in patchset.patches} | {patchset.cover_message_pk}
-    entries = archive_queries.date_order(archive_queries.thread_entries(session, node))
-    # date_order keeps the received messages only: no entry is a placeholder
-    replies = [e for e in entries if e.message is not None and e.message.id not in own]
-    return replies[: REPLIES_SHOWN + 1]
+    own = {p.message_pk for p in patchset.patches} | {patchset.cover_message_pk} - {None}
+    entries = archive_queries.thread_entries(session, node)  # tree order, with depths
+    received = [e.message.id for e in entries if e.message is not None]
+    submissions = set(
+        session.scalars(
+            select(ClassifiedMessage.message_pk).where(
+                ClassifiedMessage.message_pk.in_(received),
+                ClassifiedMessage.kind.in_([MailKind.patch, MailKind.cover]),
+            )
+        )
+    )
+    replies = []
+    above: list[tuple[int, bool]] = []  # (depth, whether that subtree answers this version)
+    for entry in entries:
+        while above and above[-1][0] >= entry.depth:
+            above.pop()
+        pk = entry.message.id if entry.message is not None else None
+        if pk in own or pk in submissions:
+            above.append((entry.depth, pk in own))
+            continue
+        answers_this = bool(above) and above[-1][1]
+        above.append((entry.depth, answers_this))
+        if answers_this and entry.message is not None:
+            replies.append(entry)
+    return archive_queries.date_order(replies)[: REPLIES_SHOWN + 1]

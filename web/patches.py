@@ -32,7 +32,11 @@ from patchsets import queries
 from patchsets.diff import FileDiff, diff_files, diffstat, split_patch
 from patchsets.classify import MailKind
 from patchsets.models import ClassifiedMessage, Patchset, PatchsetPatch, PatchsetStatus
-from patchsets.queries import PatchTrailers
+from patchsets.queries import CollectedTrailer, PatchTrailers
+from trackers.access import TrackerRight
+from trackers.access import may as may_on_tracker
+from trackers.mentions import TicketRef, render_with_links
+from trackers.models import EventKind, Ticket, TicketEvent, Tracker
 from patchsets.status import StatusRefused, allowed_statuses, change_status, parse_status
 from web.context import (
     app_settings,
@@ -42,7 +46,7 @@ from web.context import (
     db_session,
     list_or_404,
 )
-from web.render import render_body, to_filename
+from web.render import link_pieces, render_body, to_filename
 
 bp = Blueprint("patches", __name__)
 
@@ -58,10 +62,11 @@ class PatchView:
 
     patch: PatchsetPatch
     message: Message
-    commit: Markup
+    commit: Markup  # the commit message, its trailers included, closed tickets linked
     diffstat: str
     files: list[tuple[FileDiff, Markup | None]]  # highlighted diff; None for binary
-    trailers: PatchTrailers
+    given: list[CollectedTrailer]  # trailers replies gave that the commit does not hold
+    author: str | None  # the in-body From: the author, when not the sender
 
 
 # -- pages ------------------------------------------------------------------------------
@@ -109,8 +114,12 @@ def patchset_page(name: str, patchset_id: int):
         session, [p.message_pk for p in current] + ([cover.id] if cover else [])
     )
     trailers = queries.collect_trailers(session, patchset)
+    closing = _closed_tickets(current)
     patches = [
-        _patch_view(p, bodies.get(p.message_pk, ""), trailers.get(p.message_pk)) for p in current
+        _patch_view(
+            p, bodies.get(p.message_pk, ""), trailers.get(p.message_pk), closing.get(p.message_id)
+        )
+        for p in current
     ]
     first = cover or (current[0].message if current else None)
     replies = _replies(mlist, patchset, first)
@@ -236,16 +245,68 @@ def _status_filter(value: str) -> PatchsetStatus | None:
         abort(400, str(e))
 
 
-def _patch_view(patch: PatchsetPatch, body: str, trailers: PatchTrailers | None) -> PatchView:
+def _patch_view(
+    patch: PatchsetPatch,
+    body: str,
+    trailers: PatchTrailers | None,
+    closes: dict[tuple[str, int], str] | None,
+) -> PatchView:
     _message, diff = split_patch(body)
     files = diff_files(diff) if diff else []
+    trailers = trailers or PatchTrailers()
+    # A trailer the commit message holds is shown there, once; a reply that gives it
+    # again adds nothing to show.
+    present = {(t.name.lower(), t.value) for t in trailers.body}
+    given = [g for g in trailers.given if (g.trailer.name.lower(), g.trailer.value) not in present]
     return PatchView(
         patch=patch,
         message=patch.message,
-        commit=render_body(queries.commit_message(body)),
+        commit=_render_commit(queries.commit_message(body), closes or {}),
         diffstat=diffstat(files),
         files=[(f, None if f.binary else _highlight(f.text)) for f in files],
-        trailers=trailers or PatchTrailers(),
+        given=given,
+        author=queries.inbody_author(body),
+    )
+
+
+def _closed_tickets(patches: list[PatchsetPatch]) -> dict[str, dict[tuple[str, int], str]]:
+    """For each patch (by Message-ID), the tickets its `Closes:` trailers were noted on
+    (`trackers.patch_links` records them as reference events) that the reader may
+    browse, with their pages' paths."""
+    msgids = [p.message_id for p in patches]
+    if not msgids:
+        return {}
+    session = db_session()
+    rows = session.execute(
+        select(TicketEvent.message_id, Tracker, Ticket.number)
+        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .join(Tracker, Tracker.id == Ticket.tracker_id)
+        .where(TicketEvent.kind == EventKind.reference, TicketEvent.message_id.in_(msgids))
+    ).all()
+    actor = current_actor()
+    browsable: dict[int, bool] = {}
+    found: dict[str, dict[tuple[str, int], str]] = {}
+    for msgid, tracker, number in rows:
+        if tracker.id not in browsable:
+            browsable[tracker.id] = may_on_tracker(session, tracker, actor, TrackerRight.browse)
+        if browsable[tracker.id]:
+            url = url_for("trackers.ticket_page", name=tracker.name, number=number)
+            found.setdefault(msgid, {})[(tracker.name, number)] = url
+    return found
+
+
+def _render_commit(text: str, closes: dict[tuple[str, int], str]) -> Markup:
+    """The commit message as `render_body` draws it, the refs of its closing trailers
+    that name a known ticket linked to it."""
+    if not closes:
+        return render_body(text)
+    base_url = app_settings().base_url
+
+    def link_for(ref: TicketRef) -> str | None:
+        return closes.get((ref.tracker or "", ref.number))
+
+    return render_body(
+        text, lambda run: link_pieces(render_with_links(run, link_for, base_url=base_url))
     )
 
 

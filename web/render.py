@@ -85,6 +85,18 @@ def linkify(text: str) -> Markup:
     return Markup("".join(out))
 
 
+def link_pieces(pieces: list[tuple[str, str | None]]) -> Markup:
+    """(segment, url) pieces as HTML: a segment with a url is an anchor to it (a page of
+    ours: a ticket), the others are escaped and linkified as `linkify` does."""
+    html = []
+    for segment, url in pieces:
+        if url is None:
+            html.append(str(linkify(segment)))
+        else:
+            html.append(f'<a href="{escape(url)}">{escape(visible_controls(segment))}</a>')
+    return Markup("".join(html))
+
+
 def _run_html(lines: list[str], quoted: bool, render_run: Callable[[str], Markup]) -> str:
     html = render_run("".join(lines))
     return f'<span class="q">{html}</span>' if quoted else str(html)

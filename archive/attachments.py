@@ -200,7 +200,9 @@ def _filename(part: Message) -> str | None:
         return None
     if not isinstance(filename, str):
         return None
-    decoded = decode_words(decode_header_text(filename, "file name", problems), "file name", problems)
+    decoded = decode_words(
+        decode_header_text(filename, "file name", problems), "file name", problems
+    )
     return decoded.replace("\x00", "") or None
 
 

@@ -41,8 +41,8 @@ from archive.search import SearchQueryError, search_messages
 from core.db import new_session
 from core.settings import Settings
 from lists.access import VisibleLists, visible_lists
-from web.context import app_settings, current_actor, db_session, list_or_404
 from web.attachments import attachment_response, list_attachments
+from web.context import app_settings, current_actor, db_session, list_or_404
 from web.mid import (
     ATTACHMENT,
     FLAT,

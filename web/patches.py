@@ -29,15 +29,15 @@ from sqlalchemy import or_, select
 from archive import queries as archive_queries
 from archive.models import MailingList, Message
 from patchsets import queries
-from patchsets.diff import FileDiff, diff_files, diffstat, split_patch
 from patchsets.classify import MailKind
+from patchsets.diff import FileDiff, diff_files, diffstat, split_patch
 from patchsets.models import ClassifiedMessage, Patchset, PatchsetPatch, PatchsetStatus
 from patchsets.queries import CollectedTrailer, PatchTrailers
+from patchsets.status import StatusRefused, allowed_statuses, change_status, parse_status
 from trackers.access import TrackerRight
 from trackers.access import may as may_on_tracker
 from trackers.mentions import TicketRef, render_with_links
 from trackers.models import EventKind, Ticket, TicketEvent, Tracker
-from patchsets.status import StatusRefused, allowed_statuses, change_status, parse_status
 from web.context import (
     app_settings,
     check_csrf,

@@ -206,13 +206,17 @@ def ticket_page(name: str, number: int):
     )
 
 
-@bp.get("/<name>/tickets/<int(max=2147483647):number>/<int(max=9223372036854775807):event_id>/<part>")
+@bp.get(
+    "/<name>/tickets/<int(max=2147483647):number>/<int(max=9223372036854775807):event_id>/<part>"
+)
 def attachment(name: str, number: int, event_id: int, part: str):
     """An attachment of the mail that made event `event_id`, as public-inbox's N-filename
     (the name is ignored), served as `web.attachments` serves every download."""
     _tracker, ticket = _ticket_or_404(name, number)
     raw = db_session().scalar(
-        select(TicketEvent.raw).where(TicketEvent.id == event_id, TicketEvent.ticket_id == ticket.id)
+        select(TicketEvent.raw).where(
+            TicketEvent.id == event_id, TicketEvent.ticket_id == ticket.id
+        )
     )
     if raw is None:
         abort(404, f"Event {event_id} of {name}#{number} came by no mail.")
@@ -472,7 +476,7 @@ def _event_raws(events: list[TicketEvent]) -> dict[int, bytes]:
             TicketEvent.id.in_(ids), TicketEvent.raw.is_not(None)
         )
     )
-    return {event_id: raw for event_id, raw in rows}
+    return {event_id: raw for event_id, raw in rows if raw is not None}
 
 
 def _event_view(

@@ -8,6 +8,7 @@
     /<list>/new.atom           the newest messages
     /<list>/<msgid>/           a message, with its thread's outline
     /<list>/<msgid>/raw        the message exactly as received
+    /<list>/<msgid>/<N>-<name> its attachment N, as a download (`web.attachments`)
     /<list>/<msgid>/t.mbox.gz  its thread as gzipped mboxrd
     /<list>/<msgid>/T/ and t/  its thread in full, flat by date or nested
 

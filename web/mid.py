@@ -8,7 +8,8 @@ WSGI servers hand the application a PATH_INFO that is already percent-decoded, s
 %2F arrives as '/' and the segment boundary is lost. `message_path` therefore reads the
 raw request URI where the server provides one (gunicorn: RAW_URI, Werkzeug and mod_wsgi:
 REQUEST_URI) and falls back to the decoded path, splitting the known views off its end
-as public-inbox does for servers that unescape slashes.
+as public-inbox does for servers that unescape slashes. A last segment `N-filename` (N
+as `2` or `1.2`) names an attachment, as in public-inbox.
 """
 
 from __future__ import annotations

@@ -77,3 +77,16 @@ def test_ticket_page_lists_the_attachments_of_the_mail_that_opened_it(client, se
     png = client.get("/bugs/tickets/1/" + href.replace("2-build-log.txt", "3-shot.png"))
     assert png.headers["Content-Type"] == "application/octet-stream"
     assert client.get("/bugs/tickets/1/999/2-x.txt").status_code == 404
+
+
+def test_an_attachment_path_is_told_from_a_message_id_with_slashes():
+    from web.mid import ATTACHMENT, MESSAGE, split_message_path
+
+    found = split_message_path("a%2Fb@x/1.2-log.txt", escaped=True)
+    assert found is not None and (found.msgid, found.view, found.part) == (
+        "a/b@x",
+        ATTACHMENT,
+        "1.2",
+    )
+    message = split_message_path("a%2F1-b@x/", escaped=True)
+    assert message is not None and (message.msgid, message.view) == ("a/1-b@x", MESSAGE)

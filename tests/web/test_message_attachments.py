@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tests.archive.test_attachments import LOG, PNG, TEXT, mixed
 from trackers.tickets import Origin, create_tracker, open_ticket
+from web.mid import ATTACHMENT, MESSAGE, split_message_path
 
 HTML_FILE = (
     'Content-Type: text/html; charset=utf-8\nContent-Disposition: attachment; filename="x.html"\n'
@@ -80,8 +81,6 @@ def test_ticket_page_lists_the_attachments_of_the_mail_that_opened_it(client, se
 
 
 def test_an_attachment_path_is_told_from_a_message_id_with_slashes():
-    from web.mid import ATTACHMENT, MESSAGE, split_message_path
-
     found = split_message_path("a%2Fb@x/1.2-log.txt", escaped=True)
     assert found is not None and (found.msgid, found.view, found.part) == (
         "a/b@x",

@@ -24,7 +24,7 @@ from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers.diff import DiffLexer
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from archive import queries as archive_queries
 from archive.models import MailingList, Message
@@ -203,18 +203,21 @@ class SeriesLink:
 def patchset_of(message: Message, list_name: str) -> SeriesLink | None:
     """The patchset on the list `list_name` (the one the page shows the message under, so
     no other list is named) that has `message` as a patch or cover letter."""
-    found = db_session().execute(
+    # Two lookups, each by its own index (ix_patchset_patches_message, the cover's).
+    session = db_session()
+    on_list = select(MailingList.id).where(MailingList.name == list_name).scalar_subquery()
+    as_patch = select(PatchsetPatch.patchset_id).where(PatchsetPatch.message_pk == message.id)
+    patchset = session.scalar(
         select(Patchset)
-        .join(MailingList, MailingList.id == Patchset.list_id)
-        .outerjoin(PatchsetPatch, PatchsetPatch.patchset_id == Patchset.id)
-        .where(
-            MailingList.name == list_name,
-            or_(PatchsetPatch.message_pk == message.id, Patchset.cover_message_pk == message.id),
-        )
+        .where(Patchset.list_id == on_list, Patchset.id.in_(as_patch))
+        .order_by(Patchset.id)
+        .limit(1)
+    ) or session.scalar(
+        select(Patchset)
+        .where(Patchset.list_id == on_list, Patchset.cover_message_pk == message.id)
         .order_by(Patchset.id)
         .limit(1)
     )
-    patchset = found.scalar_one_or_none()
     if patchset is None:
         return None
     url = url_for("patches.patchset_page", name=list_name, patchset_id=patchset.id)

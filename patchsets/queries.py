@@ -191,6 +191,13 @@ _INBODY_HEADER = re.compile(r"^(?:From|Date|Subject):", re.IGNORECASE)
 _INBODY_FROM = re.compile(r"^From:[^/]*@", re.IGNORECASE)
 
 
+def inbody_author(body: str) -> str | None:
+    """The author an in-body `From:` line names ('Name <addr>'), as `git am` takes it when
+    the sender is not the author; None when there is none."""
+    first = body.split("\n", 1)[0]
+    return first[len("From:") :].strip() if _INBODY_FROM.match(first) else None
+
+
 def _without_inbody_headers(lines: list[str]) -> list[str]:
     if not lines or not _INBODY_FROM.match(lines[0]):
         return lines

@@ -8,6 +8,7 @@
     /<list>/new.atom           the newest messages
     /<list>/<msgid>/           a message, with its thread's outline
     /<list>/<msgid>/raw        the message exactly as received
+    /<list>/<msgid>/<N>-<name> its attachment N, as a download (`web.attachments`)
     /<list>/<msgid>/t.mbox.gz  its thread as gzipped mboxrd
     /<list>/<msgid>/T/ and t/  its thread in full, flat by date or nested
 
@@ -41,9 +42,26 @@ from archive.search import SearchQueryError, search_messages
 from core.db import new_session
 from core.settings import Settings
 from lists.access import VisibleLists, visible_lists
+from web.attachments import attachment_response, list_attachments
 from web.context import app_settings, current_actor, db_session, list_or_404
-from web.mid import FLAT, MESSAGE, NESTED, RAW, THREAD_MBOX, message_path, mid_escape
-from web.render import render_body, to_filename
+from web.mid import (
+    ATTACHMENT,
+    FLAT,
+    MESSAGE,
+    NESTED,
+    RAW,
+    THREAD_MBOX,
+    message_path,
+    mid_escape,
+)
+from web.render import (
+    ReplyInstructions,
+    render_body,
+    reply_instructions,
+    shorten,
+    to_filename,
+    visible_controls,
+)
 
 bp = Blueprint("archive", __name__)
 
@@ -140,6 +158,8 @@ def message_views(name: str, _rest: str):
         return _thread_mbox(scope, path.msgid)
     if path.view in (FLAT, NESTED):
         return _thread_page(scope, path.msgid, flat=path.view == FLAT)
+    if path.view == ATTACHMENT:
+        return _attachment(scope, path.msgid, path.part)
     assert path.view == MESSAGE
     return _message_page(scope, path.msgid)
 
@@ -240,6 +260,15 @@ def _raw(name: str, msgid: str) -> Response:
     return response
 
 
+def _attachment(scope: Scope, msgid: str, part: str) -> Response:
+    """/<list>/<msgid>/<N>-<filename>: attachment N as a download (the name is ignored,
+    as public-inbox ignores it)."""
+    found = queries.raw_message(db_session(), scope.list_ids, msgid)
+    if found is None:
+        _not_found(scope, msgid)
+    return attachment_response(found[0], part, f"The message <{msgid}>")
+
+
 def _thread_mbox(scope: Scope, msgid: str) -> Response:
     node, _ = _find(scope, msgid)
     pks = queries.thread_message_pks(db_session(), node.thread_id, node)
@@ -262,6 +291,7 @@ def _message_page(scope: Scope, msgid: str):
         list_name=list_name,
         message=message,
         body=render_body(message.body or ""),
+        attachments=list_attachments(message.raw or b""),
         entries=entries,
         current=node.id,
         previous=previous,
@@ -474,3 +504,31 @@ def format_author(message: Message | queries.MessageSummary | None) -> str:
     if message is None:
         return ""
     return message.from_name or message.from_addr or "(unknown sender)"
+
+
+@bp.app_template_filter("visible")
+def format_visible(value: str | None) -> str:
+    """Mail text with its control characters drawn visibly (`web.render`); escaping is
+    still Jinja's."""
+    return visible_controls(value or "")
+
+
+@bp.app_template_filter("shorten")
+def format_shorten(value: str | None, limit: int) -> str:
+    return shorten(value or "", limit)
+
+
+@bp.app_template_filter("filesize")
+def format_filesize(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
+@bp.app_template_global()
+def reply_for(message: Message) -> ReplyInstructions:
+    return reply_instructions(
+        message.message_id, message.from_addr, message.to_text, message.cc_text, message.subject
+    )

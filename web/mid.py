@@ -8,11 +8,13 @@ WSGI servers hand the application a PATH_INFO that is already percent-decoded, s
 %2F arrives as '/' and the segment boundary is lost. `message_path` therefore reads the
 raw request URI where the server provides one (gunicorn: RAW_URI, Werkzeug and mod_wsgi:
 REQUEST_URI) and falls back to the decoded path, splitting the known views off its end
-as public-inbox does for servers that unescape slashes.
+as public-inbox does for servers that unescape slashes. A last segment `N-filename` (N
+as `2` or `1.2`) names an attachment, as in public-inbox.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -26,6 +28,7 @@ RAW = "raw"
 THREAD_MBOX = "t.mbox.gz"
 FLAT = "T/"
 NESTED = "t/"
+ATTACHMENT = "attachment"  # /<N>-<filename>, public-inbox's form; N as archive.attachments
 
 _VIEWS = (
     (FLAT, "/T/"),
@@ -34,6 +37,7 @@ _VIEWS = (
     (THREAD_MBOX, "/t.mbox.gz"),
     (MESSAGE, "/"),
 )
+_ATTACHMENT = re.compile(r"/([1-9][0-9]*(?:\.[1-9][0-9]*)*)-[^/]*\Z")
 # Paths public-inbox redirects to a canonical one: the thread views without their slash.
 _REDIRECTS = ((FLAT, "/T"), (NESTED, "/t"))
 
@@ -49,6 +53,7 @@ class MessagePath:
     msgid: str
     view: str
     canonical: bool = True
+    part: str = ""  # the attachment's number, for ATTACHMENT
 
 
 def split_message_path(tail: str, escaped: bool) -> MessagePath | None:
@@ -59,22 +64,25 @@ def split_message_path(tail: str, escaped: bool) -> MessagePath | None:
     right as long as the id does not itself end in a view's name, as in public-inbox).
     Returns None when no Message-ID is left.
     """
-    found: MessagePath | None = None
-    for view, suffix in _VIEWS:
-        if tail.endswith(suffix):
-            found = MessagePath(tail[: -len(suffix)], view)
-            break
-    else:
-        for view, suffix in _REDIRECTS:
-            if tail.endswith(suffix):
-                found = MessagePath(tail[: -len(suffix)], view, canonical=False)
-                break
-        else:
-            found = MessagePath(tail, MESSAGE, canonical=False)
+    found = _split_view(tail)
     msgid = mid_unescape(found.msgid) if escaped else found.msgid
     if not msgid:
         return None
-    return MessagePath(msgid, found.view, found.canonical)
+    return MessagePath(msgid, found.view, found.canonical, found.part)
+
+
+def _split_view(tail: str) -> MessagePath:
+    """The view `tail` ends in, and the (still raw) Message-ID before it."""
+    attachment = _ATTACHMENT.search(tail)
+    if attachment:
+        return MessagePath(tail[: attachment.start()], ATTACHMENT, part=attachment.group(1))
+    for view, suffix in _VIEWS:
+        if tail.endswith(suffix):
+            return MessagePath(tail[: -len(suffix)], view)
+    for view, suffix in _REDIRECTS:
+        if tail.endswith(suffix):
+            return MessagePath(tail[: -len(suffix)], view, canonical=False)
+    return MessagePath(tail, MESSAGE, canonical=False)
 
 
 def message_path(environ: dict, decoded_path: str) -> MessagePath | None:

@@ -24,14 +24,20 @@ from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers.diff import DiffLexer
+from sqlalchemy import select
 
 from archive import queries as archive_queries
 from archive.models import MailingList, Message
 from patchsets import queries
+from patchsets.classify import MailKind
 from patchsets.diff import FileDiff, diff_files, diffstat, split_patch
-from patchsets.models import Patchset, PatchsetPatch, PatchsetStatus
-from patchsets.queries import PatchTrailers
+from patchsets.models import ClassifiedMessage, Patchset, PatchsetPatch, PatchsetStatus
+from patchsets.queries import CollectedTrailer, PatchTrailers
 from patchsets.status import StatusRefused, allowed_statuses, change_status, parse_status
+from trackers.access import TrackerRight
+from trackers.access import may as may_on_tracker
+from trackers.mentions import TicketRef, render_with_links
+from trackers.models import EventKind, Ticket, TicketEvent, Tracker
 from web.context import (
     app_settings,
     check_csrf,
@@ -40,7 +46,7 @@ from web.context import (
     db_session,
     list_or_404,
 )
-from web.render import render_body, to_filename
+from web.render import link_pieces, render_body, to_filename
 
 bp = Blueprint("patches", __name__)
 
@@ -56,10 +62,11 @@ class PatchView:
 
     patch: PatchsetPatch
     message: Message
-    commit: Markup
+    commit: Markup  # the commit message, its trailers included, closed tickets linked
     diffstat: str
     files: list[tuple[FileDiff, Markup | None]]  # highlighted diff; None for binary
-    trailers: PatchTrailers
+    given: list[CollectedTrailer]  # trailers replies gave that the commit does not hold
+    author: str | None  # the in-body From: the author, when not the sender
 
 
 # -- pages ------------------------------------------------------------------------------
@@ -107,8 +114,12 @@ def patchset_page(name: str, patchset_id: int):
         session, [p.message_pk for p in current] + ([cover.id] if cover else [])
     )
     trailers = queries.collect_trailers(session, patchset)
+    closing = _closed_tickets(current)
     patches = [
-        _patch_view(p, bodies.get(p.message_pk, ""), trailers.get(p.message_pk)) for p in current
+        _patch_view(
+            p, bodies.get(p.message_pk, ""), trailers.get(p.message_pk), closing.get(p.message_id)
+        )
+        for p in current
     ]
     first = cover or (current[0].message if current else None)
     replies = _replies(mlist, patchset, first)
@@ -179,6 +190,40 @@ def set_status(name: str, patchset_id: int):
     return redirect(url_for("patches.patchset_page", name=mlist.name, patchset_id=patchset.id), 303)
 
 
+@dataclass(frozen=True)
+class SeriesLink:
+    """The patchset a message is a patch or the cover letter of, as its page links it."""
+
+    name: str
+    version: int
+    url: str
+
+
+@bp.app_template_global()
+def patchset_of(message: Message, list_name: str) -> SeriesLink | None:
+    """The patchset on the list `list_name` (the one the page shows the message under, so
+    no other list is named) that has `message` as a patch or cover letter."""
+    # Two lookups, each by its own index (ix_patchset_patches_message, the cover's).
+    session = db_session()
+    on_list = select(MailingList.id).where(MailingList.name == list_name).scalar_subquery()
+    as_patch = select(PatchsetPatch.patchset_id).where(PatchsetPatch.message_pk == message.id)
+    patchset = session.scalar(
+        select(Patchset)
+        .where(Patchset.list_id == on_list, Patchset.id.in_(as_patch))
+        .order_by(Patchset.id)
+        .limit(1)
+    ) or session.scalar(
+        select(Patchset)
+        .where(Patchset.list_id == on_list, Patchset.cover_message_pk == message.id)
+        .order_by(Patchset.id)
+        .limit(1)
+    )
+    if patchset is None:
+        return None
+    url = url_for("patches.patchset_page", name=list_name, patchset_id=patchset.id)
+    return SeriesLink(patchset.name, patchset.version, url)
+
+
 # -- helpers -----------------------------------------------------------------------------
 
 
@@ -203,16 +248,68 @@ def _status_filter(value: str) -> PatchsetStatus | None:
         abort(400, str(e))
 
 
-def _patch_view(patch: PatchsetPatch, body: str, trailers: PatchTrailers | None) -> PatchView:
+def _patch_view(
+    patch: PatchsetPatch,
+    body: str,
+    trailers: PatchTrailers | None,
+    closes: dict[tuple[str, int], str] | None,
+) -> PatchView:
     _message, diff = split_patch(body)
     files = diff_files(diff) if diff else []
+    trailers = trailers or PatchTrailers()
+    # A trailer the commit message holds is shown there, once; a reply that gives it
+    # again adds nothing to show.
+    present = {(t.name.lower(), t.value) for t in trailers.body}
+    given = [g for g in trailers.given if (g.trailer.name.lower(), g.trailer.value) not in present]
     return PatchView(
         patch=patch,
         message=patch.message,
-        commit=render_body(queries.commit_message(body)),
+        commit=_render_commit(queries.commit_message(body), closes or {}),
         diffstat=diffstat(files),
         files=[(f, None if f.binary else _highlight(f.text)) for f in files],
-        trailers=trailers or PatchTrailers(),
+        given=given,
+        author=queries.inbody_author(body),
+    )
+
+
+def _closed_tickets(patches: list[PatchsetPatch]) -> dict[str, dict[tuple[str, int], str]]:
+    """For each patch (by Message-ID), the tickets its `Closes:` trailers were noted on
+    (`trackers.patch_links` records them as reference events) that the reader may
+    browse, with their pages' paths."""
+    msgids = [p.message_id for p in patches]
+    if not msgids:
+        return {}
+    session = db_session()
+    rows = session.execute(
+        select(TicketEvent.message_id, Tracker, Ticket.number)
+        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .join(Tracker, Tracker.id == Ticket.tracker_id)
+        .where(TicketEvent.kind == EventKind.reference, TicketEvent.message_id.in_(msgids))
+    ).all()
+    actor = current_actor()
+    browsable: dict[int, bool] = {}
+    found: dict[str, dict[tuple[str, int], str]] = {}
+    for msgid, tracker, number in rows:
+        if tracker.id not in browsable:
+            browsable[tracker.id] = may_on_tracker(session, tracker, actor, TrackerRight.browse)
+        if browsable[tracker.id]:
+            url = url_for("trackers.ticket_page", name=tracker.name, number=number)
+            found.setdefault(msgid, {})[(tracker.name, number)] = url
+    return found
+
+
+def _render_commit(text: str, closes: dict[tuple[str, int], str]) -> Markup:
+    """The commit message as `render_body` draws it, the refs of its closing trailers
+    that name a known ticket linked to it."""
+    if not closes:
+        return render_body(text)
+    base_url = app_settings().base_url
+
+    def link_for(ref: TicketRef) -> str | None:
+        return closes.get((ref.tracker or "", ref.number))
+
+    return render_body(
+        text, lambda run: link_pieces(render_with_links(run, link_for, base_url=base_url))
     )
 
 
@@ -224,16 +321,38 @@ def _highlight(diff: str) -> Markup:
 def _replies(
     mlist: MailingList, patchset: Patchset, first: Message | None
 ) -> list[archive_queries.ThreadEntry]:
-    """The thread's other messages (reviews, replies), oldest first: one more than
-    REPLIES_SHOWN at most, so the page knows to point at the thread view for the rest."""
+    """This version's replies (reviews, answers), oldest first: the messages of the thread
+    whose nearest patch or cover letter above them is one of this patchset's. Another
+    version sent into the same thread, its patches and their replies are not this one's.
+    One more than REPLIES_SHOWN at most, so the page knows to point at the thread view."""
     if first is None:
         return []
     session = db_session()
     node = archive_queries.find_node(session, mlist.id, first.message_id)
     if node is None:
         return []
-    own = {p.message_pk for p in patchset.patches} | {patchset.cover_message_pk}
-    entries = archive_queries.date_order(archive_queries.thread_entries(session, node))
-    # date_order keeps the received messages only: no entry is a placeholder
-    replies = [e for e in entries if e.message is not None and e.message.id not in own]
-    return replies[: REPLIES_SHOWN + 1]
+    own = {p.message_pk for p in patchset.patches} | {patchset.cover_message_pk} - {None}
+    entries = archive_queries.thread_entries(session, node)  # tree order, with depths
+    received = [e.message.id for e in entries if e.message is not None]
+    submissions = set(
+        session.scalars(
+            select(ClassifiedMessage.message_pk).where(
+                ClassifiedMessage.message_pk.in_(received),
+                ClassifiedMessage.kind.in_([MailKind.patch, MailKind.cover]),
+            )
+        )
+    )
+    replies = []
+    above: list[tuple[int, bool]] = []  # (depth, whether that subtree answers this version)
+    for entry in entries:
+        while above and above[-1][0] >= entry.depth:
+            above.pop()
+        pk = entry.message.id if entry.message is not None else None
+        if pk in own or pk in submissions:
+            above.append((entry.depth, pk in own))
+            continue
+        answers_this = bool(above) and above[-1][1]
+        above.append((entry.depth, answers_this))
+        if answers_this and entry.message is not None:
+            replies.append(entry)
+    return archive_queries.date_order(replies)[: REPLIES_SHOWN + 1]

@@ -5,12 +5,22 @@ as HTML; every character goes through `markupsafe.escape`, and the only markup a
 ours: a span around each run of quoted lines and an anchor around each http(s) URL.
 Other schemes (javascript:, data:, file:, mailto:) stay plain text, so a crafted link
 cannot run script or leave the page through anything but an ordinary web link.
+
+Control characters in mail (a bell, an escape sequence, a bidirectional override) are
+shown as what they are, not passed to the browser: `visible_controls` draws C0 controls
+as their Unicode control pictures (U+2400..), and DEL, C1 controls and the bidi
+embedding, override and isolate controls as escapes (\x7f, \u202e). Every piece of mail
+text a page shows goes through it: the body here, the rest by the `visible` filter.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import getaddresses
+from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
@@ -20,6 +30,22 @@ _URL = re.compile(r"\bhttps?://[^\s<>\"'`\x00-\x1f\x7f]+", re.IGNORECASE)
 # Punctuation that ends a sentence rather than the URL it follows.
 _TRAILING = ".,;:!?*'\""
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+_BIDI_CONTROLS = [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+# Tab and newline stay as they are; a CR before a newline is dropped before translating.
+_VISIBLE = {c: chr(0x2400 + c) for c in range(0x20) if c not in (0x09, 0x0A)}
+_VISIBLE |= {c: f"\\x{c:02x}" for c in (0x7F, *range(0x80, 0xA0))}
+_VISIBLE |= {c: f"\\u{c:04x}" for c in _BIDI_CONTROLS}
+ELLIPSIS = "\u2026"
+
+
+def visible_controls(text: str) -> str:
+    """`text` with every control character drawn visibly (see the module's docstring)."""
+    return text.replace("\r\n", "\n").translate(_VISIBLE)
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
 
 
 def render_body(text: str, render_run: Callable[[str], Markup] | None = None) -> Markup:
@@ -51,12 +77,24 @@ def linkify(text: str) -> Markup:
     for match in _URL.finditer(text):
         url = _trim_url(match.group(0))
         start = match.start()
-        out.append(str(escape(text[pos:start])))
+        out.append(str(escape(visible_controls(text[pos:start]))))
         href = escape(url)
         out.append(f'<a href="{href}" rel="nofollow noopener noreferrer">{href}</a>')
         pos = start + len(url)
-    out.append(str(escape(text[pos:])))
+    out.append(str(escape(visible_controls(text[pos:]))))
     return Markup("".join(out))
+
+
+def link_pieces(pieces: list[tuple[str, str | None]]) -> Markup:
+    """(segment, url) pieces as HTML: a segment with a url is an anchor to it (a page of
+    ours: a ticket), the others are escaped and linkified as `linkify` does."""
+    html = []
+    for segment, url in pieces:
+        if url is None:
+            html.append(str(linkify(segment)))
+        else:
+            html.append(f'<a href="{escape(url)}">{escape(visible_controls(segment))}</a>')
+    return Markup("".join(html))
 
 
 def _run_html(lines: list[str], quoted: bool, render_run: Callable[[str], Markup]) -> str:
@@ -85,3 +123,48 @@ def to_filename(subject: str, fallback: str = "no-subject") -> str:
         subject = subject[3:].lstrip()
     name = _NAME_CHARS.sub("-", subject).strip("-.")[:80].rstrip("-.")
     return name or fallback
+
+
+@dataclass(frozen=True)
+class ReplyInstructions:
+    """What a reader needs to answer a message in the thread, as public-inbox's "Reply
+    instructions" give it: the author as To, everyone else it went to as Cc."""
+
+    to: str
+    cc: list[str]
+    in_reply_to: str
+    subject: str
+
+    @property
+    def send_email(self) -> str:
+        """The `git send-email` command, one switch a line, quoted for a POSIX shell."""
+        switches = [f"--in-reply-to={shlex.quote(self.in_reply_to)}"]
+        if self.to:
+            switches.append(f"--to={shlex.quote(self.to)}")
+        switches += [f"--cc={shlex.quote(cc)}" for cc in self.cc]
+        return " \\\n    ".join(["git send-email", *switches, "/path/to/YOUR_REPLY"])
+
+    @property
+    def mailto(self) -> str:
+        """A mailto: URI (RFC 6068) with In-Reply-To, Cc and Subject."""
+        fields = [("In-Reply-To", f"<{self.in_reply_to}>")]
+        if self.cc:
+            fields.append(("Cc", ",".join(self.cc)))
+        fields.append(("Subject", self.subject))
+        query = "&".join(f"{name}={quote(value, safe='')}" for name, value in fields)
+        return f"mailto:{quote(self.to, safe='@')}?{query}"
+
+
+def reply_instructions(
+    message_id: str, from_addr: str, to_text: str, cc_text: str, subject: str
+) -> ReplyInstructions:
+    """Reply instructions for a message: To its author, Cc its To and Cc addresses (each
+    once, not the author), Subject with one 'Re: ' in front."""
+    seen = {from_addr.lower()}
+    cc: list[str] = []
+    for _name, addr in getaddresses([to_text, cc_text]):
+        if "@" in addr and addr.lower() not in seen:
+            seen.add(addr.lower())
+            cc.append(addr)
+    reply_subject = subject if subject[:3].lower() == "re:" else f"Re: {subject}"
+    return ReplyInstructions(from_addr, cc, message_id, reply_subject)

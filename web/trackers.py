@@ -9,6 +9,7 @@ are `web.tracker_settings`.
                                              ?before=<iso>,<id> pages)
     /<tracker>/tickets/style.css             label colours as classes
     /<tracker>/tickets/<n>/                  one ticket and its history (?after=<event> pages)
+    /<tracker>/tickets/<n>/<event>/<N>-<file>  attachment N of the mail event <event> came by
     POST /<tracker>/tickets/<n>/comment      comment (signed in, CSRF-checked)
     /<tracker>/tickets/new                   the new-ticket form, pre-filled by ?title=
                                              and ?description= (links carrying a trace)
@@ -38,7 +39,8 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
-from markupsafe import Markup, escape
+from markupsafe import Markup
+from sqlalchemy import select
 
 from trackers.access import TrackerRight, browsable_trackers, tracker_rights
 from trackers.commands import CommandName, Status, format_command_help, parse_reply
@@ -60,6 +62,7 @@ from trackers.tickets import (
     tracker_labels,
     unfollow,
 )
+from web.attachments import Attachment, attachment_response, list_attachments
 from web.context import (
     addresses,
     app_settings,
@@ -71,7 +74,7 @@ from web.context import (
     tracker_or_404,
 )
 from web.forms import form_text
-from web.render import linkify, render_body
+from web.render import link_pieces, render_body
 
 bp = Blueprint("trackers", __name__)
 
@@ -94,6 +97,7 @@ class EventView:
     body: Markup | None  # the description or comment; None for one-line changes
     authenticity: str | None = None
     data: dict = field(default_factory=dict)
+    attachments: list[Attachment] = field(default_factory=list)  # of the mail it came by
 
 
 # -- pages ------------------------------------------------------------------------------
@@ -183,13 +187,14 @@ def ticket_page(name: str, number: int):
     more = len(events) > EVENTS_PER_PAGE
     events = events[:EVENTS_PER_PAGE]
     link_for = _ref_linker(tracker, [e.text for e in events if e.text])
+    raws = _event_raws(events)
     mail_to = addresses(tracker.name)
     subject = f"Re: [{tracker.name}#{ticket.number}] {ticket.title}"
     return render_template(
         "ticket.html",
         tracker=tracker,
         ticket=ticket,
-        events=[_event_view(e, link_for) for e in events],
+        events=[_event_view(e, link_for, raws.get(e.id)) for e in events],
         label_classes=_label_classes(tracker_labels(session, tracker.id)),
         later=events[-1].id if more else None,
         paged=after > 0,
@@ -199,6 +204,23 @@ def ticket_page(name: str, number: int):
         rights=_rights(tracker),
         command_help=format_command_help(),
     )
+
+
+@bp.get(
+    "/<name>/tickets/<int(max=2147483647):number>/<int(max=9223372036854775807):event_id>/<part>"
+)
+def attachment(name: str, number: int, event_id: int, part: str):
+    """An attachment of the mail that made event `event_id`, as public-inbox's N-filename
+    (the name is ignored), served as `web.attachments` serves every download."""
+    _tracker, ticket = _ticket_or_404(name, number)
+    raw = db_session().scalar(
+        select(TicketEvent.raw).where(
+            TicketEvent.id == event_id, TicketEvent.ticket_id == ticket.id
+        )
+    )
+    if raw is None:
+        abort(404, f"Event {event_id} of {name}#{number} came by no mail.")
+    return attachment_response(raw, part.split("-", 1)[0], f"The mail of event {event_id}")
 
 
 @bp.post("/<name>/tickets/<int(max=2147483647):number>/comment")
@@ -439,18 +461,27 @@ def _render_text(text: str, link_for: Callable[[TicketRef], str | None]) -> Mark
     base_url = app_settings().base_url
 
     def render_run(run: str) -> Markup:
-        html = []
-        for segment, url in render_with_links(run, link_for, base_url=base_url):
-            if url is None:
-                html.append(str(linkify(segment)))
-            else:
-                html.append(f'<a href="{escape(url)}">{escape(segment)}</a>')
-        return Markup("".join(html))
+        return link_pieces(render_with_links(run, link_for, base_url=base_url))
 
     return render_body(text, render_run)
 
 
-def _event_view(event: TicketEvent, link_for: Callable[[TicketRef], str | None]) -> EventView:
+def _event_raws(events: list[TicketEvent]) -> dict[int, bytes]:
+    """The mails the events came by, in one query (the column is deferred)."""
+    ids = [e.id for e in events if e.kind in (EventKind.opened, EventKind.comment)]
+    if not ids:
+        return {}
+    rows = db_session().execute(
+        select(TicketEvent.id, TicketEvent.raw).where(
+            TicketEvent.id.in_(ids), TicketEvent.raw.is_not(None)
+        )
+    )
+    return {event_id: raw for event_id, raw in rows if raw is not None}
+
+
+def _event_view(
+    event: TicketEvent, link_for: Callable[[TicketRef], str | None], raw: bytes | None = None
+) -> EventView:
     data = event.data if isinstance(event.data, dict) else {}
     authenticity = data.get("authenticity")
     body = None
@@ -461,4 +492,5 @@ def _event_view(event: TicketEvent, link_for: Callable[[TicketRef], str | None])
         body=body,
         authenticity=str(authenticity) if authenticity else None,
         data=data,
+        attachments=list_attachments(raw) if raw else [],
     )

@@ -97,6 +97,6 @@ def test_the_ticket_page_links_the_referring_patch(session, settings):
         .get_data(as_text=True)
     )
     assert (
-        '<a href="http://archive.example.org/dev/fix-1@example.com/">[PATCH] fix &lt;it&gt;</a>'
-        in page
+        '<a href="http://archive.example.org/dev/fix-1@example.com/">'
+        "<bdi>[PATCH] fix &lt;it&gt;</bdi></a>" in page
     )

@@ -413,7 +413,7 @@ def test_status_history_names_the_signed_in_user_by_their_address(
         f"/pub/patches/{patchset.id}/status", data={"status": "approved", "csrf_token": token}
     )
     page = client.get(f"/pub/patches/{patchset.id}/").get_data(as_text=True)
-    assert "set by max@example.com" in page
+    assert "set by <bdi>max@example.com</bdi>" in page
 
 
 def test_message_in_list_answers_per_list(session, seed, world):

@@ -8,7 +8,7 @@ from web import archive as web_archive
 
 
 def thread_subjects(html: str) -> list[str]:
-    return re.findall(r'<tr><td><a href="[^"]*">([^<]*)</a>', html)
+    return re.findall(r'<tr><td[^>]*><a href="[^"]*"><bdi[^>]*>([^<]*)</bdi></a>', html)
 
 
 def test_front_page_lists_name_description_address_and_last_activity(client, seed):
@@ -117,8 +117,8 @@ def test_thread_whose_first_message_is_missing_links_to_its_earliest(client, see
     seed.post(dev, "r2@x", "Re: lost topic", ("lost@x",), sender="Bo <bo@example.com>")
     seed.post(dev, "r3@x", "Re: lost topic", ("lost@x",))
     page = client.get("/dev/").get_data(as_text=True)
-    assert 'href="/dev/r2@x/">Re: lost topic</a>' in page
-    assert "<td>Bo</td>" in page
+    assert 'href="/dev/r2@x/"><bdi>Re: lost topic</bdi></a>' in page
+    assert '<td class="who"><bdi>Bo</bdi></td>' in page
 
 
 def test_nul_in_an_address_is_a_400_not_a_database_error(client, seed):

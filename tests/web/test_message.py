@@ -111,14 +111,14 @@ def test_nested_thread_puts_replies_under_their_parent(client, seed):
     page = client.get("/dev/r@x/t/").get_data(as_text=True)
     positions = [page.index(f"body {n}") for n in ("one", "two", "four", "three")]
     assert positions == sorted(positions)
-    assert 'class="message d2" id="m' in page  # c@x, a reply to a reply
+    assert 'class="message nested d2" id="m' in page  # c@x, a reply to a reply
 
 
 def test_thread_with_a_missing_parent_shows_a_placeholder(client, seed):
     dev = seed.make_list("dev")
     seed.post(dev, "late@x", "Re: topic", ("never@x",), body="reply to the unseen\n")
     page = client.get("/dev/late@x/t/").get_data(as_text=True)
-    assert "message not received: &lt;never@x&gt;" in page
+    assert "message not received: <bdi>&lt;never@x&gt;</bdi>" in page
 
 
 @pytest.mark.parametrize("msgid", AWKWARD_IDS)

@@ -129,7 +129,7 @@ def dev(seed, session):
 
 def series_id(client) -> int:
     page = client.get("/dev/patches").get_data(as_text=True)
-    return int(re.search(r'href="/dev/patches/(\d+)/">greet loudly', page).group(1))
+    return int(re.search(r'href="/dev/patches/(\d+)/"><bdi>greet loudly', page).group(1))
 
 
 def csrf_from(page: str) -> str:
@@ -200,7 +200,7 @@ def test_patchset_page_shows_series_trailers_and_highlighted_diffs(client, dev):
     assert " hello.txt | 2 +-" in page and "1 file changed, 1 insertion(+), 1 deletion(-)" in page
     assert "Signed-off-by: Ada Lovelace &lt;ada@example.com&gt;" in page
     assert "Reviewed-by: Bob Reviewer &lt;bob@example.com&gt;" in page
-    assert "not applied: sender mallory@example.com differs" in page
+    assert "not applied: sender <bdi>mallory@example.com</bdi> differs" in page
     assert '<span class="gi">+HELLO WORLD</span>' in page
     assert '<span class="gd">-hello world</span>' in page
     assert "curl -s http://archive.example.org/dev/patches/" in page and "| git am" in page
@@ -321,7 +321,7 @@ def test_owner_approves_and_the_event_is_listed(client, dev, settings):
     assert response.status_code == 303
     assert response.location.endswith(f"/dev/patches/{patchset}/")
     page = client.get(f"/dev/patches/{patchset}/").get_data(as_text=True)
-    assert 'class="status st-approved"' in page and f"set by {OWNER}" in page
+    assert 'class="status st-approved"' in page and f"set by <bdi>{OWNER}</bdi>" in page
     assert "Status history" in page and "<b>approved</b>" in page
     assert "greet loudly" in client.get("/dev/patches?status=approved").get_data(as_text=True)
 
@@ -359,7 +359,7 @@ def test_a_second_version_is_linked_both_ways(client, dev, session):
         ],
     )
     listing = client.get("/dev/patches").get_data(as_text=True)
-    v2, v1 = map(int, re.findall(r'href="/dev/patches/(\d+)/">greet loudly', listing))
+    v2, v1 = map(int, re.findall(r'href="/dev/patches/(\d+)/"><bdi>greet loudly', listing))
     old = client.get(f"/dev/patches/{v1}/").get_data(as_text=True)
     assert f'Superseded by <a href="/dev/patches/{v2}/">v2</a>' in old
     assert "<b>v1</b> (this version)" in old
@@ -383,7 +383,7 @@ def test_a_pull_request_is_listed_with_what_to_pull(client, dev, session):
     )
     import_messages(session, dev, [mail("pull@x", "[GIT PULL] thing 1.0", body, 40)])
     listing = client.get("/dev/patches?tag=pull").get_data(as_text=True)
-    (pid,) = map(int, re.findall(r'href="/dev/patches/(\d+)/">thing 1.0', listing))
+    (pid,) = map(int, re.findall(r'href="/dev/patches/(\d+)/"><bdi>thing 1.0', listing))
     page = client.get(f"/dev/patches/{pid}/").get_data(as_text=True)
     assert "git pull https://git.example.org/ada/thing.git tags/thing-1.0" in page
     assert client.get(f"/dev/patches/{pid}/mbox").status_code == 404

@@ -114,7 +114,7 @@ SECRETS = [
     ),
 ]
 PATCHSET_NAME = "Marzipan lighthouse refactor"
-VIEWS = ("", "/", "/raw", "/T/", "/t/", "/T", "/t.mbox.gz")
+VIEWS = ("", "/", "/raw", "/T/", "/t/", "/T", "/t.mbox.gz", "/1-a.txt", "/2-a.txt")
 
 
 # -- the seed -----------------------------------------------------------------------------
@@ -242,6 +242,8 @@ def argument_values(seeded: Seeded) -> dict[str, list[str]]:
         "project": ["lighthouse"],
         "filename": ["style.css"],
         "held_id": ["1"],
+        "event_id": ["1", "2", "3"],  # a ticket event's mail, for its attachments
+        "part": ["1-a.txt", "2-a.txt"],
     }
 
 

@@ -11,7 +11,7 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 def result_subjects(html: str) -> list[str]:
-    return re.findall(r'<li><a href="[^"]*">([^<]*)</a>', html)
+    return re.findall(r'<li><a href="[^"]*"><bdi[^>]*>([^<]*)</bdi></a>', html)
 
 
 def test_search_page_lists_matches_newest_first_with_links(client, seed):

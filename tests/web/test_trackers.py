@@ -211,7 +211,10 @@ def test_title_change_is_one_line_and_escaped(client, bugs, session):
     command(session, bugs, ticket, "!title <i>Search</i> is slow")
     session.commit()
     html = page(client, "/bugs/tickets/3/")
-    assert "changed the title from “Slow search” to “&lt;i&gt;Search&lt;/i&gt; is slow”" in html
+    assert (
+        "changed the title from “<bdi>Slow search</bdi>” to "
+        "“<bdi>&lt;i&gt;Search&lt;/i&gt; is slow</bdi>”" in html
+    )
 
 
 def test_comment_text_is_escaped_monospace(client, bugs, session):

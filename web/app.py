@@ -24,6 +24,7 @@ from core.errors import UserError
 from core.settings import Settings, get_settings, secret_key
 from web.context import (
     SESSION_LIFETIME,
+    IdConverter,
     authenticate_bearer,
     close_db_session,
     db_session,
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None, blueprints: Sequence[Blueprint]) -> Fl
     # A '//' inside a Message-ID must reach us as it is, not be redirected away.
     app.url_map.merge_slashes = False
     app.url_map.converters["msgpath"] = MessagePathConverter
+    app.url_map.converters["id"] = IdConverter
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.before_request(authenticate_bearer)

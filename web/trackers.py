@@ -40,6 +40,7 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
+from core.params import parse_keyset
 from trackers.access import TrackerRight, browsable_trackers, tracker_rights
 from trackers.commands import CommandName, Status, format_command_help, parse_reply
 from trackers.export import export_tracker, write_export
@@ -63,10 +64,12 @@ from trackers.tickets import (
 from web.context import (
     addresses,
     app_settings,
+    arg_label,
     check_csrf,
     current_actor,
     current_address,
     db_session,
+    int_arg,
     is_owner,
     tracker_or_404,
 )
@@ -78,7 +81,6 @@ bp = Blueprint("trackers", __name__)
 TRACKERS_PER_PAGE = 200
 TICKETS_PER_PAGE = 50
 EVENTS_PER_PAGE = 200
-ID_MAX = 2**63 - 1  # larger numbers in a URL cannot name a row (and overflow PostgreSQL)
 REFS_LOOKED_UP = 500  # distinct ticket refs per page checked for a ticket to link to
 MAILTO_BODY_MAX = 1500  # longer pre-filled descriptions are left out of the mailto link
 
@@ -174,10 +176,10 @@ def stylesheet(name: str):
     return response
 
 
-@bp.get("/<name>/tickets/<int(max=2147483647):number>/")
+@bp.get("/<name>/tickets/<id('ticket', 2147483647):number>/")
 def ticket_page(name: str, number: int):
     tracker, ticket = _ticket_or_404(name, number)
-    after = min(max(request.args.get("after", 0, type=int), 0), ID_MAX)
+    after = int_arg("after")
     session = db_session()
     events = ticket_events(session, ticket, after=after, limit=EVENTS_PER_PAGE + 1)
     more = len(events) > EVENTS_PER_PAGE
@@ -201,7 +203,7 @@ def ticket_page(name: str, number: int):
     )
 
 
-@bp.post("/<name>/tickets/<int(max=2147483647):number>/comment")
+@bp.post("/<name>/tickets/<id('ticket', 2147483647):number>/comment")
 def comment(name: str, number: int):
     """Signed-in people only (403 before anything else is looked at)."""
     actor = current_address()
@@ -265,7 +267,7 @@ def new_ticket(name: str):
     return redirect(url_for("trackers.ticket_page", name=tracker.name, number=ticket.number), 303)
 
 
-@bp.post("/<name>/tickets/<int(max=2147483647):number>/edit")
+@bp.post("/<name>/tickets/<id('ticket', 2147483647):number>/edit")
 def edit(name: str, number: int):
     """A new title, for those with the edit right (as `!title` by mail)."""
     actor = _signed_in("edit a ticket")
@@ -283,7 +285,7 @@ def edit(name: str, number: int):
     return redirect(url_for("trackers.ticket_page", name=tracker.name, number=ticket.number), 303)
 
 
-@bp.post("/<name>/tickets/<int(max=2147483647):number>/triage")
+@bp.post("/<name>/tickets/<id('ticket', 2147483647):number>/triage")
 def triage(name: str, number: int):
     """Commands written as in a reply by mail (`!status confirmed`, `!label bug`...), for
     triagers. Nothing changes unless every line is a valid command."""
@@ -378,17 +380,7 @@ def _status_filter(value: str) -> Status | None:
 
 def _parse_before(value: str) -> tuple[datetime, int] | None:
     """`<iso datetime>,<ticket id>`, as the 'older tickets' link writes it."""
-    if not value.strip():
-        return None
-    when, _, ticket_id = value.strip().rpartition(",")
-    try:
-        parsed = datetime.fromisoformat(when)
-        number = int(ticket_id)
-        if not 0 < number <= ID_MAX:
-            raise ValueError(number)
-    except ValueError:
-        abort(400, "The 'before' page marker is not valid; start again from the first page.")
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), number
+    return parse_keyset(arg_label("before"), value) if value.strip() else None
 
 
 def _label_classes(labels: dict[str, str]) -> dict[str, str]:

@@ -100,6 +100,7 @@ def index():
         "index.html",
         lists=rows,
         next_after=rows[-1].name if more else None,
+        after=after,
     )
 
 

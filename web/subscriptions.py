@@ -183,11 +183,12 @@ def list_settings(name: str):
 
 
 def _managed_list(name: str) -> MailingList:
-    """The list, if the visitor manages it. 404 otherwise: as for a list that does not
-    exist when they may not browse it either."""
+    """The list, if the visitor manages it. As the access rule answers (and a tracker's
+    settings do): 404 as for a list that does not exist when they may not browse it,
+    403 when they see the list but may not manage it."""
     mlist = list_or_404(name)
     if not may_manage(mlist, current_actor()):
-        abort(404, f"Only the owners of {mlist.name} may see its settings.")
+        abort(403, f"Only the owners of {mlist.name} may see its settings.")
     return mlist
 
 

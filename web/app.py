@@ -15,9 +15,11 @@ must be tried; what they share is `web.context` and `web.forms`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, render_template, request
 from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
 from core.errors import UserError
@@ -84,7 +86,34 @@ def create_app(settings: Settings | None, blueprints: Sequence[Blueprint]) -> Fl
     app.register_error_handler(UserError, _refused)
     # Unhandled exceptions become InternalServerError, which this handler answers too.
     app.register_error_handler(HTTPException, _http_error)
+    app.wsgi_app = BaseUrlHost(app.wsgi_app, settings.base_url)  # type: ignore[method-assign]
+    if settings.trusted_proxies:
+        # Outside BaseUrlHost: the proxy's X-Forwarded-For gives the client's address,
+        # but the host of absolute URLs stays the base URL's.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n
+        )
     return app
+
+
+class BaseUrlHost:
+    """WSGI middleware: every request's host and scheme are MAILYARD_BASE_URL's, whatever
+    Host header was sent, so that each absolute URL werkzeug or Flask builds (301s for
+    b4, trailing-slash redirects, `request.root_url`) points at this site and a
+    hostile Host header cannot make one point elsewhere."""
+
+    def __init__(self, wsgi_app, base_url: str) -> None:
+        parts = urlsplit(base_url)
+        self.wsgi_app = wsgi_app
+        self.scheme = parts.scheme or "http"
+        self.host = parts.netloc
+
+    def __call__(self, environ, start_response):
+        if self.host:
+            environ["HTTP_HOST"] = self.host
+            environ["wsgi.url_scheme"] = self.scheme
+        return self.wsgi_app(environ, start_response)
 
 
 def _refuse_nul() -> None:

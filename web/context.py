@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, request, session
 from sqlalchemy.orm import Session
@@ -293,6 +294,24 @@ def optional_int_arg(name: str, *, minimum: int = 0, maximum: int = ID_MAX) -> i
 def arg_label(name: str) -> str:
     """How a refusal names the query parameter `name`: as it is written in the URL."""
     return f"?{name}="
+
+
+# -- where a redirect may go ---------------------------------------------------------------
+
+LOCAL_PATH_MAX = 2000
+
+
+def local_path(value: str) -> str | None:
+    """`value` if it is a path on this site ('/...'), else None. Nothing a browser could
+    read as another site's address passes: browsers drop tabs and newlines from a URL and
+    read '\\' as '/', so '/\t/evil.example' or '/\\evil.example' would be
+    '//evil.example', another host; a control character would also break the header."""
+    if not value.startswith("/") or value.startswith("//") or len(value) > LOCAL_PATH_MAX:
+        return None
+    if any(c == "\\" or c.isspace() or not c.isprintable() for c in value):
+        return None
+    parts = urlsplit(value)
+    return value if not (parts.scheme or parts.netloc) else None
 
 
 def _session_stamp(user: User) -> str:

@@ -40,7 +40,7 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
-from core.params import parse_keyset
+from core.params import TICKET_NUMBER_MAX, parse_keyset
 from trackers.access import TrackerRight, browsable_trackers, tracker_rights
 from trackers.commands import CommandName, Status, format_command_help, parse_reply
 from trackers.export import export_tracker, write_export
@@ -81,6 +81,7 @@ bp = Blueprint("trackers", __name__)
 TRACKERS_PER_PAGE = 200
 TICKETS_PER_PAGE = 50
 EVENTS_PER_PAGE = 200
+TICKET = f"<id('ticket', {TICKET_NUMBER_MAX}):number>"  # a ticket number in a path
 REFS_LOOKED_UP = 500  # distinct ticket refs per page checked for a ticket to link to
 MAILTO_BODY_MAX = 1500  # longer pre-filled descriptions are left out of the mailto link
 
@@ -176,7 +177,7 @@ def stylesheet(name: str):
     return response
 
 
-@bp.get("/<name>/tickets/<id('ticket', 2147483647):number>/")
+@bp.get(f"/<name>/tickets/{TICKET}/")
 def ticket_page(name: str, number: int):
     tracker, ticket = _ticket_or_404(name, number)
     after = int_arg("after")
@@ -203,7 +204,7 @@ def ticket_page(name: str, number: int):
     )
 
 
-@bp.post("/<name>/tickets/<id('ticket', 2147483647):number>/comment")
+@bp.post(f"/<name>/tickets/{TICKET}/comment")
 def comment(name: str, number: int):
     """Signed-in people only (403 before anything else is looked at)."""
     actor = current_address()
@@ -267,7 +268,7 @@ def new_ticket(name: str):
     return redirect(url_for("trackers.ticket_page", name=tracker.name, number=ticket.number), 303)
 
 
-@bp.post("/<name>/tickets/<id('ticket', 2147483647):number>/edit")
+@bp.post(f"/<name>/tickets/{TICKET}/edit")
 def edit(name: str, number: int):
     """A new title, for those with the edit right (as `!title` by mail)."""
     actor = _signed_in("edit a ticket")
@@ -285,7 +286,7 @@ def edit(name: str, number: int):
     return redirect(url_for("trackers.ticket_page", name=tracker.name, number=ticket.number), 303)
 
 
-@bp.post("/<name>/tickets/<id('ticket', 2147483647):number>/triage")
+@bp.post(f"/<name>/tickets/{TICKET}/triage")
 def triage(name: str, number: int):
     """Commands written as in a reply by mail (`!status confirmed`, `!label bug`...), for
     triagers. Nothing changes unless every line is a valid command."""

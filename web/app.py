@@ -87,7 +87,7 @@ def create_app(settings: Settings | None, blueprints: Sequence[Blueprint]) -> Fl
     # Unhandled exceptions become InternalServerError, which this handler answers too.
     app.register_error_handler(HTTPException, _http_error)
     app.wsgi_app = BaseUrlHost(app.wsgi_app, settings.base_url)  # type: ignore[method-assign]
-    if settings.trusted_proxies:
+    if settings.trusted_proxies > 0:
         # Outside BaseUrlHost: the proxy's X-Forwarded-For gives the client's address,
         # but the host of absolute URLs stays the base URL's.
         n = settings.trusted_proxies

@@ -5,11 +5,13 @@ or a value quietly ignored. The CLI reads its ids with the same parser."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from html import unescape
 
 import pytest
 
 from accounts.access import set_entry
+from core.params import ParameterError, parse_id, parse_int, parse_keyset, parse_time
 from tests.accounts.helpers import make_user, post_form, sign_in_user
 from tests.cli_runner import MailyardCli
 from trackers.tickets import Origin, create_tracker, open_ticket
@@ -142,3 +144,19 @@ def test_the_cli_refuses_an_id_no_row_can_have_in_one_line(settings, dev, number
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "ID must be" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize(
+    "text", ["1_000", " +3", "\u0661", "1e3", "0x10", "1" * 5000, str(2**63), "-0", ""]
+)
+def test_the_parser_takes_ascii_digits_within_range_only(text):
+    with pytest.raises(ParameterError, match="^ID must be"):
+        parse_id("ID", text)
+
+
+def test_the_parser_reads_what_int_reads_for_plain_digits():
+    assert parse_int("n", " 0042 ") == 42
+    assert parse_id("n", str(2**63 - 1)) == 2**63 - 1
+    assert parse_time("t", "20260301102030") == datetime(2026, 3, 1, 10, 20, 30, tzinfo=UTC)
+    assert parse_time("t", "2026-03-01T12:00:00 02:00").hour == 10  # '+' decoded as ' '
+    assert parse_keyset("b", "2026-03-01T00:00:00+00:00,7")[1] == 7

@@ -131,7 +131,8 @@ def check_required_headers(msg: ParsedMessage) -> Decision:
             f"missing or empty {', '.join(missing)} header{'s' if len(missing) > 1 else ''}"
         )
     if not msg.message_id and unusable_id is not None:
-        reasons.append(unusable_id)
+        # Quoted back in an SMTP reply, which is ASCII without SMTPUTF8.
+        reasons.append(unusable_id.encode("ascii", "backslashreplace").decode("ascii"))
     if reasons:
         return reject(Reason.MISSING_HEADER, "; ".join(reasons))
     return ACCEPT

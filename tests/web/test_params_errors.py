@@ -30,6 +30,11 @@ def test_a_malformed_message_id_is_called_unusable_not_missing(value):
     assert repr(value) in detail
 
 
+def test_an_unusable_message_id_is_quoted_back_in_ascii():
+    detail = _decision("Message-ID: <caf\u00e9 bar\x00>").detail
+    assert detail.isascii() and "unusable Message-ID" in detail
+
+
 @pytest.mark.parametrize("header", ["", "Message-ID: "])
 def test_an_absent_or_empty_message_id_is_missing(header):
     assert _decision(header).detail == "missing or empty Message-ID header"

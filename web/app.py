@@ -27,6 +27,7 @@ from core.settings import Settings, get_settings, secret_key
 from web.context import (
     SESSION_LIFETIME,
     IdConverter,
+    arg_label,
     authenticate_bearer,
     close_db_session,
     db_session,
@@ -119,8 +120,13 @@ class BaseUrlHost:
 def _refuse_nul() -> None:
     """No name, Message-ID or query holds a NUL, and PostgreSQL refuses to even compare
     one: answer 400 here rather than fail inside the database with a 500."""
-    if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
-        abort(400, "NUL characters are not allowed in addresses.")
+    if "\x00" in request.path:
+        abort(400, "This page address holds a NUL character, which no name or id can.")
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name:
+            abort(400, "A parameter's name holds a NUL character, which none can.")
+        if "\x00" in value:
+            abort(400, f"{arg_label(name)} holds a NUL character, which no parameter can.")
 
 
 def _add_security_headers(response):

@@ -40,6 +40,15 @@ def test_an_absent_or_empty_message_id_is_missing(header):
     assert _decision(header).detail == "missing or empty Message-ID header"
 
 
+def test_a_nul_is_refused_naming_where_it_is(client, seed):
+    seed.make_list("dev")
+    response = client.get("/dev/", query_string={"t": "1", "q": "a\x00b"})
+    assert response.status_code == 400
+    assert "?q= holds a NUL" in unescape(response.get_data(as_text=True))
+    response = client.get("/dev%00/")
+    assert response.status_code == 400 and "page address holds a NUL" in response.text
+
+
 def test_a_page_past_the_last_list_says_so(client, seed):
     seed.make_list("dev")
     text = unescape(client.get("/?after=zzzz").get_data(as_text=True))

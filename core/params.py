@@ -1,5 +1,5 @@
 """Numbers that arrive as text, from a URL, a form or the command line: row ids, keyset
-cursors, offsets and page numbers, read by one parser.
+cursors (a time and an id), offsets and page numbers, read by one parser.
 
 Every face uses it (`web.context` for paths and parameters, `mailyard.commands` for the
 CLI's arguments), so the same text is the same number, or the same refusal, everywhere.

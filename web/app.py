@@ -8,6 +8,11 @@ refusal a user caused (`core.errors.UserError`) that a view did not answer itsel
 our own stylesheet and images, so even a rendering bug that let markup from a message
 through could not run script or load anything from elsewhere.
 
+Absolute URLs (redirects included) are built from MAILYARD_BASE_URL, never from the Host
+header a client sends (`BaseUrlHost`); X-Forwarded-* headers count only when
+MAILYARD_TRUSTED_PROXIES says a proxy sets them. Numbers in paths are read by the `id`
+converter (`web.context.IdConverter`, over `core.params`).
+
 The blueprints come from `mailyard/wiring.py`, one per domain, in the order their rules
 must be tried; what they share is `web.context` and `web.forms`.
 """

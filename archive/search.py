@@ -23,6 +23,7 @@ from archive.search_query import (
     SearchQuery,
     SearchQueryError,
     Term,
+    first_excluded,
     only_negative,
     parse_query,
 )
@@ -169,19 +170,29 @@ def fts5_expression(node: Node) -> str:
             phrase = "{" + " ".join(node.columns) + "} : " + phrase
         return phrase
     if isinstance(node, Or):
-        if any(isinstance(o, Not) for o in node.operands):
-            raise SearchQueryError("NOT cannot stand directly inside OR; use parentheses")
+        excluded_in_or = next((o for o in node.operands if isinstance(o, Not)), None)
+        if excluded_in_or is not None:
+            raise SearchQueryError(
+                f"the NOT at character {excluded_in_or.at} cannot stand directly inside OR;"
+                " put it in parentheses with a term it excludes from"
+            )
         return "(" + " OR ".join(fts5_expression(o) for o in node.operands) + ")"
     if isinstance(node, And):
         included = [o for o in node.operands if not isinstance(o, Not)]
         excluded = [o.operand for o in node.operands if isinstance(o, Not)]
         if not included:
-            raise SearchQueryError("a group needs at least one term that is not excluded")
+            raise SearchQueryError(
+                "a group needs at least one term that is not excluded (the one at character"
+                f" {first_excluded(node).at} is excluded)"
+            )
         out = " AND ".join(fts5_expression(o) for o in included)
         for o in excluded:
             out += " NOT " + fts5_expression(o)
         return "(" + out + ")"
-    raise SearchQueryError("a search needs at least one term that is not excluded")
+    raise SearchQueryError(
+        "a search needs at least one term that is not excluded (the one at character"
+        f" {first_excluded(node).at} is excluded)"
+    )
 
 
 def _pg_condition(node: Node):

@@ -55,6 +55,10 @@ class Settings:
     secret_key: str = ""
     max_message_size: int = 10 * 1024 * 1024
     web_workers: int = 2
+    # How many reverse proxies in front of the web UI set X-Forwarded-For/-Proto/-Prefix
+    # (werkzeug's ProxyFix); 0 believes none of those headers. Absolute URLs are built
+    # from base_url either way, never from a Host header.
+    trusted_proxies: int = 0
     worker_concurrency: int = 1
     # Celery runs tasks inline in the calling process; tests and `import-mbox` use it.
     tasks_eager: bool = False
@@ -68,6 +72,7 @@ class Settings:
 _INT_FIELDS = {
     "max_message_size",
     "web_workers",
+    "trusted_proxies",
     "worker_concurrency",
     "delivery_give_up_after",
     "delivery_claim_seconds",

@@ -105,21 +105,36 @@ def check_loop(msg: ParsedMessage, list_id: str) -> Decision:
 
 def check_required_headers(msg: ParsedMessage) -> Decision:
     """From, Subject and a usable Message-ID: the archive cannot thread, show or
-    de-duplicate a message without them."""
+    de-duplicate a message without them. A Message-ID that is there but cannot be used is
+    called that, with what is wrong with it, not missing."""
+    unusable_id = next(
+        (
+            p
+            for p in msg.problems
+            if p.startswith(("unusable Message-ID", "Message-ID too long"))
+            and p != "unusable Message-ID: ''"  # an empty one is missing
+        ),
+        None,
+    )
     missing = [
         name
         for name, present in (
             ("From", msg.from_ is not None and bool(msg.from_.addr)),
             ("Subject", bool(msg.subject.strip())),
-            ("Message-ID", bool(msg.message_id)),
+            ("Message-ID", bool(msg.message_id) or unusable_id is not None),
         )
         if not present
     ]
+    reasons = []
     if missing:
-        return reject(
-            Reason.MISSING_HEADER,
-            f"missing or empty {', '.join(missing)} header{'s' if len(missing) > 1 else ''}",
+        reasons.append(
+            f"missing or empty {', '.join(missing)} header{'s' if len(missing) > 1 else ''}"
         )
+    if not msg.message_id and unusable_id is not None:
+        # Quoted back in an SMTP reply, which is ASCII without SMTPUTF8.
+        reasons.append(unusable_id.encode("ascii", "backslashreplace").decode("ascii"))
+    if reasons:
+        return reject(Reason.MISSING_HEADER, "; ".join(reasons))
     return ACCEPT
 
 

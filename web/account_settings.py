@@ -100,7 +100,7 @@ def address_confirm(token: str):
     )
 
 
-@bp.post("/account/addresses/<int:address_id>/primary")
+@bp.post("/account/addresses/<id('address'):address_id>/primary")
 def address_primary(address_id: int):
     user, db = _form_user()
     try:
@@ -110,7 +110,7 @@ def address_primary(address_id: int):
     return _done(f"Mail for you now goes to {row.address}.")
 
 
-@bp.post("/account/addresses/<int:address_id>/remove")
+@bp.post("/account/addresses/<id('address'):address_id>/remove")
 def address_remove(address_id: int):
     user, db = _form_user()
     try:
@@ -149,7 +149,7 @@ def ssh_key_add():
     return _done(f"The SSH key {row.fingerprint} was added.")
 
 
-@bp.post("/account/ssh-keys/<int:key_id>/remove")
+@bp.post("/account/ssh-keys/<id('key'):key_id>/remove")
 def ssh_key_remove(key_id: int):
     user, db = _form_user()
     try:
@@ -169,7 +169,7 @@ def pgp_key_add():
     return _done(f"The OpenPGP key {row.fingerprint} was added.")
 
 
-@bp.post("/account/pgp-keys/<int:key_id>/remove")
+@bp.post("/account/pgp-keys/<id('key'):key_id>/remove")
 def pgp_key_remove(key_id: int):
     user, db = _form_user()
     try:
@@ -199,7 +199,7 @@ def token_create():
     return page, 200, NO_STORE
 
 
-@bp.post("/account/tokens/<int:token_id>/revoke")
+@bp.post("/account/tokens/<id('token'):token_id>/revoke")
 def token_revoke(token_id: int):
     user, db = _form_user()
     try:

@@ -13,8 +13,9 @@ the refusals, notices and error pages of `web.forms`.
 A link from a mail never acts on a GET (mail scanners fetch every URL): it shows a form
 whose POST acts. Sign-in, sign-up, resending and resets are rate-limited per IP and per
 address or account (`accounts.ratelimit`); over the limit the answer is 429 with
-Retry-After. The client IP is `request.remote_addr`: behind a reverse proxy, wrap the app
-in werkzeug's ProxyFix so that it is the client's and not the proxy's.
+Retry-After. The client IP is `request.remote_addr`: behind a reverse proxy, set
+MAILYARD_TRUSTED_PROXIES (`web.app` then applies werkzeug's ProxyFix) so that it is the
+client's and not the proxy's.
 """
 
 from __future__ import annotations
@@ -57,7 +58,14 @@ from accounts.users import (
     sign_up,
     signup_address_of,
 )
-from web.context import app_settings, check_csrf, current_user, db_session, sign_in
+from web.context import (
+    app_settings,
+    check_csrf,
+    current_user,
+    db_session,
+    local_path,
+    sign_in,
+)
 from web.forms import (
     ACCOUNT_REFUSALS,
     NO_STORE,
@@ -301,6 +309,4 @@ def _plain_404(text: str):
 def _next_page(wanted: str = "") -> str:
     """Where to go after signing in: a path on this site, never another site."""
     wanted = wanted or request.args.get("next", "")
-    if wanted.startswith("/") and not wanted.startswith("//") and "\\" not in wanted:
-        return wanted
-    return url_for("account_settings.overview")
+    return local_path(wanted) or url_for("account_settings.overview")

@@ -8,6 +8,11 @@ refusal a user caused (`core.errors.UserError`) that a view did not answer itsel
 our own stylesheet and images, so even a rendering bug that let markup from a message
 through could not run script or load anything from elsewhere.
 
+Absolute URLs (redirects included) are built from MAILYARD_BASE_URL, never from the Host
+header a client sends (`BaseUrlHost`); X-Forwarded-* headers count only when
+MAILYARD_TRUSTED_PROXIES says a proxy sets them. Numbers in paths are read by the `id`
+converter (`web.context.IdConverter`, over `core.params`).
+
 The blueprints come from `mailyard/wiring.py`, one per domain, in the order their rules
 must be tried; what they share is `web.context` and `web.forms`.
 """
@@ -15,15 +20,19 @@ must be tried; what they share is `web.context` and `web.forms`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, render_template, request
 from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
 from core.errors import UserError
 from core.settings import Settings, get_settings, secret_key
 from web.context import (
     SESSION_LIFETIME,
+    IdConverter,
+    arg_label,
     authenticate_bearer,
     close_db_session,
     db_session,
@@ -72,6 +81,7 @@ def create_app(settings: Settings | None, blueprints: Sequence[Blueprint]) -> Fl
     # A '//' inside a Message-ID must reach us as it is, not be redirected away.
     app.url_map.merge_slashes = False
     app.url_map.converters["msgpath"] = MessagePathConverter
+    app.url_map.converters["id"] = IdConverter
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.before_request(authenticate_bearer)
@@ -82,14 +92,46 @@ def create_app(settings: Settings | None, blueprints: Sequence[Blueprint]) -> Fl
     app.register_error_handler(UserError, _refused)
     # Unhandled exceptions become InternalServerError, which this handler answers too.
     app.register_error_handler(HTTPException, _http_error)
+    app.wsgi_app = BaseUrlHost(app.wsgi_app, settings.base_url)  # type: ignore[method-assign]
+    if settings.trusted_proxies > 0:
+        # Outside BaseUrlHost: the proxy's X-Forwarded-For gives the client's address,
+        # but the host of absolute URLs stays the base URL's.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n
+        )
     return app
+
+
+class BaseUrlHost:
+    """WSGI middleware: every request's host and scheme are MAILYARD_BASE_URL's, whatever
+    Host header was sent, so that each absolute URL werkzeug or Flask builds (301s for
+    b4, trailing-slash redirects, `request.root_url`) points at this site and a
+    hostile Host header cannot make one point elsewhere."""
+
+    def __init__(self, wsgi_app, base_url: str) -> None:
+        parts = urlsplit(base_url)
+        self.wsgi_app = wsgi_app
+        self.scheme = parts.scheme or "http"
+        self.host = parts.netloc
+
+    def __call__(self, environ, start_response):
+        if self.host:
+            environ["HTTP_HOST"] = self.host
+            environ["wsgi.url_scheme"] = self.scheme
+        return self.wsgi_app(environ, start_response)
 
 
 def _refuse_nul() -> None:
     """No name, Message-ID or query holds a NUL, and PostgreSQL refuses to even compare
     one: answer 400 here rather than fail inside the database with a 500."""
-    if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
-        abort(400, "NUL characters are not allowed in addresses.")
+    if "\x00" in request.path:
+        abort(400, "This page address holds a NUL character, which no name or id can.")
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name:
+            abort(400, "A parameter's name holds a NUL character, which none can.")
+        if "\x00" in value:
+            abort(400, f"{arg_label(name)} holds a NUL character, which no parameter can.")
 
 
 def _add_security_headers(response):

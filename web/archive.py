@@ -40,10 +40,19 @@ from archive.mbox import iter_gzip, mboxrd_entry
 from archive.models import MailingList, Message, ThreadNode
 from archive.search import SearchQueryError, search_messages
 from core.db import new_session
+from core.params import parse_time
 from core.settings import Settings
 from lists.access import VisibleLists, visible_lists
 from web.attachments import attachment_response, list_attachments
-from web.context import app_settings, current_actor, db_session, list_or_404
+from web.context import (
+    app_settings,
+    arg_label,
+    current_actor,
+    db_session,
+    int_arg,
+    list_or_404,
+    optional_int_arg,
+)
 from web.mid import (
     ATTACHMENT,
     FLAT,
@@ -69,6 +78,9 @@ ALL = "all"
 LISTS_PER_PAGE = 200
 THREADS_PER_PAGE = 50
 RESULTS_PER_PAGE = 200  # public-inbox's search page size
+# Paging deeper than this through search results is refused: FTS5 would read every
+# match before the offset.
+SEARCH_OFFSET_MAX = 100_000
 MESSAGES_PER_PAGE = 200  # of a thread shown in full (T/ and t/)
 ATOM_ENTRIES = 25
 # A search answered as mbox streams every match, in batches, up to this many messages.
@@ -79,7 +91,6 @@ MAX_DEPTH_CLASS = 12  # deeper replies are drawn at this indentation
 _CHARSET = re.compile(rb'charset\s*=\s*"?([A-Za-z0-9_-]+)', re.IGNORECASE)
 _CONTENT_TYPE = re.compile(rb"^content-type:(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_PI_STAMP = re.compile(r"^\d{14}$")
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,7 @@ def index():
         "index.html",
         lists=rows,
         next_after=rows[-1].name if more else None,
+        after=after,
     )
 
 
@@ -190,7 +202,7 @@ def _thread_listing(scope: Scope):
 
 def _search_page(scope: Scope, query: str):
     session = db_session()
-    offset = _int_arg("o")
+    offset = int_arg("o", maximum=SEARCH_OFFSET_MAX)
     try:
         pks = search_messages(session, scope.list_ids, query, offset, RESULTS_PER_PAGE + 1)
     except SearchQueryError as e:
@@ -304,7 +316,7 @@ def _thread_page(scope: Scope, msgid: str, flat: bool):
     session = db_session()
     entries = queries.thread_entries(session, node)
     shown = queries.date_order(entries) if flat else entries
-    offset = _int_arg("o")
+    offset = int_arg("o")
     page = shown[offset : offset + MESSAGES_PER_PAGE]
     bodies = queries.message_bodies(session, [e.message.id for e in page if e.message])
     rendered = {pk: render_body(text) for pk, text in bodies.items()}
@@ -418,24 +430,11 @@ def _charset_of(raw: bytes) -> str:
 def _keyset(args) -> tuple[datetime, int | None] | None:
     """The page of a thread listing: ?t= (public-inbox's YYYYMMDDhhmmss, or ISO 8601,
     UTC) or ?before=, with ?i= the id of the last thread shown to break ties."""
-    value = args.get("t") or args.get("before")
+    name = "t" if args.get("t") else "before"
+    value = args.get(name)
     if not value:
         return None
-    try:
-        if _PI_STAMP.match(value):
-            when = datetime.strptime(value, "%Y%m%d%H%M%S")
-        else:
-            when = datetime.fromisoformat(value.replace(" ", "+"))
-    except ValueError:
-        abort(400, f"t={value!r} is not a time: use YYYYMMDDhhmmss or ISO 8601")
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    thread_id = args.get("i")
-    return when, int(thread_id) if thread_id and thread_id.isdigit() else None
-
-
-def _int_arg(name: str, default: int = 0) -> int:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else default
+    return parse_time(arg_label(name), value), optional_int_arg("i")
 
 
 def _atom_feed(

@@ -23,9 +23,11 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, request, session
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import BaseConverter
 
 from accounts.access import ANONYMOUS, Actor, actor_for_user
@@ -35,6 +37,7 @@ from accounts.users import primary_address_of
 from archive.lists import get_list
 from archive.models import MailingList
 from core.db import new_session
+from core.params import ID_MAX, ParameterError, parse_id, parse_optional_int, shown
 from core.settings import Settings, secret_key
 from lists.access import ListRight
 from lists.access import may as may_on
@@ -243,6 +246,72 @@ def add_owner_converter(state) -> None:
     """Give the app the `ownername` converter (recorded by every blueprint that uses it,
     before its routes: a rule finds its converters when it is added)."""
     state.app.url_map.converters.setdefault("ownername", OwnerNameConverter)
+
+
+# -- numbers in paths and parameters (read by `core.params`) ---------------------------
+
+
+class IdConverter(BaseConverter):
+    """A row id in a path, `<id('patchset'):patchset_id>` (with a maximum for ticket
+    numbers: `<id('ticket', 2147483647):number>`). Any segment that is not such a
+    number answers 404 naming what was asked for, here rather than by falling through to
+    a later rule (`/bugs/tickets/abc/` would reach the archive and speak of a list)."""
+
+    regex = r"[^/]+"
+    weight = 50  # as werkzeug's int: tried before a rule's plain string segments
+
+    def __init__(self, url_map, what: str = "item", maximum: int = ID_MAX) -> None:
+        super().__init__(url_map)
+        self.what = what
+        self.maximum = maximum
+
+    def to_python(self, value: str) -> int:
+        try:
+            return parse_id(self.what, value, self.maximum)
+        except ParameterError:
+            raise NotFound(f"There is no {self.what} {shown(value)} here.") from None
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+def int_arg(name: str, default: int = 0, *, minimum: int = 0, maximum: int = ID_MAX) -> int:
+    """The query parameter `name` as a number (`default` when absent or empty); a 400
+    naming it otherwise."""
+    value = parse_optional_int(
+        arg_label(name), request.args.get(name), minimum=minimum, maximum=maximum
+    )
+    return default if value is None else value
+
+
+def optional_int_arg(name: str, *, minimum: int = 0, maximum: int = ID_MAX) -> int | None:
+    """As `int_arg`, with None when the parameter is absent or empty."""
+    return parse_optional_int(
+        arg_label(name), request.args.get(name), minimum=minimum, maximum=maximum
+    )
+
+
+def arg_label(name: str) -> str:
+    """How a refusal names the query parameter `name`: as it is written in the URL."""
+    return f"?{name}="
+
+
+# -- where a redirect may go ---------------------------------------------------------------
+
+LOCAL_PATH_MAX = 2000
+
+
+def local_path(value: str) -> str | None:
+    """`value` if it is a path on this site ('/...'), else None. Nothing a browser could
+    read as another site's address passes: browsers drop tabs and newlines from a URL and
+    read '\\' as '/', so '/\t/evil.example' or '/\\evil.example' would be
+    '//evil.example', another host; a control character would also break the header."""
+    if not value.startswith("/") or value.startswith("//") or len(value) > LOCAL_PATH_MAX:
+        return None
+    if any(c == "\\" or c.isspace() or not c.isprintable() for c in value):
+        return None
+    parts = urlsplit(value)
+    return value if not (parts.scheme or parts.netloc) else None
 
 
 def _session_stamp(user: User) -> str:

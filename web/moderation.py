@@ -32,6 +32,7 @@ from web.context import (
     current_actor,
     current_address,
     db_session,
+    int_arg,
     list_or_404,
 )
 
@@ -47,7 +48,7 @@ DONE = {
 @bp.get("/<name>/moderation")
 def queue(name: str):
     mlist = _moderated_list(name)
-    after = max(request.args.get("after", 0, type=int), 0)
+    after = int_arg("after")
     page = held_page(db_session(), mlist.id, after_id=after, limit=HELD_PAGE)
     return render_template(
         "moderation.html",
@@ -59,7 +60,7 @@ def queue(name: str):
     )
 
 
-@bp.post("/<name>/moderation/<int:held_id>/approve")
+@bp.post("/<name>/moderation/<id('held message'):held_id>/approve")
 def approve(name: str, held_id: int):
     check_csrf()
     mlist = _moderated_list(name)
@@ -73,7 +74,7 @@ def approve(name: str, held_id: int):
     return redirect(url_for("moderation.queue", name=mlist.name, done="approved"), 303)
 
 
-@bp.post("/<name>/moderation/<int:held_id>/reject")
+@bp.post("/<name>/moderation/<id('held message'):held_id>/reject")
 def reject(name: str, held_id: int):
     check_csrf()
     mlist = _moderated_list(name)

@@ -45,6 +45,7 @@ from web.context import (
     current_address,
     db_session,
     list_or_404,
+    optional_int_arg,
 )
 from web.render import link_pieces, render_body, to_filename
 
@@ -78,7 +79,7 @@ def listing(name: str):
     status = _status_filter(request.args.get("status", ""))
     submitter = request.args.get("submitter", "").strip() or None
     tag = request.args.get("tag", "").strip() or None
-    before = request.args.get("before", type=int)
+    before = optional_int_arg("before", minimum=1)
     session = db_session()
     rows = queries.patchsets_page(
         session,
@@ -104,7 +105,7 @@ def listing(name: str):
     )
 
 
-@bp.get("/<name>/patches/<int:patchset_id>/")
+@bp.get("/<name>/patches/<id('patchset'):patchset_id>/")
 def patchset_page(name: str, patchset_id: int):
     mlist, patchset = _patchset(name, patchset_id)
     session = db_session()
@@ -143,7 +144,7 @@ def patchset_page(name: str, patchset_id: int):
     )
 
 
-@bp.get("/<name>/patches/<int:patchset_id>/mbox")
+@bp.get("/<name>/patches/<id('patchset'):patchset_id>/mbox")
 def mbox(name: str, patchset_id: int):
     mlist, patchset = _patchset(name, patchset_id)
     entries = queries.series_mbox(db_session(), patchset, mlist.name, app_settings().base_url)
@@ -155,7 +156,7 @@ def mbox(name: str, patchset_id: int):
     return response
 
 
-@bp.get("/<name>/patches/<int:patchset_id>/<int:position>.patch")
+@bp.get("/<name>/patches/<id('patchset'):patchset_id>/<id('patch'):position>.patch")
 def patch(name: str, patchset_id: int, position: int):
     mlist, patchset = _patchset(name, patchset_id)
     entries = queries.series_mbox(
@@ -166,7 +167,7 @@ def patch(name: str, patchset_id: int, position: int):
     return Response(entries[0], content_type="text/x-patch; charset=utf-8")
 
 
-@bp.post("/<name>/patches/<int:patchset_id>/status")
+@bp.post("/<name>/patches/<id('patchset'):patchset_id>/status")
 def set_status(name: str, patchset_id: int):
     """Signed-in people only (403 otherwise, before anything else is looked at); the
     domain's rule decides who may set what."""

@@ -53,6 +53,7 @@ from web.context import (
     current_actor,
     current_address,
     db_session,
+    int_arg,
     is_owner,
     list_or_404,
 )
@@ -140,7 +141,7 @@ def members(name: str):
     mlist = list_or_404(name)
     if not is_owner(mlist):
         abort(403, f"Only the owner of {mlist.name} may see its members; sign in as the owner.")
-    after = max(request.args.get("after", 0, type=int), 0)
+    after = int_arg("after")
     session = db_session()
     page = members_page(session, mlist.id, after_id=after, limit=MEMBERS_PER_PAGE)
     return render_template(
@@ -189,11 +190,12 @@ def list_settings(name: str):
 
 
 def _managed_list(name: str) -> MailingList:
-    """The list, if the visitor manages it. 404 otherwise: as for a list that does not
-    exist when they may not browse it either."""
+    """The list, if the visitor manages it. As the access rule answers (and a tracker's
+    settings do): 404 as for a list that does not exist when they may not browse it,
+    403 when they see the list but may not manage it."""
     mlist = list_or_404(name)
     if not may_manage(mlist, current_actor()):
-        abort(404, f"Only the owners of {mlist.name} may see its settings.")
+        abort(403, f"Only the owners of {mlist.name} may see its settings.")
     return mlist
 
 
@@ -232,7 +234,8 @@ def _form_days(mlist: MailingList) -> int:
     value = request.form.get("moderation_days", "").strip()
     if not value:
         return mlist.moderation_days
-    if not value.isdigit():
+    # ASCII digits, and few: int() fails on '²' (a digit to isdigit) and on 5,000 digits.
+    if not (value.isascii() and value.isdigit() and len(value) <= 6):
         raise ListError(f"moderation days must be a number from 1 to {MODERATION_DAYS_MAX}")
     return int(value)
 

@@ -42,6 +42,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from markupsafe import Markup
 from sqlalchemy import select
 
+from core.params import TICKET_NUMBER_MAX, parse_keyset
 from trackers.access import TrackerRight, browsable_trackers, tracker_rights
 from trackers.commands import CommandName, Status, format_command_help, parse_reply
 from trackers.export import export_tracker, write_export
@@ -66,10 +67,12 @@ from web.attachments import Attachment, attachment_response, list_attachments
 from web.context import (
     addresses,
     app_settings,
+    arg_label,
     check_csrf,
     current_actor,
     current_address,
     db_session,
+    int_arg,
     is_owner,
     tracker_or_404,
 )
@@ -81,7 +84,7 @@ bp = Blueprint("trackers", __name__)
 TRACKERS_PER_PAGE = 200
 TICKETS_PER_PAGE = 50
 EVENTS_PER_PAGE = 200
-ID_MAX = 2**63 - 1  # larger numbers in a URL cannot name a row (and overflow PostgreSQL)
+TICKET = f"<id('ticket', {TICKET_NUMBER_MAX}):number>"  # a ticket number in a path
 REFS_LOOKED_UP = 500  # distinct ticket refs per page checked for a ticket to link to
 MAILTO_BODY_MAX = 1500  # longer pre-filled descriptions are left out of the mailto link
 
@@ -178,10 +181,10 @@ def stylesheet(name: str):
     return response
 
 
-@bp.get("/<name>/tickets/<int(max=2147483647):number>/")
+@bp.get(f"/<name>/tickets/{TICKET}/")
 def ticket_page(name: str, number: int):
     tracker, ticket = _ticket_or_404(name, number)
-    after = min(max(request.args.get("after", 0, type=int), 0), ID_MAX)
+    after = int_arg("after")
     session = db_session()
     events = ticket_events(session, ticket, after=after, limit=EVENTS_PER_PAGE + 1)
     more = len(events) > EVENTS_PER_PAGE
@@ -206,9 +209,7 @@ def ticket_page(name: str, number: int):
     )
 
 
-@bp.get(
-    "/<name>/tickets/<int(max=2147483647):number>/<int(max=9223372036854775807):event_id>/<part>"
-)
+@bp.get(f"/<name>/tickets/{TICKET}/<id('event'):event_id>/<part>")
 def attachment(name: str, number: int, event_id: int, part: str):
     """An attachment of the mail that made event `event_id`, as public-inbox's N-filename
     (the name is ignored), served as `web.attachments` serves every download."""
@@ -223,7 +224,7 @@ def attachment(name: str, number: int, event_id: int, part: str):
     return attachment_response(raw, part.split("-", 1)[0], f"The mail of event {event_id}")
 
 
-@bp.post("/<name>/tickets/<int(max=2147483647):number>/comment")
+@bp.post(f"/<name>/tickets/{TICKET}/comment")
 def comment(name: str, number: int):
     """Signed-in people only (403 before anything else is looked at)."""
     actor = current_address()
@@ -287,7 +288,7 @@ def new_ticket(name: str):
     return redirect(url_for("trackers.ticket_page", name=tracker.name, number=ticket.number), 303)
 
 
-@bp.post("/<name>/tickets/<int(max=2147483647):number>/edit")
+@bp.post(f"/<name>/tickets/{TICKET}/edit")
 def edit(name: str, number: int):
     """A new title, for those with the edit right (as `!title` by mail)."""
     actor = _signed_in("edit a ticket")
@@ -305,7 +306,7 @@ def edit(name: str, number: int):
     return redirect(url_for("trackers.ticket_page", name=tracker.name, number=ticket.number), 303)
 
 
-@bp.post("/<name>/tickets/<int(max=2147483647):number>/triage")
+@bp.post(f"/<name>/tickets/{TICKET}/triage")
 def triage(name: str, number: int):
     """Commands written as in a reply by mail (`!status confirmed`, `!label bug`...), for
     triagers. Nothing changes unless every line is a valid command."""
@@ -400,17 +401,7 @@ def _status_filter(value: str) -> Status | None:
 
 def _parse_before(value: str) -> tuple[datetime, int] | None:
     """`<iso datetime>,<ticket id>`, as the 'older tickets' link writes it."""
-    if not value.strip():
-        return None
-    when, _, ticket_id = value.strip().rpartition(",")
-    try:
-        parsed = datetime.fromisoformat(when)
-        number = int(ticket_id)
-        if not 0 < number <= ID_MAX:
-            raise ValueError(number)
-    except ValueError:
-        abort(400, "The 'before' page marker is not valid; start again from the first page.")
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), number
+    return parse_keyset(arg_label("before"), value) if value.strip() else None
 
 
 def _label_classes(labels: dict[str, str]) -> dict[str, str]:

@@ -7,8 +7,25 @@ from __future__ import annotations
 import click
 
 from archive.lists import get_list
+from core.params import parse_id
 from core.settings import get_settings
 from mailyard.migrate import upgrade_database
+
+
+class RowId(click.ParamType):
+    """An id argument, read by `core.params` as the web reads ids: a number no row can
+    have (0, 99999999999999999999, 'abc') is a `ParameterError`, which the root command
+    prints as one line."""
+
+    name = "id"
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        return parse_id(param.human_readable_name if param else "ID", value)
+
+
+ROW_ID = RowId()
 
 
 def ready_database() -> None:

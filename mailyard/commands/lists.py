@@ -10,11 +10,12 @@ import click
 from accounts.models import Group
 from archive.lists import list_summaries
 from core.db import session_scope
+from core.params import parse_int
 from core.settings import get_settings
 from lists.access import list_access_entries
 from lists.manage import (
+    MODERATION_DAYS_MAX,
     UNCHANGED,
-    ListError,
     change_list_settings,
     create_list,
     find_group,
@@ -166,15 +167,15 @@ def list_set(list_name: str, **changes) -> None:
                 setattr(options, name, changes[name])
         group = changes["group"]
         days = changes["moderation_days"]
-        if days is not None and not days.strip().isdigit():
-            raise ListError(f"--moderation-days takes a number of days, not {days!r}")
         change_list_settings(
             session,
             mlist,
             visibility=changes["visibility"],
             default_rights=changes["default_rights"],
             moderation=changes["moderation"],
-            moderation_days=int(days) if days is not None else None,
+            moderation_days=None
+            if days is None
+            else parse_int("--moderation-days", days, minimum=1, maximum=MODERATION_DAYS_MAX),
             owner_group=UNCHANGED if group is None else _group_named(session, group),
         )
         for name in ("subject_prefix", "footer", "dmarc_mode", "personalize", "bounce_threshold"):

@@ -9,7 +9,7 @@ import click
 
 from core.db import session_scope
 from mail.keys import add_pgp_key, registered_key_rows
-from mailyard.commands import existing_list, ready_database
+from mailyard.commands import ROW_ID, existing_list, ready_database
 from patchsets.queries import get_patchset, patchsets_page
 from patchsets.status import change_status, parse_status, rename_patchset
 
@@ -65,7 +65,7 @@ def patchset_ls(list_name: str, status: str | None, limit: int) -> None:
 
 @patchset_group.command(name="status")
 @click.argument("list_name", metavar="LIST")
-@click.argument("patchset_id", metavar="ID", type=int)
+@click.argument("patchset_id", metavar="ID", type=ROW_ID)
 @click.argument("status")
 def patchset_status(list_name: str, patchset_id: int, status: str) -> None:
     """Set the status of patchset ID of LIST, as its list owner."""
@@ -79,7 +79,7 @@ def patchset_status(list_name: str, patchset_id: int, status: str) -> None:
 
 @patchset_group.command(name="rename")
 @click.argument("list_name", metavar="LIST")
-@click.argument("patchset_id", metavar="ID", type=int)
+@click.argument("patchset_id", metavar="ID", type=ROW_ID)
 @click.argument("name")
 def patchset_rename(list_name: str, patchset_id: int, name: str) -> None:
     """Name patchset ID of LIST, as its list owner; later mail keeps the name."""

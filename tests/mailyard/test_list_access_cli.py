@@ -103,8 +103,11 @@ def test_grant_and_revoke_by_username_and_by_address(run, session):
         (["set", "dev", "--visibility", "secret"], "unknown visibility 'secret'"),
         (["set", "dev", "--default-rights", "browse,fly"], "unknown right 'fly'"),
         (["set", "dev", "--moderation", "sometimes"], "unknown moderation 'sometimes'"),
-        (["set", "dev", "--moderation-days", "soon"], "--moderation-days takes a number"),
-        (["set", "dev", "--moderation-days", "0"], "moderation days must be 1 to 365"),
+        (
+            ["set", "dev", "--moderation-days", "soon"],
+            "--moderation-days must be a whole number from 1 to 365, not 'soon'",
+        ),
+        (["set", "dev", "--moderation-days", "0"], "--moderation-days must be from 1 to 365"),
         (["set", "dev", "--group", "nogroup"], "no group named 'nogroup'"),
         (["set", "nosuchlist", "--visibility", "private"], "no list named 'nosuchlist'"),
         (["grant", "dev", "~nobody", "--rights", "browse"], "no user named ~nobody"),

@@ -10,10 +10,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
+
+from core.settings import use_settings
+from mailyard.wiring import BLUEPRINTS
+from web.app import create_app
 
 pytestmark = pytest.mark.skipif(shutil.which("b4") is None, reason="b4 not installed")
 
@@ -48,11 +53,15 @@ def diff(name: str) -> str:
 
 
 @pytest.fixture
-def live_server(app):
+def live_server(app, settings):
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    # The app builds its absolute URLs (b4 follows its 301s) from the base URL: the
+    # server's own address, as a deployment's MAILYARD_BASE_URL is.
+    server.app = create_app(use_settings(replace(settings, base_url=url)), BLUEPRINTS)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    yield url
     server.shutdown()
     thread.join(timeout=5)
 

@@ -238,9 +238,12 @@ def test_settings_page_is_for_managers_only(client, settings, world):
     for who in (None, "stan@example.com", "rita@example.com", "mia@example.com"):
         if who is not None:
             sign_in_as(client, settings, who)
-        for name in ("pub", "priv"):
-            assert client.get(f"/{name}/settings").status_code == 404, (who, name)
-        if who != "rita@example.com" and who != "mia@example.com":
+        # A list they see but may not manage is 403, as a tracker's settings are; one
+        # they may not see is the missing list's 404.
+        assert client.get("/pub/settings").status_code == 403, who
+        sees_priv = who in ("rita@example.com", "mia@example.com")
+        assert client.get("/priv/settings").status_code == (403 if sees_priv else 404), who
+        if not sees_priv:
             body = client.get("/priv/settings").get_data(as_text=True)
             assert body == not_found_body(client, "/priv/settings", "priv")
     for who in (OWNER, "max@example.com", "ada@example.com"):
@@ -320,10 +323,13 @@ def test_settings_form_grants_and_revokes_access(client, settings, session, worl
         assert response.status_code == 400 and message in response.get_data(as_text=True)
 
 
-def test_settings_posts_from_non_managers_are_404_even_with_a_token(client, settings, world):
+def test_settings_posts_from_non_managers_are_refused_even_with_a_token(client, settings, world):
     token = sign_in_as(client, settings, "rita@example.com")
     data = {"action": "save", "csrf_token": token, "visibility": "public"}
-    assert client.post("/priv/settings", data=data).status_code == 404
+    assert client.post("/priv/settings", data=data).status_code == 403  # rita sees priv
+    token = sign_in_as(client, settings, "stan@example.com")
+    data["csrf_token"] = token
+    assert client.post("/priv/settings", data=data).status_code == 404  # stan does not
 
 
 # -- confirmation and unsubscribe links of a private list ------------------------------------

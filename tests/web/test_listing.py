@@ -103,7 +103,7 @@ def test_list_without_slash_redirects_permanently(client, seed):
     seed.make_list("dev")
     response = client.get("/dev?q=x")
     assert response.status_code == 301
-    assert response.headers["Location"] == "http://localhost/dev/?q=x"
+    assert response.headers["Location"] == "http://archive.example.org/dev/?q=x"
 
 
 def test_unknown_list_is_a_404_that_says_so(client):

@@ -150,10 +150,10 @@ def test_missing_trailing_slash_redirects_to_the_canonical_url(client, seed):
     seed.post(dev, "a/b+c@x", "slashy")
     response = client.head("/dev/a%2Fb%2Bc%40x")
     assert response.status_code == 301
-    assert response.headers["Location"] == "http://localhost/dev/a%2Fb+c@x/"
+    assert response.headers["Location"] == "http://archive.example.org/dev/a%2Fb+c@x/"
     response = client.get("/dev/a%2Fb+c@x/T")
     assert response.status_code == 301
-    assert response.headers["Location"] == "http://localhost/dev/a%2Fb+c@x/T/"
+    assert response.headers["Location"] == "http://archive.example.org/dev/a%2Fb+c@x/T/"
 
 
 def test_unknown_message_is_a_404_that_names_lists_that_have_it(client, seed):

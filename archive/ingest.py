@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session, undefer
 
 from archive import search
 from archive.hooks import AFTER_INGEST, RESET
-from archive.models import Message, MessageStatus, Thread, ThreadNode
+from archive.models import AliasKind, Message, MessageAlias, MessageStatus, Thread, ThreadNode
 from archive.parse import ParsedMessage, parse_message
 from archive.thread_store import SqlNodeStore
-from archive.threading import thread_message
+from archive.threading import join_namesake, thread_message
 
 
 def ingest_messages(session: Session, message_pks: Iterable[int]) -> int:
@@ -59,6 +59,7 @@ class IngestBatch:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.stores: dict[int, SqlNodeStore] = {}
+        self.namesakes: dict[int, str] = {}  # message pk -> the Message-ID it reused
 
     def run(self, items: list[tuple[Message, ParsedMessage | None]]) -> int:
         """Ingest `items` (a message with its parse, or None to parse it here) in order."""
@@ -70,6 +71,7 @@ class IngestBatch:
                 message.status = MessageStatus.archived
                 parsed_now.append(message.id)
         links = self._load_links([m.id for m, _ in items], set(parsed_now))
+        self.namesakes = self._load_namesakes([m.id for m, _ in items])
         self._prefetch_references([m for m, _ in items], links)
         threaded = []
         for message, _ in items:
@@ -95,15 +97,32 @@ class IngestBatch:
                 self._store(node.list_id).remember(node)
         return links
 
+    def _load_namesakes(self, pks: list[int]) -> dict[int, str]:
+        """The Message-ID each message stored under a generated id was sent with."""
+        found: dict[int, str] = {}
+        for i in range(0, len(pks), 500):
+            rows = self.session.execute(
+                select(MessageAlias.message_pk, MessageAlias.message_id).where(
+                    MessageAlias.message_pk.in_(pks[i : i + 500]),
+                    MessageAlias.kind == AliasKind.reused,
+                )
+            )
+            found.update((pk, msgid) for pk, msgid in rows)
+        return found
+
     def _prefetch_references(self, messages: list[Message], links) -> None:
         for list_id, store in self.stores.items():
             wanted = {
                 ref
                 for m in messages
                 if any(n.list_id == list_id for n in links.get(m.id, []))
-                for ref in (*m.references, *m.in_reply_to)
+                for ref in (*m.references, *m.in_reply_to, *self._namesake_of(m))
             }
             store.prefetch(wanted)
+
+    def _namesake_of(self, message: Message) -> list[str]:
+        namesake = self.namesakes.get(message.id)
+        return [namesake] if namesake else []
 
     def _store(self, list_id: int) -> SqlNodeStore:
         store = self.stores.get(list_id)
@@ -117,6 +136,8 @@ class IngestBatch:
         thread_message(
             store, node.message_id, message.references, message.in_reply_to, message.subject
         )
+        for namesake in self._namesake_of(message):
+            join_namesake(store, node, namesake)
         store.thread_of(node)
 
 

@@ -106,6 +106,21 @@ def thread_message(
     return node
 
 
+def join_namesake(store: NodeStore[N], node: N, namesake: str) -> None:
+    """Thread a message that was sent with the Message-ID `namesake` of an earlier,
+    different message (and is stored under a generated id) as that id: where its own
+    headers did not place it, it goes beside the namesake, under its parent, or under
+    the namesake itself when that starts the thread."""
+    if store.parent(node) is not None:
+        return
+    other = store.get(namesake)
+    if other is None or other == node:
+        return
+    target = store.parent(other) or other
+    if not _would_loop(store, node, target):
+        store.set_parent(node, target)
+
+
 def root_of(store: NodeStore[N], node: N) -> N:
     """The top of `node`'s tree (a placeholder if the thread's first message is unseen)."""
     top = node

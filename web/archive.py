@@ -256,12 +256,16 @@ def _message_page(scope: Scope, msgid: str):
     position = next((i for i, e in enumerate(dated) if e.node.id == node.id), 0)
     previous = dated[position - 1].message if position > 0 else None
     following = dated[position + 1].message if position + 1 < len(dated) else None
+    # Different messages sent with this one Message-ID are all shown, as public-inbox
+    # does; each is also at the generated id it is stored under.
+    others = queries.namesakes(db_session(), node.list_id, msgid, message.id)
     return render_template(
         "message.html",
         scope=scope,
         list_name=list_name,
         message=message,
         body=render_body(message.body or ""),
+        namesakes=[(other, render_body(other.body or "")) for other in others],
         entries=entries,
         current=node.id,
         previous=previous,

@@ -195,3 +195,22 @@ def test_cross_posted_message_is_found_under_all(client, seed):
     seed.post([dev, users], "both@x", "cross-posted", body="in two lists\n")
     assert "in two lists" in client.get("/all/both@x/").get_data(as_text=True)
     assert "in two lists" in client.get("/users/both@x/T/").get_data(as_text=True)
+
+
+def test_two_messages_sent_with_one_message_id_are_both_on_its_page(client, seed, session):
+    from sqlalchemy import select
+
+    from archive.models import Message
+
+    dev = seed.make_list("dev")
+    seed.post(dev, "same@x", "the first", body="first text\n")
+    seed.post(dev, "same@x", "the second", body="second text\n")
+    second = session.scalar(select(Message).where(Message.subject == "the second"))
+    assert second.message_id != "same@x"
+    page = client.get("/dev/same@x/").get_data(as_text=True)
+    assert "first text" in page and "second text" in page
+    own = client.get(f"/dev/{mid_escape(second.message_id)}/").get_data(as_text=True)
+    assert "second text" in own and "first text" not in own
+    assert b"first text" in client.get("/dev/same@x/raw").data
+    assert b"second text" in client.get(f"/dev/{mid_escape(second.message_id)}/raw").data
+    assert "second text" in client.get("/all/same@x/").get_data(as_text=True)

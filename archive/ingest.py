@@ -10,14 +10,16 @@ from __future__ import annotations
 import email.utils
 from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, exists, func, or_, select, union, update
+from sqlalchemy import Table, delete, exists, func, or_, select, union, update
 from sqlalchemy.orm import Session, undefer
 
 from archive import search
 from archive.hooks import AFTER_INGEST, RESET
 from archive.models import AliasKind, Message, MessageAlias, MessageStatus, Thread, ThreadNode
 from archive.parse import ParsedMessage, parse_message
+from archive.store import insert_ignoring_conflicts
 from archive.thread_store import SqlNodeStore
 from archive.threading import join_namesake, thread_message
 
@@ -64,12 +66,21 @@ class IngestBatch:
     def run(self, items: list[tuple[Message, ParsedMessage | None]]) -> int:
         """Ingest `items` (a message with its parse, or None to parse it here) in order."""
         parsed_now = []
+        aliases: list[dict] = []
         for message, parsed in items:
             if message.status is MessageStatus.received:
-                apply_parsed(message, parsed or parse_message(message.raw))
+                parsed = parsed or parse_message(message.raw)
+                apply_parsed(message, parsed)
                 search.index_message(self.session, message)
                 message.status = MessageStatus.archived
                 parsed_now.append(message.id)
+                aliases += [
+                    {"message_pk": message.id, "message_id": m, "kind": AliasKind.extra_header}
+                    for m in parsed.extra_message_ids
+                ]
+        if aliases:  # a second Message-ID header: the message answers to that id too
+            table = cast(Table, MessageAlias.__table__)
+            self.session.execute(insert_ignoring_conflicts(self.session, table), aliases)
         links = self._load_links([m.id for m, _ in items], set(parsed_now))
         self.namesakes = self._load_namesakes([m.id for m, _ in items])
         self._prefetch_references([m for m, _ in items], links)
@@ -191,6 +202,7 @@ def reset_derived(session: Session) -> None:
     session.execute(update(ThreadNode).values(parent_id=None, thread_id=None, sort_date=None))
     session.execute(delete(ThreadNode).where(ThreadNode.message_pk.is_(None)))
     session.execute(delete(Thread))
+    session.execute(delete(MessageAlias).where(MessageAlias.kind == AliasKind.extra_header))
     search.clear_index(session)
     for hook in RESET:
         hook(session)

@@ -214,3 +214,35 @@ def test_two_messages_sent_with_one_message_id_are_both_on_its_page(client, seed
     assert b"first text" in client.get("/dev/same@x/raw").data
     assert b"second text" in client.get(f"/dev/{mid_escape(second.message_id)}/raw").data
     assert "second text" in client.get("/all/same@x/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "header, msgid",
+    [
+        ("<a<b@x>", "a<b@x"),
+        ('<"quoted id"@x>', '"quoted id"@x'),
+        ("<sp ace@x>", "sp ace@x"),
+        ("<tab\there@x>", "tabhere@x"),
+    ],
+)
+def test_message_ids_public_inbox_accepts_are_kept_and_served(client, seed, header, msgid):
+    from archive.parse import extract_message_id
+    from tests.web.conftest import make_mail
+
+    dev = seed.make_list("dev")
+    raw = make_mail("placeholder@x", "kept", body="kept body\n")
+    raw = raw.replace(b"<placeholder@x>", header.encode())
+    assert extract_message_id(raw) == msgid
+    seed.post(dev, msgid, raw=raw)
+    page = client.get(f"/dev/{mid_escape(msgid)}/")
+    assert page.status_code == 200 and "kept body" in page.get_data(as_text=True)
+    assert client.get(f"/dev/{mid_escape(msgid)}/raw").data == raw
+
+
+def test_a_message_with_two_message_id_headers_is_reachable_under_both(client, seed):
+    dev = seed.make_list("dev")
+    raw = seed.post(dev, "one@x", "twice named", headers="Message-ID: <two@x>\n", body="b\n")
+    for msgid in ("one@x", "two@x"):
+        assert client.get(f"/dev/{msgid}/").status_code == 200
+        assert client.get(f"/dev/{msgid}/raw").data == raw
+        assert client.get(f"/all/{msgid}/").status_code == 200

@@ -122,14 +122,16 @@ class IngestBatch:
         return found
 
     def _prefetch_references(self, messages: list[Message], links) -> None:
+        """Load, or make as placeholders, the nodes every message threaded here names,
+        in a few statements per list; threading then finds them all in the cache."""
         for list_id, store in self.stores.items():
-            wanted = {
-                ref
-                for m in messages
-                if any(n.list_id == list_id for n in links.get(m.id, []))
-                for ref in (*m.references, *m.in_reply_to, *self._namesake_of(m))
-            }
-            store.prefetch(wanted)
+            threaded = [
+                m for m in messages if any(n.list_id == list_id for n in links.get(m.id, []))
+            ]
+            store.prefetch(
+                {ref for m in threaded for ref in (*m.references, *m.in_reply_to)}, create=True
+            )
+            store.prefetch({namesake for m in threaded for namesake in self._namesake_of(m)})
 
     def _namesake_of(self, message: Message) -> list[str]:
         namesake = self.namesakes.get(message.id)

@@ -136,10 +136,21 @@ def _link_chain(store: NodeStore[N], chain: list[N]) -> None:
     headers, and a placeholder that already has a parent got it from an earlier, equally
     good claim. Either way the first claim stands, which keeps arrival order irrelevant.
     """
+    # A parentless child closes a cycle only if it is the root of the parent's tree. That
+    # root is carried from one link to the next, so a chain of new placeholders is linked
+    # without walking up the tree at each step: linear in the chain, not quadratic.
+    carried: tuple[N, N] | None = None  # (a node just linked, the root of its tree)
     for parent, child in pairwise(chain):
         if store.parent(child) is None and store.is_placeholder(child):
-            if not _would_loop(store, child, parent):
+            if carried is not None and carried[0] == parent:
+                top = carried[1]
+            else:
+                top = root_of(store, parent)
+            if top != child:
                 store.set_parent(child, parent)
+                carried = (child, top)
+                continue
+        carried = None
 
 
 def _set_parent_unless_loop(store: NodeStore[N], node: N, parent: N) -> None:

@@ -27,7 +27,13 @@ from archive.search_query import (
     parse_query,
 )
 
-__all__ = ["SearchQueryError", "clear_index", "index_message", "search_messages"]
+__all__ = [
+    "SearchQueryError",
+    "clear_index",
+    "index_message",
+    "search_messages",
+    "unindex_message",
+]
 
 # PostgreSQL refuses tsvectors over 1 MB; a body longer than this is indexed in part.
 PG_MAX_INDEXED = 200_000
@@ -72,6 +78,24 @@ def index_message(session: Session, message: Message) -> None:
         ),
         {"pk": message.id, **fields},
     )
+
+
+def unindex_message(session: Session, message: Message) -> None:
+    """Remove `message` from the search index (before its row is deleted: a contentless
+    FTS5 table forgets a row only when told the values it indexed)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            text(
+                "INSERT INTO message_fts(message_fts, rowid, subject, from_text, to_text,"
+                " cc_text, body) VALUES ('delete', :pk, :subject, :from_text, :to_text,"
+                " :cc_text, :body)"
+            ),
+            {"pk": message.id, **_fields(message)},
+        )
+    else:
+        session.execute(
+            text("DELETE FROM message_search WHERE message_pk = :pk"), {"pk": message.id}
+        )
 
 
 def clear_index(session: Session) -> None:

@@ -28,6 +28,7 @@ from mail.address_kinds import AddressKind
 from mail.delivery import OutboxKind, register_kind
 from mailyard.commands import groups as group_commands
 from mailyard.commands import lists as list_commands
+from mailyard.commands import messages as message_commands
 from mailyard.commands import patches as patch_commands
 from mailyard.commands import trackers as tracker_commands
 from mailyard.commands import users as user_commands
@@ -102,6 +103,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
 CLI_GROUPS: tuple[click.Group, ...] = (
     list_commands.list_group,
     list_commands.dkim_group,
+    message_commands.message_group,
     tracker_commands.tracker_group,
     patch_commands.patchset_group,
     patch_commands.key_group,

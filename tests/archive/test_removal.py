@@ -1,0 +1,84 @@
+"""`mailyard message rm`: a removed message is gone, derived data follows, a tombstone
+keeps it from coming back."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from archive.importer import import_messages
+from archive.models import Message, RemovedMessage, Thread, ThreadNode
+from archive.queries import find_node
+from archive.removal import RemovalError, remove_message
+from archive.search import search_messages
+from lists.manage import create_list
+from tests.archive.test_ingest import deliver, make_mail
+from tests.cli_runner import MailyardCli
+
+
+def test_a_removed_message_is_deleted_with_its_derived_data_and_never_comes_back(session):
+    mlist = create_list(session, "dev", "owner@example.com")
+    deliver(session, mlist, make_mail("root@x", "topic"), "root@x")
+    leak = make_mail("leak@x", "Re: topic", ["root@x"], body="password hunter2\n")
+    deliver(session, mlist, leak, "leak@x")
+    deliver(session, mlist, make_mail("reply@x", "Re: topic", ["root@x", "leak@x"]), "reply@x")
+    assert search_messages(session, [mlist.id], "hunter2")
+
+    tombstone = remove_message(session, mlist, "leak@x", "leaked a password", "root")
+    session.commit()
+    assert (tombstone.reason, tombstone.removed_by) == ("leaked a password", "root")
+    assert find_node(session, mlist.id, "leak@x") is None
+    assert session.scalar(select(func.count(Message.id)).where(Message.message_id == "leak@x")) == 0
+    assert search_messages(session, [mlist.id], "hunter2") == []
+    thread = session.scalar(select(Thread))
+    assert thread.message_count == 2  # the reply keeps its place under the placeholder
+    reply = session.scalar(select(ThreadNode).where(ThreadNode.message_id == "reply@x"))
+    assert reply.thread_id == thread.id
+
+    # Neither a re-delivery nor an import brings it back.
+    assert deliver(session, mlist, leak, "leak@x").dropped
+    report = import_messages(session, mlist, [leak])
+    assert (report.imported, report.duplicates) == (0, 1)
+    assert session.scalar(select(func.count(Message.id)).where(Message.message_id == "leak@x")) == 0
+
+
+def test_removing_what_is_not_there_says_so(session):
+    mlist = create_list(session, "dev", "owner@example.com")
+    with pytest.raises(RemovalError, match="no message <none@x> is archived in the list dev"):
+        remove_message(session, mlist, "none@x", "spam")
+    deliver(session, mlist, make_mail("s@x", "spam"), "s@x")
+    with pytest.raises(RemovalError, match="--reason"):
+        remove_message(session, mlist, "s@x", "  ")
+    remove_message(session, mlist, "s@x", "spam")
+    with pytest.raises(RemovalError, match="was removed from dev on .*: spam"):
+        remove_message(session, mlist, "s@x", "spam")
+
+
+def test_a_cross_posted_message_removed_from_one_list_stays_on_the_other(session):
+    a = create_list(session, "alpha", "owner@example.com")
+    b = create_list(session, "beta", "owner@example.com")
+    deliver(session, a, make_mail("x@x", "both"), "x@x")
+    deliver(session, b, make_mail("x@x", "both"), "x@x")
+    remove_message(session, a, "x@x", "off-topic here")
+    session.commit()
+    assert find_node(session, a.id, "x@x") is None
+    assert find_node(session, b.id, "x@x") is not None
+
+
+def test_message_rm_on_the_command_line(settings, session):
+    run = MailyardCli(settings)
+    assert run("list", "create", "dev", "--owner", "o@example.org").returncode == 0
+    mlist = session.scalar(select(RemovedMessage.list_id).limit(1))  # nothing yet
+    assert mlist is None
+    from archive.lists import get_list
+
+    dev = get_list(session, "dev")
+    deliver(session, dev, make_mail("spam@x", "buy now"), "spam@x")
+    done = run("message", "rm", "dev", "<spam@x>", "--reason", "spam")
+    assert done.returncode == 0, done.stderr
+    assert "removed <spam@x> from dev: spam" in done.stdout
+    again = run("message", "rm", "dev", "spam@x", "--reason", "spam")
+    assert again.returncode == 1
+    assert again.stderr.strip().count("\n") == 0 and "was removed from dev" in again.stderr
+    unknown = run("message", "rm", "nolist", "spam@x", "--reason", "spam")
+    assert unknown.returncode == 1 and "no list named 'nolist'" in unknown.stderr

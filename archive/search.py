@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import column
 
 from archive.hooks import PATCH_ID_MESSAGES
-from archive.models import Message, ThreadNode
+from archive.models import Message, MessageAlias, ThreadNode
 from archive.search_query import (
     ALL_FIELDS,
     And,
@@ -123,7 +123,12 @@ def search_messages(
         in_list = and_(in_list, ThreadNode.list_id.in_(list_ids))
     stmt = select(Message.id).where(exists().where(in_list))
     if parsed.message_ids:
-        stmt = stmt.where(Message.message_id.in_(parsed.message_ids))
+        # Also the messages that answer to an id as an alias: a different message sent
+        # with it, or a second Message-ID header.
+        aliased = select(MessageAlias.message_pk).where(
+            MessageAlias.message_id.in_(parsed.message_ids)
+        )
+        stmt = stmt.where(or_(Message.message_id.in_(parsed.message_ids), Message.id.in_(aliased)))
     if parsed.patch_ids:
         (patch_id_messages,) = PATCH_ID_MESSAGES
         stmt = stmt.where(Message.id.in_(patch_id_messages(parsed.patch_ids)))

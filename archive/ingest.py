@@ -21,7 +21,7 @@ from archive.models import AliasKind, Message, MessageAlias, MessageStatus, Thre
 from archive.parse import ParsedMessage, parse_message
 from archive.store import insert_ignoring_conflicts
 from archive.thread_store import SqlNodeStore
-from archive.threading import join_namesake, thread_message
+from archive.threading import adopt_children, join_namesake, thread_message
 
 
 def ingest_messages(session: Session, message_pks: Iterable[int]) -> int:
@@ -62,6 +62,7 @@ class IngestBatch:
         self.session = session
         self.stores: dict[int, SqlNodeStore] = {}
         self.namesakes: dict[int, str] = {}  # message pk -> the Message-ID it reused
+        self.extra_ids: dict[int, list[str]] = {}  # message pk -> its other Message-IDs
 
     def run(self, items: list[tuple[Message, ParsedMessage | None]]) -> int:
         """Ingest `items` (a message with its parse, or None to parse it here) in order."""
@@ -81,6 +82,8 @@ class IngestBatch:
         if aliases:  # a second Message-ID header: the message answers to that id too
             table = cast(Table, MessageAlias.__table__)
             self.session.execute(insert_ignoring_conflicts(self.session, table), aliases)
+        for alias in aliases:
+            self.extra_ids.setdefault(alias["message_pk"], []).append(alias["message_id"])
         links = self._load_links([m.id for m, _ in items], set(parsed_now))
         self.namesakes = self._load_namesakes([m.id for m, _ in items])
         self._prefetch_references([m for m, _ in items], links)
@@ -151,6 +154,8 @@ class IngestBatch:
         )
         for namesake in self._namesake_of(message):
             join_namesake(store, node, namesake)
+        for extra in self.extra_ids.get(message.id, []):
+            adopt_children(store, node, store.placeholder_children(extra))
         store.thread_of(node)
 
 

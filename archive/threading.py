@@ -121,6 +121,14 @@ def join_namesake(store: NodeStore[N], node: N, namesake: str) -> None:
         store.set_parent(node, target)
 
 
+def adopt_children(store: NodeStore[N], node: N, children: Iterable[N]) -> None:
+    """Move `children` under `node` (replies that arrived, under a placeholder, before
+    the message that also bears that placeholder's id), except where that would loop."""
+    for child in children:
+        if store.parent(child) != node and not _would_loop(store, child, node):
+            store.set_parent(child, node)
+
+
 def root_of(store: NodeStore[N], node: N) -> N:
     """The top of `node`'s tree (a placeholder if the thread's first message is unseen)."""
     top = node

@@ -71,3 +71,36 @@ def test_an_mbox_with_two_messages_of_one_id_imports_both_and_reindex_keeps_them
     assert count(session, Message) == 2
     assert len(set(thread_ids(session, mlist).values())) == 1
     assert count(session, ThreadNode) == 2
+
+
+def two_ids(msgid: str, second: str) -> bytes:
+    return make_mail(msgid, "two ids").replace(
+        f"Message-ID: <{msgid}>\n".encode(),
+        f"Message-ID: <{msgid}>\nMessage-ID: <{second}>\n".encode(),
+    )
+
+
+def parent_of(session, mlist, msgid: str) -> str | None:
+    node = session.scalar(
+        select(ThreadNode).where(ThreadNode.list_id == mlist.id, ThreadNode.message_id == msgid)
+    )
+    parent = session.get(ThreadNode, node.parent_id) if node.parent_id else None
+    return parent.message_id if parent else None
+
+
+def test_a_reply_to_the_second_message_id_threads_under_the_message(session):
+    mlist = create_list(session, "dev", "owner@example.com")
+    deliver(session, mlist, two_ids("one@x", "two@x"), "one@x")
+    deliver(session, mlist, make_mail("reply@x", "Re: two ids", ["two@x"]), "reply@x")
+    assert parent_of(session, mlist, "reply@x") == "one@x"
+    assert len(set(thread_ids(session, mlist).values())) == 1
+
+
+def test_a_reply_to_the_second_message_id_that_came_first_moves_under_it(session):
+    mlist = create_list(session, "dev", "owner@example.com")
+    deliver(session, mlist, make_mail("reply@x", "Re: two ids", ["two@x"]), "reply@x")
+    assert parent_of(session, mlist, "reply@x") == "two@x"  # a placeholder, for now
+    deliver(session, mlist, two_ids("one@x", "two@x"), "one@x")
+    assert parent_of(session, mlist, "reply@x") == "one@x"
+    ids = thread_ids(session, mlist)
+    assert ids["reply@x"] == ids["one@x"]

@@ -3,9 +3,10 @@
 What is removed: the message's link to the list (its node stays as a placeholder, so the
 replies keep their thread), and, when no other list has it, the stored bytes themselves
 with everything derived from them (search index; the domains' rows go with the row's
-foreign keys). What stays: a tombstone (`RemovedMessage`) naming the Message-ID, the
-reason and who removed it, so intake and `import-mbox` drop the message when it comes
-again (`archive.store`) and its URL answers 410 Gone with the reason.
+foreign keys, and the `MESSAGE_REMOVED` hook lets them tidy up, as patchsets do). What
+stays: a tombstone (`RemovedMessage`) naming the Message-ID, the reason and who removed
+it, so intake and `import-mbox` drop the message when it comes again (`archive.store`)
+and its URL answers 410 Gone with the reason.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 
 from archive import queries, search
+from archive.hooks import MESSAGE_REMOVED
 from archive.models import MailingList, Message, RemovedMessage, ThreadNode
 from archive.thread_store import SqlNodeStore
 from core.errors import UserError
@@ -51,6 +53,8 @@ def remove_message(
         if removed_message(session, mlist.id, m) is None
     ]
     session.add_all(tombstones)
+    for hook in MESSAGE_REMOVED:
+        hook(session, message.id, mlist.id)
     _unlink(session, node)
     others = session.scalar(
         select(func.count(ThreadNode.id)).where(ThreadNode.message_pk == message.id)

@@ -82,3 +82,27 @@ def test_message_rm_on_the_command_line(settings, session):
     assert again.stderr.strip().count("\n") == 0 and "was removed from dev" in again.stderr
     unknown = run("message", "rm", "nolist", "spam@x", "--reason", "spam")
     assert unknown.returncode == 1 and "no list named 'nolist'" in unknown.stderr
+
+
+def test_a_removed_patch_leaves_its_patchset_and_a_patchset_left_empty_goes(session):
+    from patchsets.models import Patchset
+    from tests.patchsets.test_versions import mail as patch_mail
+
+    mlist = create_list(session, "dev", "owner@example.com")
+    mails = [
+        patch_mail("[PATCH 1/2] one", msgid="p1@x"),
+        patch_mail("[PATCH 2/2] two", msgid="p2@x", reply_to="p1@x"),
+        patch_mail("[PATCH] alone", msgid="solo@x"),
+    ]
+    import_messages(session, mlist, [raw for _, raw in mails])
+    session.commit()
+    series = session.scalar(select(Patchset).where(Patchset.first_message_id == "p1@x"))
+    assert (series.patch_count, series.received_all) == (2, True)
+    remove_message(session, mlist, "p2@x", "spam")
+    remove_message(session, mlist, "solo@x", "spam")
+    session.commit()
+    session.expire_all()
+    series = session.scalar(select(Patchset).where(Patchset.first_message_id == "p1@x"))
+    assert (series.patch_count, series.received_all) == (1, False)
+    assert [p.message_id for p in series.patches] == ["p1@x"]
+    assert session.scalar(select(Patchset).where(Patchset.first_message_id == "solo@x")) is None

@@ -228,6 +228,17 @@ def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
         yield items[i : i + size]
 
 
+def known_on_list(session: Session, list_id: int, message_id: str, raw: bytes) -> bool:
+    """Whether `store_messages` would drop this message for the list: the list has it
+    already (the same message, not merely its Message-ID), or an operator removed the
+    Message-ID from it. For who must not act twice on a re-delivery (holding a post)."""
+    known = _KnownMessages.load(session, [message_id])
+    if (list_id, message_id) in known.removed:
+        return True
+    message = known.same_message(message_id, content_fingerprint(raw))
+    return message is not None and known.is_linked(list_id, message)
+
+
 def store_message(
     session: Session,
     raw: bytes,
@@ -265,6 +276,7 @@ __all__ = [
     "StoreResult",
     "content_fingerprint",
     "generated_message_id",
+    "known_on_list",
     "store_message",
     "store_messages",
 ]

@@ -106,3 +106,15 @@ def test_a_removed_patch_leaves_its_patchset_and_a_patchset_left_empty_goes(sess
     assert (series.patch_count, series.received_all) == (1, False)
     assert [p.message_id for p in series.patches] == ["p1@x"]
     assert session.scalar(select(Patchset).where(Patchset.first_message_id == "solo@x")) is None
+
+
+def test_known_on_list_sees_the_same_message_and_tombstones_not_a_reused_id(session):
+    from archive.store import known_on_list
+
+    mlist = create_list(session, "dev", "owner@example.com")
+    raw = make_mail("k@x", "kept")
+    deliver(session, mlist, raw, "k@x")
+    assert known_on_list(session, mlist.id, "k@x", raw)
+    assert not known_on_list(session, mlist.id, "k@x", make_mail("k@x", "another"))
+    remove_message(session, mlist, "k@x", "spam")
+    assert known_on_list(session, mlist.id, "k@x", make_mail("k@x", "another"))

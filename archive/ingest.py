@@ -16,6 +16,7 @@ from sqlalchemy import Table, delete, exists, func, or_, select, union, update
 from sqlalchemy.orm import Session, undefer
 
 from archive import search
+from archive.headers import MAX_REFERENCES
 from archive.hooks import AFTER_INGEST, RESET
 from archive.models import AliasKind, Message, MessageAlias, MessageStatus, Thread, ThreadNode
 from archive.parse import ParsedMessage, parse_message
@@ -132,7 +133,8 @@ class IngestBatch:
                 m for m in messages if any(n.list_id == list_id for n in links.get(m.id, []))
             ]
             store.prefetch(
-                {ref for m in threaded for ref in (*m.references, *m.in_reply_to)}, create=True
+                {ref for m in threaded for ref in (*_kept_references(m), *m.in_reply_to)},
+                create=True,
             )
             store.prefetch({namesake for m in threaded for namesake in self._namesake_of(m)})
 
@@ -150,13 +152,19 @@ class IngestBatch:
         node.sort_date = message.sort_date
         store = self._store(node.list_id)
         thread_message(
-            store, node.message_id, message.references, message.in_reply_to, message.subject
+            store, node.message_id, _kept_references(message), message.in_reply_to, message.subject
         )
         for namesake in self._namesake_of(message):
             join_namesake(store, node, namesake)
         for extra in self.extra_ids.get(message.id, []):
             adopt_children(store, node, store.placeholder_children(extra))
         store.thread_of(node)
+
+
+def _kept_references(message: Message) -> list[str]:
+    """The References threading uses: the bounded tail the parser keeps, also for rows
+    parsed before it kept one (thousands of ids would cost thousands of nodes)."""
+    return message.references[-MAX_REFERENCES:]
 
 
 def ingest_message(session: Session, message: Message, parsed: ParsedMessage | None = None) -> None:

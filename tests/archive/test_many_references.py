@@ -86,3 +86,26 @@ def test_sql_store_creates_missing_placeholders_in_one_go(session):
         store.prefetch({f"p{i}@x" for i in range(1200)}, create=True)
     assert len(statements) <= 10
     assert all(store.get(f"p{i}@x") is not None for i in range(1200))
+
+
+def test_a_row_parsed_before_the_cap_is_threaded_with_the_bounded_tail(session):
+    """A message archived with 5,000 References (before they were cut) and then linked
+    to another list is threaded there with the last MAX_REFERENCES of them."""
+    from archive.models import Message
+
+    alpha = create_list(session, "alpha", "owner@example.com")
+    beta = create_list(session, "beta", "owner@example.com")
+    session.commit()
+    raw = make_mail("old@x", "Re: old", [f"o{i}@x" for i in range(3)])
+    first = store_message(session, raw, "old@x", [alpha.id])
+    ingest_messages(session, [first.message_pk])
+    message = session.get(Message, first.message_pk)
+    message.references = [f"o{i}@x" for i in range(5000)]  # as an old parse kept them
+    session.commit()
+    store_message(session, raw, "old@x", [beta.id])
+    with counted_statements(session) as statements:
+        ingest_messages(session, [first.message_pk])
+        session.commit()
+    assert len(statements) < 60
+    nodes = session.scalar(select(func.count(ThreadNode.id)).where(ThreadNode.list_id == beta.id))
+    assert nodes == MAX_REFERENCES + 2  # the tail, its In-Reply-To o2@x, itself

@@ -111,8 +111,9 @@ TRANSPORT_HEADERS = frozenset({b"received", b"return-path", b"delivered-to", b"x
 
 
 def content_fingerprint(raw: bytes) -> str:
-    """sha256 of the message without its transport headers and with LF line ends, so
-    that a re-delivery (over SMTP or from an mbox) gives the same fingerprint."""
+    """sha256 of the message without its transport headers, with LF line ends and
+    without trailing line ends (which mbox separators add or take), so that a
+    re-delivery, over SMTP or from an mbox, gives the same fingerprint."""
     data = raw.replace(b"\r\n", b"\n")
     head, sep, body = data.partition(b"\n\n")
     kept: list[bytes] = []
@@ -126,7 +127,7 @@ def content_fingerprint(raw: bytes) -> str:
         skipping = bool(colon) and name.strip().lower() in TRANSPORT_HEADERS
         if not skipping:
             kept.append(line)
-    return hashlib.sha256(b"\n".join(kept) + sep + body).hexdigest()
+    return hashlib.sha256(b"\n".join(kept) + sep + body.rstrip(b"\n")).hexdigest()
 
 
 def generated_message_id(fingerprint: str) -> str:

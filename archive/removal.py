@@ -47,12 +47,24 @@ def remove_message(
             )
         raise RemovalError(f"no message <{msgid}> is archived in the list {mlist.name}")
     message = node.message
-    tombstones = [
-        RemovedMessage(list_id=mlist.id, message_id=m, reason=reason, removed_by=removed_by)
-        for m in dict.fromkeys([msgid, message.message_id])
-        if removed_message(session, mlist.id, m) is None
-    ]
-    session.add_all(tombstones)
+    # The id asked for, and the one the message is stored under when it differs (a
+    # generated one): neither comes back.
+    tombstone = earlier or RemovedMessage(
+        list_id=mlist.id, message_id=msgid, reason=reason, removed_by=removed_by
+    )
+    session.add(tombstone)
+    if (
+        message.message_id != msgid
+        and removed_message(session, mlist.id, message.message_id) is None
+    ):
+        session.add(
+            RemovedMessage(
+                list_id=mlist.id,
+                message_id=message.message_id,
+                reason=reason,
+                removed_by=removed_by,
+            )
+        )
     for hook in MESSAGE_REMOVED:
         hook(session, message.id, mlist.id)
     _unlink(session, node)
@@ -75,7 +87,7 @@ def remove_message(
         reason,
         "" if others else " (its bytes deleted)",
     )
-    return tombstones[0] if tombstones else _must(removed_message(session, mlist.id, msgid))
+    return tombstone
 
 
 def removed_message(session: Session, list_id: int, msgid: str) -> RemovedMessage | None:
@@ -107,8 +119,3 @@ def _unlink(session: Session, node: ThreadNode) -> None:
     if node.thread_id is not None:
         store.touched_threads.add(node.thread_id)
     store.refresh_threads()
-
-
-def _must(tombstone: RemovedMessage | None) -> RemovedMessage:
-    assert tombstone is not None
-    return tombstone

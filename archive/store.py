@@ -70,16 +70,20 @@ def store_messages(session: Session, incoming: Sequence[IncomingMessage]) -> lis
     sent with as an alias, as public-inbox keeps it. A Message-ID an operator removed
     from a list (a tombstone) is dropped for that list. The caller commits.
     """
-    known = _KnownMessages.load(session, list({m.message_id for m in incoming}))
+    fingerprints = [content_fingerprint(item.raw) for item in incoming]
+    known = _KnownMessages.load(
+        session,
+        list({m.message_id for m in incoming}),
+        [generated_message_id(f) for f in fingerprints],
+    )
     results: list[StoreResult] = []
     stored_in: list[Message | None] = []  # the row each result will point at
     links: list[tuple[Message, int]] = []  # (message, list id) to link
-    for item in incoming:
-        fingerprint = content_fingerprint(item.raw)
+    for item, fingerprint in zip(incoming, fingerprints, strict=True):
         message = known.same_message(item.message_id, fingerprint)
         duplicates, wanted = [], []
         for lid in dict.fromkeys(item.list_ids):
-            if (lid, item.message_id) in known.removed or (
+            if known.is_removed(lid, item.message_id, fingerprint) or (
                 message is not None and known.is_linked(lid, message)
             ):
                 duplicates.append(lid)
@@ -151,9 +155,20 @@ class _KnownMessages:
     new_aliases: list[tuple[Message, str]] = field(default_factory=list)
 
     @classmethod
-    def load(cls, session: Session, msgids: list[str]) -> _KnownMessages:
+    def load(
+        cls, session: Session, msgids: list[str], generated: Sequence[str] = ()
+    ) -> _KnownMessages:
+        """What is known of `msgids`, and the tombstones of the `generated` ids the
+        messages would be stored under if they reuse one."""
         sent_with: dict[str, list[Message]] = {}
         removed: set[tuple[int, str]] = set()
+        for chunk in _chunks(list(dict.fromkeys([*generated, *msgids]))):
+            tombstones = session.execute(
+                select(RemovedMessage.list_id, RemovedMessage.message_id).where(
+                    RemovedMessage.message_id.in_(chunk)
+                )
+            )
+            removed.update((list_id, msgid) for list_id, msgid in tombstones)
         for chunk in _chunks(msgids):
             for message in session.scalars(select(Message).where(Message.message_id.in_(chunk))):
                 sent_with.setdefault(message.message_id, []).insert(0, message)
@@ -165,12 +180,6 @@ class _KnownMessages:
             )
             for msgid, message in rows:
                 sent_with.setdefault(msgid, []).append(message)
-            tombstones = session.execute(
-                select(RemovedMessage.list_id, RemovedMessage.message_id).where(
-                    RemovedMessage.message_id.in_(chunk)
-                )
-            )
-            removed.update((list_id, msgid) for list_id, msgid in tombstones)
         stored_ids = list({m.message_id for ms in sent_with.values() for m in ms})
         nodes: dict[tuple[int, str], ThreadNode] = {}
         for chunk in _chunks(stored_ids):
@@ -184,6 +193,14 @@ class _KnownMessages:
             if self._fingerprint(message) == fingerprint:
                 return message
         return None
+
+    def is_removed(self, list_id: int, msgid: str, fingerprint: str) -> bool:
+        """Whether an operator removed the Message-ID from the list, or this very
+        message stored under a generated id (one that reused a Message-ID)."""
+        return (list_id, msgid) in self.removed or (
+            list_id,
+            generated_message_id(fingerprint),
+        ) in self.removed
 
     def is_linked(self, list_id: int, message: Message) -> bool:
         if (list_id, message) in self.linked:
@@ -233,10 +250,11 @@ def known_on_list(session: Session, list_id: int, message_id: str, raw: bytes) -
     """Whether `store_messages` would drop this message for the list: the list has it
     already (the same message, not merely its Message-ID), or an operator removed the
     Message-ID from it. For who must not act twice on a re-delivery (holding a post)."""
-    known = _KnownMessages.load(session, [message_id])
-    if (list_id, message_id) in known.removed:
+    fingerprint = content_fingerprint(raw)
+    known = _KnownMessages.load(session, [message_id], [generated_message_id(fingerprint)])
+    if known.is_removed(list_id, message_id, fingerprint):
         return True
-    message = known.same_message(message_id, content_fingerprint(raw))
+    message = known.same_message(message_id, fingerprint)
     return message is not None and known.is_linked(list_id, message)
 
 

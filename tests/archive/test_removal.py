@@ -118,3 +118,16 @@ def test_known_on_list_sees_the_same_message_and_tombstones_not_a_reused_id(sess
     assert not known_on_list(session, mlist.id, "k@x", make_mail("k@x", "another"))
     remove_message(session, mlist, "k@x", "spam")
     assert known_on_list(session, mlist.id, "k@x", make_mail("k@x", "another"))
+
+
+def test_removing_one_of_two_messages_sent_with_one_id_keeps_the_other(session):
+    mlist = create_list(session, "dev", "owner@example.com")
+    deliver(session, mlist, make_mail("d@x", "first"), "d@x")
+    spam = make_mail("d@x", "spam with a stolen id", body="buy now\n")
+    spam_pk = deliver(session, mlist, spam, "d@x").message_pk
+    generated = session.get(Message, spam_pk).message_id
+    remove_message(session, mlist, generated, "spam")
+    session.commit()
+    assert find_node(session, mlist.id, generated) is None
+    assert find_node(session, mlist.id, "d@x").message.subject == "first"
+    assert deliver(session, mlist, spam, "d@x").dropped  # known by its content, removed

@@ -311,6 +311,13 @@ def list_has_any_message(session: Session, list_id: int, msgids: Iterable[str]) 
         )
         .limit(1)
     )
+    if found is None:  # or one that answers to an id as an alias (ingested, then)
+        found = session.scalar(
+            select(ThreadNode.id)
+            .join(MessageAlias, MessageAlias.message_pk == ThreadNode.message_pk)
+            .where(ThreadNode.list_id == list_id, MessageAlias.message_id.in_(wanted))
+            .limit(1)
+        )
     return found is not None
 
 

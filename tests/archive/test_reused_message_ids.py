@@ -105,3 +105,12 @@ def test_a_reply_to_the_second_message_id_that_came_first_moves_under_it(session
     assert parent_of(session, mlist, "reply@x") == "one@x"
     ids = thread_ids(session, mlist)
     assert ids["reply@x"] == ids["one@x"]
+
+
+def test_the_list_has_a_message_by_its_second_message_id(session):
+    from archive.queries import list_has_any_message
+
+    mlist = create_list(session, "dev", "owner@example.com")
+    deliver(session, mlist, two_ids("one@x", "two@x"), "one@x")
+    assert list_has_any_message(session, mlist.id, ["two@x"])
+    assert not list_has_any_message(session, mlist.id, ["three@x"])

@@ -32,7 +32,10 @@ class Address:
 _FOLD = re.compile(r"[\r\n]+[ \t]*")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?\s]*)\?=")
 _ANGLE = re.compile(r"<([^<>]*)>")
-_MSGID_OK = re.compile(r"[^\s<>\x00-\x1f\x7f]+")
+# public-inbox's MID_EXTRACT: an id is anything from '<' up to the next '>'.
+_MSGID_EXTRACT = re.compile(r"<([^>]+)>")
+_MSGID_DROPPED = str.maketrans("", "", "\t\r\n")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _REPLY_PREFIXES = re.compile(
     r"(?:\s*(?:re|fwd?|aw|sv|antw)\s*(?:\[\d+\]|\(\d+\))?\s*:)+\s*", re.IGNORECASE
 )
@@ -40,16 +43,19 @@ _REPLY_PREFIXES = re.compile(
 
 
 def normalize_msgid(value: str) -> str | None:
-    """'<a@b>', ' a@b ' and '<a@b> (comment)' all give 'a@b'; junk gives None. Ids without
-    '@' are kept (public-inbox accepts them); anything with spaces, controls or over
-    MAX_MSGID_LEN is not an id we can link to."""
+    """The id in a Message-ID value, read as public-inbox reads it: what is between the
+    first '<' and the next '>', spaces, '<' and quotes included ('<a@b> (comment)' gives
+    'a@b'); a value without brackets is taken whole. Tabs, CR and LF are removed
+    (public-inbox's `t/mid.t`). None when nothing is left, when other control characters
+    remain, or when it is over MAX_MSGID_LEN: not an id we can link to."""
     text = value.strip()
-    match = _ANGLE.search(text)
+    match = _MSGID_EXTRACT.search(text)
     if match:
-        text = match.group(1).strip()
+        text = match.group(1)
     else:
-        text = text.removeprefix("<").removesuffix(">").strip()
-    if not text or len(text) > MAX_MSGID_LEN or not _MSGID_OK.fullmatch(text):
+        text = text.removeprefix("<").removesuffix(">")
+    text = text.translate(_MSGID_DROPPED).strip()
+    if not text or len(text) > MAX_MSGID_LEN or _CONTROL.search(text):
         return None
     return text
 
@@ -64,8 +70,24 @@ def parse_msgid_list(value: str) -> list[str]:
             msgid = normalize_msgid(tokens[0])
             return [msgid] if msgid else []
         return []
-    ids = (normalize_msgid(inner) for inner in _ANGLE.findall(value))
+    ids = (normalize_msgid(f"<{inner}>") for inner in _MSGID_EXTRACT.findall(value))
     return [msgid for msgid in ids if msgid]
+
+
+# What users of old git send-email typed at its "In-Reply-To?" prompt, which it sent.
+_PROMPT_ANSWERS = frozenset({"y", "n"})
+# References kept of one message: its nearest ancestors, as JWZ implementations keep a
+# bounded tail. Threading needs the parent and a few above it; thousands of ids are an
+# attack on the write lock, not ancestry.
+MAX_REFERENCES = 100
+
+
+def drop_false_references(ids: list[str], addresses: list[Address]) -> list[str]:
+    """`ids` without what is not a Message-ID although written as one: git send-email's
+    'y'/'n' answers and the message's own To/From/Cc addresses, as public-inbox drops
+    them."""
+    false = _PROMPT_ANSWERS | {a.addr.lower() for a in addresses if a.addr}
+    return [msgid for msgid in ids if msgid.lower() not in false]
 
 
 def strip_subject_prefixes(subject: str) -> str:
@@ -176,9 +198,12 @@ def parse_auto_submitted(value: str) -> str | None:
 # --- raw values and encoded words ------------------------------------------------------
 
 
-def decode_header_text(value: str, label: str, problems: list[str]) -> str:
+def decode_header_text(
+    value: str, label: str, problems: list[str], keep_folding: bool = False
+) -> str:
     """A raw header value as text: raw 8-bit bytes (which compat32 keeps as surrogate
-    escapes) read as UTF-8, else latin-1; folding undone."""
+    escapes) read as UTF-8, else latin-1; folding undone unless `keep_folding` (for
+    Message-ID headers, whose line breaks and tabs `normalize_msgid` removes)."""
     if not value.isascii():
         data = value.encode("utf-8", "surrogateescape")
         try:
@@ -186,7 +211,7 @@ def decode_header_text(value: str, label: str, problems: list[str]) -> str:
         except UnicodeDecodeError:
             value = data.decode("latin-1")
             problems.append(f"raw 8-bit {label} header is not UTF-8, decoded as latin-1")
-    return unfold(value)
+    return value if keep_folding else unfold(value)
 
 
 def unfold(value: str) -> str:

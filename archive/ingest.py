@@ -10,16 +10,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, exists, func, or_, select, union, update
+from sqlalchemy import Table, delete, exists, func, or_, select, union, update
 from sqlalchemy.orm import Session, undefer
 
 from archive import search
+from archive.headers import MAX_REFERENCES
 from archive.hooks import AFTER_INGEST, RESET
-from archive.models import Message, MessageStatus, Thread, ThreadNode
+from archive.models import AliasKind, Message, MessageAlias, MessageStatus, Thread, ThreadNode
 from archive.parse import Address, ParsedMessage, parse_message
+from archive.store import insert_ignoring_conflicts
 from archive.thread_store import SqlNodeStore
-from archive.threading import thread_message
+from archive.threading import adopt_children, join_namesake, thread_message
 
 
 def ingest_messages(session: Session, message_pks: Iterable[int]) -> int:
@@ -59,17 +62,31 @@ class IngestBatch:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.stores: dict[int, SqlNodeStore] = {}
+        self.namesakes: dict[int, str] = {}  # message pk -> the Message-ID it reused
+        self.extra_ids: dict[int, list[str]] = {}  # message pk -> its other Message-IDs
 
     def run(self, items: list[tuple[Message, ParsedMessage | None]]) -> int:
         """Ingest `items` (a message with its parse, or None to parse it here) in order."""
         parsed_now = []
+        aliases: list[dict] = []
         for message, parsed in items:
             if message.status is MessageStatus.received:
-                apply_parsed(message, parsed or parse_message(message.raw))
+                parsed = parsed or parse_message(message.raw)
+                apply_parsed(message, parsed)
                 search.index_message(self.session, message)
                 message.status = MessageStatus.archived
                 parsed_now.append(message.id)
+                aliases += [
+                    {"message_pk": message.id, "message_id": m, "kind": AliasKind.extra_header}
+                    for m in parsed.extra_message_ids
+                ]
+        if aliases:  # a second Message-ID header: the message answers to that id too
+            table = cast(Table, MessageAlias.__table__)
+            self.session.execute(insert_ignoring_conflicts(self.session, table), aliases)
+        for alias in aliases:
+            self.extra_ids.setdefault(alias["message_pk"], []).append(alias["message_id"])
         links = self._load_links([m.id for m, _ in items], set(parsed_now))
+        self.namesakes = self._load_namesakes([m.id for m, _ in items])
         self._prefetch_references([m for m, _ in items], links)
         threaded = []
         for message, _ in items:
@@ -95,15 +112,35 @@ class IngestBatch:
                 self._store(node.list_id).remember(node)
         return links
 
+    def _load_namesakes(self, pks: list[int]) -> dict[int, str]:
+        """The Message-ID each message stored under a generated id was sent with."""
+        found: dict[int, str] = {}
+        for i in range(0, len(pks), 500):
+            rows = self.session.execute(
+                select(MessageAlias.message_pk, MessageAlias.message_id).where(
+                    MessageAlias.message_pk.in_(pks[i : i + 500]),
+                    MessageAlias.kind == AliasKind.reused,
+                )
+            )
+            found.update((pk, msgid) for pk, msgid in rows)
+        return found
+
     def _prefetch_references(self, messages: list[Message], links) -> None:
+        """Load, or make as placeholders, the nodes every message threaded here names,
+        in a few statements per list; threading then finds them all in the cache."""
         for list_id, store in self.stores.items():
-            wanted = {
-                ref
-                for m in messages
-                if any(n.list_id == list_id for n in links.get(m.id, []))
-                for ref in (*m.references, *m.in_reply_to)
-            }
-            store.prefetch(wanted)
+            threaded = [
+                m for m in messages if any(n.list_id == list_id for n in links.get(m.id, []))
+            ]
+            store.prefetch(
+                {ref for m in threaded for ref in (*_kept_references(m), *m.in_reply_to)},
+                create=True,
+            )
+            store.prefetch({namesake for m in threaded for namesake in self._namesake_of(m)})
+
+    def _namesake_of(self, message: Message) -> list[str]:
+        namesake = self.namesakes.get(message.id)
+        return [namesake] if namesake else []
 
     def _store(self, list_id: int) -> SqlNodeStore:
         store = self.stores.get(list_id)
@@ -115,9 +152,19 @@ class IngestBatch:
         node.sort_date = message.sort_date
         store = self._store(node.list_id)
         thread_message(
-            store, node.message_id, message.references, message.in_reply_to, message.subject
+            store, node.message_id, _kept_references(message), message.in_reply_to, message.subject
         )
+        for namesake in self._namesake_of(message):
+            join_namesake(store, node, namesake)
+        for extra in self.extra_ids.get(message.id, []):
+            adopt_children(store, node, store.placeholder_children(extra))
         store.thread_of(node)
+
+
+def _kept_references(message: Message) -> list[str]:
+    """The References threading uses: the bounded tail the parser keeps, also for rows
+    parsed before it kept one (thousands of ids would cost thousands of nodes)."""
+    return message.references[-MAX_REFERENCES:]
 
 
 def ingest_message(session: Session, message: Message, parsed: ParsedMessage | None = None) -> None:
@@ -185,6 +232,7 @@ def reset_derived(session: Session) -> None:
     session.execute(update(ThreadNode).values(parent_id=None, thread_id=None, sort_date=None))
     session.execute(delete(ThreadNode).where(ThreadNode.message_pk.is_(None)))
     session.execute(delete(Thread))
+    session.execute(delete(MessageAlias).where(MessageAlias.kind == AliasKind.extra_header))
     search.clear_index(session)
     for hook in RESET:
         hook(session)

@@ -90,6 +90,10 @@ class Message(Base):
     dkim_result: Mapped[str] = mapped_column(String(8), default="none")
     dkim_domain: Mapped[str] = mapped_column(String(255), default="")
     dkim_aligned: Mapped[bool] = mapped_column(Boolean, default=False)
+    # sha256 of `raw` without transport headers (archive.store.content_fingerprint): how
+    # a re-delivery is told from a different message that reuses a Message-ID. None on
+    # rows stored before it existed; computed from `raw` when needed.
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     nodes: Mapped[list[ThreadNode]] = relationship(back_populates="message")
 
@@ -102,6 +106,50 @@ class Message(Base):
     def sort_date(self) -> datetime:
         """When the message was written, or received if its Date is missing or absurd."""
         return self.date or self.received_at
+
+
+class AliasKind(enum.Enum):
+    # Sent with a Message-ID an earlier, different message has: stored under a generated
+    # id, reachable (and threaded) under the one it was sent with, as public-inbox does.
+    reused = "reused"
+    # A second Message-ID header: the message is reachable under that id too.
+    extra_header = "extra_header"
+
+
+class MessageAlias(Base):
+    """Another Message-ID a message answers to, besides the `message_id` it is stored
+    under."""
+
+    __tablename__ = "message_aliases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_pk: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[str] = mapped_column(String(MSGID_MAX), index=True)
+    kind: Mapped[AliasKind] = mapped_column(Enum(AliasKind, native_enum=False, length=16))
+
+    __table_args__ = (
+        UniqueConstraint("message_pk", "message_id", name="uq_message_aliases_message_msgid"),
+    )
+
+
+class RemovedMessage(Base):
+    """A tombstone: an operator removed this Message-ID from a list (`mailyard message
+    rm`), so intake and import drop it when it comes again and its URL answers 410."""
+
+    __tablename__ = "removed_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(MSGID_MAX))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    removed_by: Mapped[str] = mapped_column(String(254), default="")
+    removed_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("list_id", "message_id", name="uq_removed_messages_list_msgid"),
+    )
 
 
 class Thread(Base):

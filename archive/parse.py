@@ -27,10 +27,12 @@ from typing import cast
 from archive.charsets import decode_text
 from archive.headers import (
     MAX_MSGID_LEN,
+    MAX_REFERENCES,
     Address,
     bytes_to_text,
     decode_header_text,
     decode_words,
+    drop_false_references,
     find_first_header,
     mend_header_block,
     normalize_msgid,
@@ -40,7 +42,6 @@ from archive.headers import (
     parse_msgid_list,
     read_date,
     strip_subject_prefixes,
-    unfold,
 )
 
 __all__ = [
@@ -66,6 +67,7 @@ class Attachment:
 @dataclass
 class ParsedMessage:
     message_id: str | None = None  # without <>; None when missing or unusable
+    extra_message_ids: list[str] = field(default_factory=list)  # of more Message-ID headers
     subject: str = ""  # RFC 2047 decoded, unfolded
     from_: Address | None = None
     to: list[Address] = field(default_factory=list)
@@ -97,6 +99,7 @@ _LABELS = {
     "auto-submitted": "Auto-Submitted",
 }
 _SINGLE = ("message-id", "subject", "from", "date")
+_MSGID_HEADERS = ("message-id", "in-reply-to", "references")
 
 _BAD_QP = re.compile(r"=(?![0-9A-Fa-f]{2})(?![ \t]*(?:\r?\n|\Z))")
 _KNOWN_CTE = {
@@ -153,7 +156,7 @@ def extract_message_id(raw: bytes) -> str | None:
         value = find_first_header(raw, b"message-id")
         if value is None:
             return None
-        return normalize_msgid(unfold(bytes_to_text(value)))
+        return normalize_msgid(bytes_to_text(value))
     except Exception:
         return None
 
@@ -188,7 +191,7 @@ def _read_headers(result: ParsedMessage, msg: Message | None) -> None:
             problems.append(f"duplicate {_LABELS[key]} header")
 
     texts = {
-        key: [decode_header_text(v, _LABELS[key], problems) for v in values]
+        key: [decode_header_text(v, _LABELS[key], problems, key in _MSGID_HEADERS) for v in values]
         for key, values in found.items()
     }
     _read_message_id(result, texts.get("message-id"))
@@ -202,9 +205,14 @@ def _read_headers(result: ParsedMessage, msg: Message | None) -> None:
     result.to = parse_addresses(texts.get("to", []), "To", problems)
     result.cc = parse_addresses(texts.get("cc", []), "Cc", problems)
     result.date = read_date(texts.get("date"), problems)
-    result.in_reply_to = [m for v in texts.get("in-reply-to", []) for m in parse_msgid_list(v)]
+    addresses = [*result.to, *result.cc, *([result.from_] if result.from_ else [])]
+    in_reply_to = [m for v in texts.get("in-reply-to", []) for m in parse_msgid_list(v)]
+    result.in_reply_to = drop_false_references(in_reply_to, addresses)
     references = [m for v in texts.get("references", []) for m in parse_msgid_list(v)]
-    result.references = list(dict.fromkeys(references))
+    references = drop_false_references(list(dict.fromkeys(references)), addresses)
+    if len(references) > MAX_REFERENCES:
+        problems.append(f"References cut to the last {MAX_REFERENCES} of {len(references)} ids")
+    result.references = references[-MAX_REFERENCES:]
     result.list_ids = [lid for lid in map(parse_list_id, texts.get("list-id", [])) if lid]
     if "auto-submitted" in texts:
         result.auto_submitted = parse_auto_submitted(texts["auto-submitted"][0])
@@ -215,6 +223,10 @@ def _read_message_id(result: ParsedMessage, values: list[str] | None) -> None:
         result.problems.append("no Message-ID header")
         return
     result.message_id = normalize_msgid(values[0])
+    others = (normalize_msgid(value) for value in values[1:])
+    result.extra_message_ids = list(
+        dict.fromkeys(m for m in others if m and m != result.message_id)
+    )
     if result.message_id is None:
         length = len(values[0].strip())
         if length > MAX_MSGID_LEN:

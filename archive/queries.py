@@ -15,9 +15,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, undefer
 
-from archive.models import MailingList, Message, MessageStatus, Thread, ThreadNode
+from archive.models import (
+    MailingList,
+    Message,
+    MessageAlias,
+    MessageStatus,
+    Thread,
+    ThreadNode,
+)
 
 # Sorts before every real date, for placeholders that have none.
 _NO_DATE = datetime.min.replace(tzinfo=UTC)
@@ -196,9 +203,17 @@ def _earliest_messages(session: Session, thread_ids: list[int]) -> dict[int, tup
     return found
 
 
+def answers_to(msgid: str):
+    """SQL condition: the message is stored under `msgid`, or answers to it as an alias
+    (sent with an id an earlier message has, or a second Message-ID header)."""
+    aliased = select(MessageAlias.message_pk).where(MessageAlias.message_id == msgid)
+    return or_(Message.message_id == msgid, Message.id.in_(aliased))
+
+
 def find_node(session: Session, list_id: int, msgid: str) -> ThreadNode | None:
-    """The node of a received message in a list (its message loaded, body deferred)."""
-    return session.scalar(
+    """The node of a received message in a list (its message loaded, body deferred): the
+    one stored under `msgid`, else the first that answers to it as an alias."""
+    node = session.scalar(
         select(ThreadNode)
         .where(
             ThreadNode.list_id == list_id,
@@ -206,6 +221,31 @@ def find_node(session: Session, list_id: int, msgid: str) -> ThreadNode | None:
             ThreadNode.message_pk.is_not(None),
         )
         .options(joinedload(ThreadNode.message))
+    )
+    if node is not None:
+        return node
+    return session.scalar(
+        select(ThreadNode)
+        .join(MessageAlias, MessageAlias.message_pk == ThreadNode.message_pk)
+        .where(ThreadNode.list_id == list_id, MessageAlias.message_id == msgid)
+        .order_by(ThreadNode.message_pk)
+        .limit(1)
+        .options(joinedload(ThreadNode.message))
+    )
+
+
+def namesakes(session: Session, list_id: int, msgid: str, shown: int) -> list[Message]:
+    """The other messages of a list that answer to `msgid` besides message `shown`
+    (different messages sent with one Message-ID), oldest first: its page shows them
+    all, as public-inbox does."""
+    return list(
+        session.scalars(
+            select(Message)
+            .join(ThreadNode, ThreadNode.message_pk == Message.id)
+            .where(ThreadNode.list_id == list_id, answers_to(msgid), Message.id != shown)
+            .order_by(Message.id)
+            .options(undefer(Message.body))
+        )
     )
 
 
@@ -219,8 +259,8 @@ def find_node_anywhere(
         select(ThreadNode, MailingList.name)
         .join(Message, Message.id == ThreadNode.message_pk)
         .join(MailingList, MailingList.id == ThreadNode.list_id)
-        .where(Message.message_id == msgid)
-        .order_by(MailingList.name)
+        .where(answers_to(msgid))
+        .order_by(MailingList.name, (Message.message_id == msgid).desc(), Message.id)
         .limit(1)
         .options(joinedload(ThreadNode.message))
     )
@@ -240,7 +280,8 @@ def lists_having(
         select(MailingList.name)
         .join(ThreadNode, ThreadNode.list_id == MailingList.id)
         .join(Message, Message.id == ThreadNode.message_pk)
-        .where(Message.message_id == msgid)
+        .where(answers_to(msgid))
+        .distinct()
         .order_by(MailingList.name)
     )
     if list_ids is not None:
@@ -270,6 +311,13 @@ def list_has_any_message(session: Session, list_id: int, msgids: Iterable[str]) 
         )
         .limit(1)
     )
+    if found is None:  # or one that answers to an id as an alias (ingested, then)
+        found = session.scalar(
+            select(ThreadNode.id)
+            .join(MessageAlias, MessageAlias.message_pk == ThreadNode.message_pk)
+            .where(ThreadNode.list_id == list_id, MessageAlias.message_id.in_(wanted))
+            .limit(1)
+        )
     return found is not None
 
 
@@ -277,11 +325,16 @@ def raw_message(
     session: Session, list_ids: Collection[int] | None, msgid: str
 ) -> tuple[bytes, str] | None:
     """Raw bytes and decoded subject of a message in one of `list_ids` (None: any list),
-    in one query: /raw is the hottest URL b4 and scrapers hit."""
+    in one query: /raw is the hottest URL b4 and scrapers hit. The message stored under
+    `msgid` comes first; else the first that answers to it as an alias."""
     in_list = exists().where(ThreadNode.message_pk == Message.id)
     if list_ids is not None:
         in_list = in_list.where(ThreadNode.list_id.in_(sorted(list_ids)))
-    query = select(Message.raw, Message.subject).where(Message.message_id == msgid, in_list)
+    query = (
+        select(Message.raw, Message.subject)
+        .where(answers_to(msgid), in_list)
+        .order_by((Message.message_id == msgid).desc(), Message.id)
+    )
     row = session.execute(query.limit(1)).first()
     return None if row is None else (row[0], row[1])
 

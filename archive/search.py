@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import column
 
 from archive.hooks import PATCH_ID_MESSAGES
-from archive.models import Message, ThreadNode
+from archive.models import Message, MessageAlias, ThreadNode
 from archive.search_query import (
     ALL_FIELDS,
     And,
@@ -28,7 +28,13 @@ from archive.search_query import (
     parse_query,
 )
 
-__all__ = ["SearchQueryError", "clear_index", "index_message", "search_messages"]
+__all__ = [
+    "SearchQueryError",
+    "clear_index",
+    "index_message",
+    "search_messages",
+    "unindex_message",
+]
 
 # PostgreSQL refuses tsvectors over 1 MB; a body longer than this is indexed in part.
 PG_MAX_INDEXED = 200_000
@@ -75,6 +81,24 @@ def index_message(session: Session, message: Message) -> None:
     )
 
 
+def unindex_message(session: Session, message: Message) -> None:
+    """Remove `message` from the search index (before its row is deleted: a contentless
+    FTS5 table forgets a row only when told the values it indexed)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            text(
+                "INSERT INTO message_fts(message_fts, rowid, subject, from_text, to_text,"
+                " cc_text, body) VALUES ('delete', :pk, :subject, :from_text, :to_text,"
+                " :cc_text, :body)"
+            ),
+            {"pk": message.id, **_fields(message)},
+        )
+    else:
+        session.execute(
+            text("DELETE FROM message_search WHERE message_pk = :pk"), {"pk": message.id}
+        )
+
+
 def clear_index(session: Session) -> None:
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("INSERT INTO message_fts(message_fts) VALUES ('delete-all')"))
@@ -100,7 +124,12 @@ def search_messages(
         in_list = and_(in_list, ThreadNode.list_id.in_(list_ids))
     stmt = select(Message.id).where(exists().where(in_list))
     if parsed.message_ids:
-        stmt = stmt.where(Message.message_id.in_(parsed.message_ids))
+        # Also the messages that answer to an id as an alias: a different message sent
+        # with it, or a second Message-ID header.
+        aliased = select(MessageAlias.message_pk).where(
+            MessageAlias.message_id.in_(parsed.message_ids)
+        )
+        stmt = stmt.where(or_(Message.message_id.in_(parsed.message_ids), Message.id.in_(aliased)))
     if parsed.patch_ids:
         (patch_id_messages,) = PATCH_ID_MESSAGES
         stmt = stmt.where(Message.id.in_(patch_id_messages(parsed.patch_ids)))

@@ -13,7 +13,7 @@ from typing import cast
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
-from archive.models import Message, Thread, ThreadNode
+from archive.models import AliasKind, Message, MessageAlias, Thread, ThreadNode
 from archive.store import insert_ignoring_conflicts
 from archive.threading import subject_key
 
@@ -30,19 +30,71 @@ class SqlNodeStore:
         """Cache a node loaded elsewhere, so lookups by Message-ID find this object."""
         self._cache[node.message_id] = node
 
-    def prefetch(self, msgids: set[str]) -> None:
-        """Load the nodes of `msgids` in a few queries; remember which have none."""
+    def prefetch(self, msgids: set[str], create: bool = False) -> None:
+        """Load the nodes of `msgids` in a few queries; remember which have none, or with
+        `create` make the missing ones as placeholders, in one statement (a message
+        naming a hundred unseen ancestors costs a few statements, not two hundred)."""
         wanted = [m for m in msgids if m not in self._cache]
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
+        self._load(wanted)
+        self._resolve_aliases([m for m in wanted if self.is_placeholder_or_missing(m)])
+        self._missing.update(m for m in wanted if m not in self._cache)
+        if create:
+            missing = sorted(m for m in wanted if m not in self._cache)  # aliases resolved
+            if missing:
+                self.session.execute(
+                    insert_ignoring_conflicts(self.session, ThreadNode.__table__),
+                    [{"list_id": self.list_id, "message_id": m} for m in missing],
+                )
+                self._missing.difference_update(missing)
+                self._load(missing)
+
+    def is_placeholder_or_missing(self, msgid: str) -> bool:
+        node = self._cache.get(msgid)
+        return node is None or node.message_pk is None
+
+    def _resolve_aliases(self, msgids: list[str]) -> None:
+        """An id no message of the list is stored under, but one answers to as its
+        second Message-ID header, stands for that message's node: a real message beats
+        a placeholder, and replies to either of its ids thread under it."""
+        for i in range(0, len(msgids), 500):
+            found = self.session.execute(
+                select(MessageAlias.message_id, ThreadNode)
+                .join(ThreadNode, ThreadNode.message_pk == MessageAlias.message_pk)
+                .where(
+                    ThreadNode.list_id == self.list_id,
+                    MessageAlias.message_id.in_(msgids[i : i + 500]),
+                    MessageAlias.kind == AliasKind.extra_header,
+                )
+            )
+            for alias, node in found:
+                self._cache[alias] = node
+
+    def placeholder_children(self, msgid: str) -> list[ThreadNode]:
+        """The nodes hanging under the placeholder of `msgid`, if there is one."""
+        placeholder = self.session.scalar(
+            select(ThreadNode.id).where(
+                ThreadNode.list_id == self.list_id,
+                ThreadNode.message_id == msgid,
+                ThreadNode.message_pk.is_(None),
+            )
+        )
+        if placeholder is None:
+            return []
+        self.session.flush()
+        return list(
+            self.session.scalars(select(ThreadNode).where(ThreadNode.parent_id == placeholder))
+        )
+
+    def _load(self, msgids: list[str]) -> None:
+        for i in range(0, len(msgids), 500):
             found = self.session.scalars(
                 select(ThreadNode).where(
-                    ThreadNode.list_id == self.list_id, ThreadNode.message_id.in_(chunk)
+                    ThreadNode.list_id == self.list_id,
+                    ThreadNode.message_id.in_(msgids[i : i + 500]),
                 )
             )
             for node in found:
                 self._cache[node.message_id] = node
-            self._missing.update(m for m in chunk if m not in self._cache)
 
     # -- NodeStore protocol -------------------------------------------------------
 

@@ -106,6 +106,29 @@ def thread_message(
     return node
 
 
+def join_namesake(store: NodeStore[N], node: N, namesake: str) -> None:
+    """Thread a message that was sent with the Message-ID `namesake` of an earlier,
+    different message (and is stored under a generated id) as that id: where its own
+    headers did not place it, it goes beside the namesake, under its parent, or under
+    the namesake itself when that starts the thread."""
+    if store.parent(node) is not None:
+        return
+    other = store.get(namesake)
+    if other is None or other == node:
+        return
+    target = store.parent(other) or other
+    if not _would_loop(store, node, target):
+        store.set_parent(node, target)
+
+
+def adopt_children(store: NodeStore[N], node: N, children: Iterable[N]) -> None:
+    """Move `children` under `node` (replies that arrived, under a placeholder, before
+    the message that also bears that placeholder's id), except where that would loop."""
+    for child in children:
+        if store.parent(child) != node and not _would_loop(store, child, node):
+            store.set_parent(child, node)
+
+
 def root_of(store: NodeStore[N], node: N) -> N:
     """The top of `node`'s tree (a placeholder if the thread's first message is unseen)."""
     top = node
@@ -121,10 +144,21 @@ def _link_chain(store: NodeStore[N], chain: list[N]) -> None:
     headers, and a placeholder that already has a parent got it from an earlier, equally
     good claim. Either way the first claim stands, which keeps arrival order irrelevant.
     """
+    # A parentless child closes a cycle only if it is the root of the parent's tree. That
+    # root is carried from one link to the next, so a chain of new placeholders is linked
+    # without walking up the tree at each step: linear in the chain, not quadratic.
+    carried: tuple[N, N] | None = None  # (a node just linked, the root of its tree)
     for parent, child in pairwise(chain):
         if store.parent(child) is None and store.is_placeholder(child):
-            if not _would_loop(store, child, parent):
+            if carried is not None and carried[0] == parent:
+                top = carried[1]
+            else:
+                top = root_of(store, parent)
+            if top != child:
                 store.set_parent(child, parent)
+                carried = (child, top)
+                continue
+        carried = None
 
 
 def _set_parent_unless_loop(store: NodeStore[N], node: N, parent: N) -> None:

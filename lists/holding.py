@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accounts.models import AccessEntry, GroupMember, GroupRole, UserAddress
-from archive.models import MailingList, ThreadNode
-from archive.store import IncomingMessage
+from archive.models import MailingList
+from archive.store import IncomingMessage, known_on_list
 from core.db import utcnow
 from core.settings import Settings
 from lists.access import ListRight
@@ -58,7 +58,7 @@ def hold_post(
     A post already held on the list, or already archived on it, is a retried or repeated
     delivery: nothing is held again and nobody is notified twice.
     """
-    if _known_on_list(session, hold.list_id, message.message_id):
+    if _known_on_list(session, hold.list_id, message):
         log.info("<%s> is held or archived on list %d already", message.message_id, hold.list_id)
         return []
     mlist = session.get(MailingList, hold.list_id)
@@ -93,22 +93,16 @@ def hold_post(
     return [row]
 
 
-def _known_on_list(session: Session, list_id: int, message_id: str) -> bool:
+def _known_on_list(session: Session, list_id: int, message: IncomingMessage) -> bool:
+    """Held on the list already (by Message-ID: one held post per id), archived on it
+    (the same message: a different one reusing an archived Message-ID is held), or
+    removed from it by an operator."""
     held = session.scalar(
         select(HeldMessage.id)
-        .where(HeldMessage.list_id == list_id, HeldMessage.message_id == message_id)
+        .where(HeldMessage.list_id == list_id, HeldMessage.message_id == message.message_id)
         .limit(1)
     )
-    if held is not None:
-        return True
-    archived = session.scalar(
-        select(ThreadNode.id).where(
-            ThreadNode.list_id == list_id,
-            ThreadNode.message_id == message_id,
-            ThreadNode.message_pk.isnot(None),
-        )
-    )
-    return archived is not None
+    return held is not None or known_on_list(session, list_id, message.message_id, message.raw)
 
 
 def moderator_addresses(session: Session, mlist: MailingList) -> list[str]:

@@ -31,11 +31,13 @@ from mail.delivery import OutboxKind, register_kind
 from mail.submission import AUTHENTICATE
 from mailyard.commands import groups as group_commands
 from mailyard.commands import lists as list_commands
+from mailyard.commands import messages as message_commands
 from mailyard.commands import patches as patch_commands
 from mailyard.commands import trackers as tracker_commands
 from mailyard.commands import users as user_commands
 from patchsets import hooks as patchset_hooks
 from patchsets.queries import messages_with_patch_id
+from patchsets.removal import forget_removed_message
 from patchsets.track import reset_patchsets, track_messages
 from trackers import addresses as tracker_addresses
 from trackers.patch_links import reference_tickets, resolve_fixed_tickets
@@ -107,6 +109,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
 CLI_GROUPS: tuple[click.Group, ...] = (
     list_commands.list_group,
     list_commands.dkim_group,
+    message_commands.message_group,
     tracker_commands.tracker_group,
     patch_commands.patchset_group,
     patch_commands.key_group,
@@ -123,6 +126,7 @@ def install() -> None:
     archive_hooks.AFTER_INGEST.connect(track_messages)
     archive_hooks.AFTER_INGEST.connect(reference_tickets)
     archive_hooks.RESET.connect(reset_patchsets)
+    archive_hooks.MESSAGE_REMOVED.connect(forget_removed_message)
     archive_hooks.PATCH_ID_MESSAGES.connect(messages_with_patch_id)
     list_hooks.NAME_TAKEN.connect(tracker_named)
     patchset_hooks.PATCHSET_APPLIED.connect(resolve_fixed_tickets)

@@ -22,6 +22,7 @@ b4 0.12 finds the list a message lives in.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 import uuid
@@ -36,8 +37,10 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 from sqlalchemy.orm import Session
 
 from archive import queries
+from archive.headers import find_first_header, unfold
 from archive.mbox import iter_gzip, mboxrd_entry
 from archive.models import MailingList, Message, ThreadNode
+from archive.removal import removed_anywhere
 from archive.search import SearchQueryError, search_messages
 from core.db import new_session
 from core.params import parse_time
@@ -88,8 +91,23 @@ MBOX_BATCH = 1000
 MBOX_RESULTS_MAX = 10_000
 MAX_DEPTH_CLASS = 12  # deeper replies are drawn at this indentation
 
-_CHARSET = re.compile(rb'charset\s*=\s*"?([A-Za-z0-9_-]+)', re.IGNORECASE)
-_CONTENT_TYPE = re.compile(rb"^content-type:(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+# A Content-Type value, RFC 2045: type/subtype, then "; name=value" parameters (a token
+# or a quoted string), each part followed by optional (comments).
+_TOKEN_CHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_COMMENTS = r"(?:\([^()\r\n]*\)[ \t]*)*"
+_MEDIA_TYPE = re.compile(rf"[ \t]*{_TOKEN_CHARS}/{_TOKEN_CHARS}[ \t]*{_COMMENTS}")
+_PARAMETER = re.compile(
+    rf';[ \t]*(?:({_TOKEN_CHARS})[ \t]*=[ \t]*("[^"\\\r\n]*"|{_TOKEN_CHARS})[ \t]*{_COMMENTS})?'
+)
+_TOKEN = re.compile(r"[A-Za-z0-9_.:-]+")
+# Charsets (by Python codec name) in which every byte below 0x80 is that ASCII character
+# and no escape sequence switches meaning: what /raw may be labelled with.
+_ASCII_SAFE_CODECS = frozenset(
+    {"utf-8", "ascii", "koi8-r", "koi8-u", "gb2312", "gbk", "gb18030", "big5", "big5hkscs"}
+    | {"shift_jis", "cp932", "euc_jp", "euc_kr", "cp949", "tis-620", "cp874"}
+    | {f"iso8859-{n}" for n in range(1, 17)}
+    | {f"cp125{n}" for n in range(9)}
+)
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
@@ -297,6 +315,9 @@ def _message_page(scope: Scope, msgid: str):
     position = next((i for i, e in enumerate(dated) if e.node.id == node.id), 0)
     previous = dated[position - 1].message if position > 0 else None
     following = dated[position + 1].message if position + 1 < len(dated) else None
+    # Different messages sent with this one Message-ID are all shown, as public-inbox
+    # does; each is also at the generated id it is stored under.
+    others = queries.namesakes(db_session(), node.list_id, msgid, message.id)
     return render_template(
         "message.html",
         scope=scope,
@@ -304,6 +325,7 @@ def _message_page(scope: Scope, msgid: str):
         message=message,
         body=render_body(message.body or ""),
         attachments=list_attachments(message.raw or b""),
+        namesakes=[(other, render_body(other.body or "")) for other in others],
         entries=entries,
         current=node.id,
         previous=previous,
@@ -368,7 +390,19 @@ def _find(scope: Scope, msgid: str) -> tuple[ThreadNode, str]:
 
 
 def _not_found(scope: Scope, msgid: str) -> NoReturn:
+    """404 naming where the message was looked for, or 410 Gone with the operator's
+    reason when it was removed (`mailyard message rm`)."""
     where = "any list" if scope.mlist is None else f"the list {scope.name}"
+    removed = removed_anywhere(db_session(), msgid, scope.list_ids)
+    if removed is not None:
+        page = render_template(
+            "error.html",
+            code=410,
+            title="Message removed",
+            message=f"The message <{msgid}> was removed from this archive on"
+            f" {removed.removed_at:%Y-%m-%d}: {removed.reason}",
+        )
+        abort(Response(page, 410, content_type="text/html; charset=utf-8"))
     elsewhere = []
     if scope.mlist is not None:
         # Only lists the reader may browse: a private list's name is no one else's business.
@@ -416,15 +450,39 @@ def _gzip_mboxrd(settings: Settings, batches: Callable[[Session], Iterator[list[
 
 
 def _charset_of(raw: bytes) -> str:
-    """The top-level charset, as public-inbox labels /raw; UTF-8 when there is none or it
-    holds anything but a plain token (no header injection through it)."""
-    head = raw[: 1 << 16].split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
-    header = _CONTENT_TYPE.search(head)
-    if header:
-        match = _CHARSET.search(header.group(1))
-        if match:
-            return match.group(1).decode("ascii")
-    return "UTF-8"
+    """The charset /raw is labelled with: the top-level Content-Type's, as public-inbox
+    labels it, when that header is well formed (the parser's header block, one type,
+    parameters that parse, one charset) and the charset is one in which every ASCII
+    byte means itself, so no markup can hide in what a browser decodes (UTF-7, UTF-16,
+    ISO-2022 and HZ are not served); UTF-8 otherwise."""
+    value = find_first_header(raw[: 1 << 16], b"content-type")
+    if value is None or not value.isascii():
+        return "utf-8"
+    charset = _declared_charset(unfold(value.decode("ascii")))
+    if charset is None:
+        return "utf-8"
+    try:
+        codec = codecs.lookup(charset).name
+    except LookupError:
+        return "utf-8"
+    return charset.lower() if codec in _ASCII_SAFE_CODECS else "utf-8"
+
+
+def _declared_charset(content_type: str) -> str | None:
+    """The charset parameter of a well-formed Content-Type value; None when there is
+    none, or when the value does not parse (then no parameter of it is trusted)."""
+    match = _MEDIA_TYPE.match(content_type)
+    if match is None:
+        return None
+    position, charsets = match.end(), []
+    while position < len(content_type):
+        param = _PARAMETER.match(content_type, position)
+        if param is None:
+            return None
+        if (param.group(1) or "").lower() == "charset":
+            charsets.append(param.group(2).strip('"'))
+        position = param.end()
+    return charsets[0] if len(charsets) == 1 and _TOKEN.fullmatch(charsets[0]) else None
 
 
 def _keyset(args) -> tuple[datetime, int | None] | None:

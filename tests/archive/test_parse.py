@@ -497,8 +497,16 @@ def test_threading_headers():
         ("  <no-at-sign>  ", "no-at-sign"),
         ("", None),
         ("<>", None),
-        ("a b@c", None),
+        ("a b@c", "a b@c"),  # a bare id is taken whole, as public-inbox takes it
         ("<a\x00b@c>", None),
+        # public-inbox's t/mid.t: tabs, CR and LF inside an id are removed ...
+        ("<hello\tworld@x>", "helloworld@x"),
+        ("<hello\nworld@x>", "helloworld@x"),
+        ("<hello\r\n\tworld@x>", "helloworld@x"),
+        # ... and spaces, '<' and quotes are part of it, kept as sent.
+        ("<sp ace@x>", "sp ace@x"),
+        ("<a<b@x>", "a<b@x"),
+        ('<"quoted"@x>', '"quoted"@x'),
         ("<" + "x" * 996 + ">", None),
     ],
 )
@@ -514,7 +522,8 @@ def test_normalize_msgid(value, expected):
         ("bare@id", ["bare@id"]),
         ("two bare@ids here@x", []),
         ("Message from Ann of Monday", []),
-        ("<a@b> <bad id> <c@d>", ["a@b", "c@d"]),
+        ("<a@b> <spaced id> <c@d>", ["a@b", "spaced id", "c@d"]),
+        ("<a@b>\n\t<c\n\td@x>", ["a@b", "cd@x"]),
     ],
 )
 def test_parse_msgid_list(value, expected):
@@ -629,3 +638,38 @@ def test_lines_that_do_not_continue_a_header_stay_where_they_are(raw, body):
         assert parsed.body.strip() == body.strip()
     else:
         assert parsed.subject == "" and parsed.message_id is None
+
+
+def test_references_drop_the_to_address_and_git_send_email_answers():
+    headers = BASIC + ("In-Reply-To: <y>\nReferences: <a@x> <n> <Y> <List@example.org> <b@x>\n")
+    parsed = parse_message(mail(headers))
+    assert [a.addr for a in parsed.to] == ["list@example.org"]
+    assert parsed.references == ["a@x", "b@x"]
+    assert parsed.in_reply_to == []
+
+
+def test_a_second_message_id_header_is_kept_as_an_extra_id():
+    headers = BASIC.replace(
+        "Message-ID: <basic@example.org>",
+        "Message-ID: <basic@example.org>\nMessage-ID: <second@example.org>",
+    )
+    assert "Message-ID: <second@example.org>" in headers
+    parsed = parse_message(mail(headers))
+    assert parsed.message_id == "basic@example.org"
+    assert parsed.extra_message_ids == ["second@example.org"]
+
+
+def test_references_keep_a_bounded_tail():
+    from archive.headers import MAX_REFERENCES
+
+    refs = " ".join(f"<r{i}@x>" for i in range(5000))
+    parsed = parse_message(mail(BASIC + f"References: {refs}\n"))
+    assert len(parsed.references) == MAX_REFERENCES
+    assert parsed.references[-1] == "r4999@x"
+    assert any(p.startswith("References cut") for p in parsed.problems)
+
+
+def test_a_folded_message_id_loses_its_line_break_in_both_readers():
+    raw = mail(BASIC.replace("<basic@example.org>", "<basic@\n\texample.org>"))
+    assert parse_message(raw).message_id == "basic@example.org"
+    assert extract_message_id(raw) == "basic@example.org"

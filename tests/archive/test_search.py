@@ -143,3 +143,13 @@ def test_paging_through_fts_chunks_skips_other_lists(session, archive, monkeypat
     assert search_messages(session, [dev.id], "fixture") == [pks[1], pks[0]]
     assert search_messages(session, [dev.id], "fixture", offset=1, limit=5) == [pks[0]]
     assert search_messages(session, [other.id], "fixture") == [pks[3]]
+
+
+def test_m_prefix_finds_every_message_sent_with_the_id(session, archive):
+    dev, _, pks = archive
+    reused = mail(1, "Another message, same id", "Eve <eve@example.com>", "a different one")
+    other_pk = store_message(session, reused, "s1@example.com", [dev.id]).message_pk
+    ingest_messages(session, [other_pk])
+    session.commit()
+    assert other_pk != pks[0]
+    assert search_messages(session, [dev.id], "m:s1@example.com") == [other_pk, pks[0]]

@@ -296,3 +296,16 @@ def test_corpus_threads_the_same_in_reverse_arrival_order(size: str) -> None:
     messages = [m for m in truth(size)["messages"] if m["kind"] != "duplicate"]
     forward = parent_map(thread_corpus(messages))
     assert parent_map(thread_corpus(messages[::-1])) == forward
+
+
+def test_in_reply_to_missing_from_references_still_threads_under_the_references_chain():
+    """public-inbox's t/mid.t: References <hello> <world>, In-Reply-To <weld>."""
+    store = thread_messages(
+        [("m@x", ["hello", "world"], ["weld"], "Re: x"), ("hello", [], [], "x")]
+    )
+    chain = []
+    node = store.get("m@x")
+    while node is not None:
+        chain.append(node.msgid)
+        node = node.parent
+    assert chain == ["m@x", "weld", "world", "hello"]

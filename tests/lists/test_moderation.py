@@ -144,6 +144,9 @@ def test_a_subscriber_posts_at_once_and_a_repeated_held_post_is_held_once(
     notices = len(sink.received)
     submit(server, raw)  # a client retrying after a lost answer
     assert len(held_rows(session)) == 1 and len(sink.received) == notices
+    # A different post that reuses an archived Message-ID is held, not dropped.
+    submit(server, mine.replace(b"Hello", b"Hullo").replace(BOB.encode(), ALICE.encode()))
+    assert [h.message_id for h in held_rows(session)] == [msgid_of(raw), msgid_of(mine)]
 
 
 def test_moderation_all_holds_subscribers_but_not_moderators(

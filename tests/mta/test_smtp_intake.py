@@ -5,9 +5,10 @@ from __future__ import annotations
 import smtplib
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
-from archive.models import MessageStatus
+from archive.models import Message, MessageStatus
+from archive.queries import answers_to
 from core.db import get_engine
 from tests.messages import (
     ANNOUNCE,
@@ -164,12 +165,25 @@ def test_mail_carrying_the_lists_own_list_id_is_dropped_as_a_loop(intake, sessio
     assert len(stored(session, msgid_of(other))) == 1
 
 
-def test_duplicate_message_id_is_accepted_and_stored_once(intake, session):
+def test_a_retried_delivery_is_accepted_and_stored_once(intake, session):
     raw = make_message()
     assert send(intake.smtp_address, raw) == {}
-    assert send(intake.smtp_address, raw.replace(b"Hello", b"Hullo")) == {}
+    assert send(intake.smtp_address, raw) == {}
+    assert send(intake.smtp_address, b"Received: from relay.example\r\n" + raw) == {}
     [message] = stored(session, msgid_of(raw))
     assert raw_of(session, message.id) == raw
+
+
+def test_a_different_message_reusing_a_message_id_is_kept_and_its_retry_dropped(intake, session):
+    raw = make_message()
+    other = raw.replace(b"Hello", b"Hullo")
+    for copy in (raw, other, other):
+        assert send(intake.smtp_address, copy) == {}
+    session.expire_all()
+    kept = session.scalars(
+        select(Message).where(answers_to(msgid_of(raw))).order_by(Message.id)
+    ).all()
+    assert [raw_of(session, m.id) for m in kept] == [raw, other]
 
 
 def test_cross_post_is_stored_once_and_linked_to_both_lists(intake, session, lists):

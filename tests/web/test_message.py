@@ -195,3 +195,101 @@ def test_cross_posted_message_is_found_under_all(client, seed):
     seed.post([dev, users], "both@x", "cross-posted", body="in two lists\n")
     assert "in two lists" in client.get("/all/both@x/").get_data(as_text=True)
     assert "in two lists" in client.get("/users/both@x/T/").get_data(as_text=True)
+
+
+def test_two_messages_sent_with_one_message_id_are_both_on_its_page(client, seed, session):
+    from sqlalchemy import select
+
+    from archive.models import Message
+
+    dev = seed.make_list("dev")
+    seed.post(dev, "same@x", "the first", body="first text\n")
+    seed.post(dev, "same@x", "the second", body="second text\n")
+    second = session.scalar(select(Message).where(Message.subject == "the second"))
+    assert second.message_id != "same@x"
+    page = client.get("/dev/same@x/").get_data(as_text=True)
+    assert "first text" in page and "second text" in page
+    own = client.get(f"/dev/{mid_escape(second.message_id)}/").get_data(as_text=True)
+    assert "second text" in own and "first text" not in own
+    assert b"first text" in client.get("/dev/same@x/raw").data
+    assert b"second text" in client.get(f"/dev/{mid_escape(second.message_id)}/raw").data
+    assert "second text" in client.get("/all/same@x/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "header, msgid",
+    [
+        ("<a<b@x>", "a<b@x"),
+        ('<"quoted id"@x>', '"quoted id"@x'),
+        ("<sp ace@x>", "sp ace@x"),
+        ("<tab\there@x>", "tabhere@x"),
+    ],
+)
+def test_message_ids_public_inbox_accepts_are_kept_and_served(client, seed, header, msgid):
+    from archive.parse import extract_message_id
+    from tests.web.conftest import make_mail
+
+    dev = seed.make_list("dev")
+    raw = make_mail("placeholder@x", "kept", body="kept body\n")
+    raw = raw.replace(b"<placeholder@x>", header.encode())
+    assert extract_message_id(raw) == msgid
+    seed.post(dev, msgid, raw=raw)
+    page = client.get(f"/dev/{mid_escape(msgid)}/")
+    assert page.status_code == 200 and "kept body" in page.get_data(as_text=True)
+    assert client.get(f"/dev/{mid_escape(msgid)}/raw").data == raw
+
+
+def test_a_message_with_two_message_id_headers_is_reachable_under_both(client, seed):
+    dev = seed.make_list("dev")
+    raw = seed.post(dev, "one@x", "twice named", headers="Message-ID: <two@x>\n", body="b\n")
+    for msgid in ("one@x", "two@x"):
+        assert client.get(f"/dev/{msgid}/").status_code == 200
+        assert client.get(f"/dev/{msgid}/raw").data == raw
+        assert client.get(f"/all/{msgid}/").status_code == 200
+
+
+def test_a_removed_message_answers_410_with_the_reason(client, seed, session):
+    from archive.removal import remove_message
+
+    dev = seed.make_list("dev")
+    seed.post(dev, "gone@x", "spam", body="buy now\n")
+    remove_message(session, dev, "gone@x", "spam, removed by the list owner")
+    session.commit()
+    for url in ("/dev/gone@x/", "/dev/gone@x/raw", "/all/gone@x/", "/dev/gone@x/T/"):
+        page = client.get(url)
+        assert page.status_code == 410, url
+        assert "spam, removed by the list owner" in page.get_data(as_text=True)
+    assert client.get("/dev/never@x/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "content_type, served",
+    [
+        ("text/plain; charset=iso-8859-1", "iso-8859-1"),
+        ('text/plain; charset="KOI8-R"', "koi8-r"),
+        ("text/plain; charset=windows-1252 (Western)", "windows-1252"),
+        # Charsets in which ASCII bytes are not ASCII: markup could hide in them.
+        ("text/plain; charset=utf-7", "utf-8"),
+        ('text/plain; charset="UTF-7"', "utf-8"),
+        ("text/plain; charset=utf-16", "utf-8"),
+        ("text/plain; charset=iso-2022-jp", "utf-8"),
+        ("text/plain; charset=hz-gb-2312", "utf-8"),
+        # Broken headers: the charset is not taken from them.
+        ('text/plain; charset="iso-8859-1', "utf-8"),
+        ("text/plain; charset=iso-8859-1; charset=koi8-r", "utf-8"),
+        ("text/plain; charset=iso-8859-1 junk", "utf-8"),
+        ("text/plain; charset=iso-8859-1\x0c", "utf-8"),
+        ("text/plain; charset=no-such-charset", "utf-8"),
+        ("text/plain", "utf-8"),
+    ],
+)
+def test_raw_serves_only_a_well_formed_ascii_safe_charset(client, seed, content_type, served):
+    dev = seed.make_list("dev")
+    raw = (
+        b"From: a@example.com\r\nSubject: cs\r\nMessage-ID: <cs@x>\r\n"
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n+ADw-script+AD4-alert(1)\r\n"
+    )
+    seed.post(dev, "cs@x", raw=raw)
+    response = client.get("/dev/cs@x/raw")
+    assert response.data == raw
+    assert response.headers["Content-Type"] == f"text/plain; charset={served}"

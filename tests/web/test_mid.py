@@ -29,6 +29,11 @@ AWKWARD = [
     "space in@x",
     "ünïcode@x",
     "sub/raw@x",
+    # Ids public-inbox keeps whole: '<', quotes, several spaces.
+    "a<b@x",
+    '"quoted id"@x',
+    "it's@x",
+    "two  spaces@x",
 ]
 
 

@@ -4,7 +4,7 @@ A PGP-signed command (a patchset status, a ticket command) acts once: the SHA-25
 signed text is kept, so a copy from the archive cannot be replayed (`mail.signed_commands`).
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 """
 
 import sqlalchemy as sa

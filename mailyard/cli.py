@@ -16,7 +16,7 @@ from archive.importer import reindex as rebuild
 from archive.lists import get_list
 from core.db import new_session
 from core.errors import UserError
-from core.settings import SettingsError, get_settings, load_settings, use_settings
+from core.settings import SettingsError, get_settings, load_settings, secret_key, use_settings
 from lists.manage import ListError
 from mailyard import wiring
 from mailyard.celery_app import app as celery_app  # noqa: F401  the app the tasks run on
@@ -37,7 +37,12 @@ class MailyardGroup(click.Group):
         except UserError as e:
             raise click.ClickException(str(e)) from None
         except OperationalError as e:
-            raise click.ClickException(f"database error: {e.orig}") from None
+            settings = get_settings()
+            reason = str(e.orig).strip().splitlines()[0]
+            raise click.ClickException(
+                f"database error at MAILYARD_DATABASE_URL={_safe_url(settings.database_url)}: "
+                f"{reason}"
+            ) from None
         except FileNotFoundError as e:
             raise click.ClickException(f"{e.filename}: no such file") from None
 
@@ -65,6 +70,7 @@ def init() -> None:
     """Create the data directory and bring the database schema up to date."""
     ready_database()
     settings = get_settings()
+    secret_key(settings)  # made here once, so no two processes start by making it
     click.echo(f"data in {settings.data_dir}, database {_safe_url(settings.database_url)}")
 
 

@@ -163,8 +163,7 @@ def parse_listen(value: str, setting: str = "listen address") -> tuple[str, int]
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise SettingsError(
-            f"{setting} must be host:port with a port from 1 to 65535, or unix:/path;"
-            f" got {value!r}"
+            f"{setting} must be host:port with a port from 1 to 65535, or unix:/path; got {value!r}"
         )
     return host.strip("[]") or "127.0.0.1", int(port)
 

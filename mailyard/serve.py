@@ -89,10 +89,8 @@ def check_can_listen(settings: Settings) -> None:
 
 def _bind(name: str, value: str, address: tuple[str, int]) -> socket.socket:
     try:
-        family = socket.getaddrinfo(*address, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
-            0
-        ][0]
-        return socket.create_server(address, family=family)
+        found = socket.getaddrinfo(*address, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        return socket.create_server(address, family=found[0][0])
     except OSError as e:
         reason = e.strerror or str(e)
         raise SettingsError(f"{name}={value}: cannot listen there: {reason}") from None

@@ -40,6 +40,7 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
+from core.errors import UserError
 from trackers.access import TrackerRight, browsable_trackers, tracker_rights
 from trackers.commands import CommandName, Status, format_command_help, parse_reply
 from trackers.export import export_tracker, write_export
@@ -70,7 +71,7 @@ from web.context import (
     is_owner,
     tracker_or_404,
 )
-from web.forms import form_text
+from web.forms import FieldRefused, form_error, form_text
 from web.render import linkify, render_body
 
 bp = Blueprint("trackers", __name__)
@@ -177,6 +178,11 @@ def stylesheet(name: str):
 @bp.get("/<name>/tickets/<int(max=2147483647):number>/")
 def ticket_page(name: str, number: int):
     tracker, ticket = _ticket_or_404(name, number)
+    return render_template("ticket.html", **_ticket_page_values(tracker, ticket))
+
+
+def _ticket_page_values(tracker: Tracker, ticket: Ticket) -> dict:
+    """What ticket.html shows: the ticket, a page of its history, and its forms."""
     after = min(max(request.args.get("after", 0, type=int), 0), ID_MAX)
     session = db_session()
     events = ticket_events(session, ticket, after=after, limit=EVENTS_PER_PAGE + 1)
@@ -185,8 +191,7 @@ def ticket_page(name: str, number: int):
     link_for = _ref_linker(tracker, [e.text for e in events if e.text])
     mail_to = addresses(tracker.name)
     subject = f"Re: [{tracker.name}#{ticket.number}] {ticket.title}"
-    return render_template(
-        "ticket.html",
+    return dict(
         tracker=tracker,
         ticket=ticket,
         events=[_event_view(e, link_for) for e in events],
@@ -201,6 +206,13 @@ def ticket_page(name: str, number: int):
     )
 
 
+def _ticket_form_refused(tracker: Tracker, ticket: Ticket, error: Exception, field: str):
+    """The ticket page again (400) with the refused form as it was sent and the reason
+    beside it; nothing the form asked for is kept."""
+    db_session().rollback()
+    return form_error("ticket.html", error, field=field, **_ticket_page_values(tracker, ticket))
+
+
 @bp.post("/<name>/tickets/<int(max=2147483647):number>/comment")
 def comment(name: str, number: int):
     """Signed-in people only (403 before anything else is looked at)."""
@@ -212,7 +224,9 @@ def comment(name: str, number: int):
     _require(tracker, TrackerRight.comment, "comment on")
     text = form_text("text")
     if not text.strip():
-        abort(400, "The comment is empty; write something to post.")
+        return _ticket_form_refused(
+            tracker, ticket, UserError("the comment is empty; write something to post"), "text"
+        )
     session = db_session()
     origin = Origin(address=actor, authenticated="web")
     event = add_comment(session, ticket, text, origin)
@@ -225,8 +239,14 @@ def comment(name: str, number: int):
 @bp.get("/<name>/tickets/new")
 def new_form(name: str):
     tracker = tracker_or_404(name)
-    title = request.args.get("title", "")
-    description = request.args.get("description", "")
+    values = _new_ticket_values(
+        tracker, request.args.get("title", ""), request.args.get("description", "")
+    )
+    return render_template("ticket_new.html", **values)
+
+
+def _new_ticket_values(tracker: Tracker, title: str, description: str) -> dict:
+    """What ticket_new.html shows, filled in with `title` and `description`."""
     mail_to = addresses(tracker.name)
     mail = {"subject": title} if title else {}
     if description and len(description) <= MAILTO_BODY_MAX:
@@ -234,8 +254,7 @@ def new_form(name: str):
     mailto = f"mailto:{mail_to.posting}"
     if mail:
         mailto += "?" + urlencode(mail, quote_via=quote)
-    return render_template(
-        "ticket_new.html",
+    return dict(
         tracker=tracker,
         title=title,
         description=description,
@@ -254,9 +273,13 @@ def new_ticket(name: str):
     tracker = tracker_or_404(name)
     _require(tracker, TrackerRight.submit, "open tickets on")
     title = form_text("title").strip()
-    if not title:
-        abort(400, "A ticket needs a title.")
     description = form_text("description")
+    if not title:
+        return form_error(
+            "ticket_new.html",
+            FieldRefused("title", "a ticket needs a title"),
+            **_new_ticket_values(tracker, title, description),
+        )
     session = db_session()
     origin = Origin(address=actor, authenticated="web")
     ticket = open_ticket(session, tracker, title, description, origin)
@@ -277,7 +300,7 @@ def edit(name: str, number: int):
     try:
         events = retitle(session, ticket, form_text("title"), origin)
     except CommandRefused as refused:
-        abort(400, f"{str(refused).capitalize()}.")
+        return _ticket_form_refused(tracker, ticket, refused, "title")
     _notify(tracker, ticket, events, origin)
     session.commit()
     return redirect(url_for("trackers.ticket_page", name=tracker.name, number=ticket.number), 303)
@@ -286,7 +309,9 @@ def edit(name: str, number: int):
 @bp.post("/<name>/tickets/<int(max=2147483647):number>/triage")
 def triage(name: str, number: int):
     """Commands written as in a reply by mail (`!status confirmed`, `!label bug`...), for
-    triagers. Nothing changes unless every line is a valid command."""
+    triagers. All or nothing: unless every line is a command that can be applied,
+    nothing changes, and the page comes back with the lines as typed and which ones
+    were refused and why."""
     actor = _signed_in("triage a ticket")
     check_csrf()
     tracker, ticket = _ticket_or_404(name, number)
@@ -296,7 +321,10 @@ def triage(name: str, number: int):
     if parsed.comment.strip():
         problems.append("only command lines (starting with '!') go in this form")
     if problems or not parsed.commands:
-        abort(400, "; ".join(problems) or "Write one or more commands, one per line.")
+        reason = "; ".join(problems) or "write one or more commands, one per line"
+        return _ticket_form_refused(
+            tracker, ticket, UserError(f"nothing was changed: {reason}"), "commands"
+        )
     session = db_session()
     origin = Origin(address=actor, authenticated="web")
     events: list[TicketEvent] = []
@@ -309,8 +337,8 @@ def triage(name: str, number: int):
             try:
                 events += apply_command(session, tracker, ticket, command, origin)
             except CommandRefused as refused:
-                session.rollback()
-                abort(400, f"{command.line}: {refused}")
+                error = UserError(f"nothing was changed: {command.line}: {refused}")
+                return _ticket_form_refused(tracker, ticket, error, "commands")
     _notify(tracker, ticket, events, origin)
     session.commit()
     return redirect(url_for("trackers.ticket_page", name=tracker.name, number=ticket.number), 303)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from kombu import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -188,6 +189,13 @@ def validate(settings: Settings) -> Settings:
         raise SettingsError(
             f"{PREFIX}DATABASE_URL is not a database URL Mailyard can use"
             f" (sqlite:///path or postgresql+psycopg://...): {str(e).splitlines()[0]}"
+        ) from None
+    try:
+        Connection(settings.broker_url)  # resolves the transport; connects to nothing
+    except (KeyError, ValueError) as e:
+        raise SettingsError(
+            f"{PREFIX}BROKER_URL is not a broker URL Mailyard can use"
+            f" (sqla+sqlite:///path, redis://... or amqp://...): {e.args[0] if e.args else e}"
         ) from None
     return settings
 

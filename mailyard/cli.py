@@ -21,7 +21,7 @@ from lists.manage import ListError
 from mailyard import wiring
 from mailyard.celery_app import app as celery_app  # noqa: F401  the app the tasks run on
 from mailyard.commands import ready_database
-from mailyard.serve import serve_all
+from mailyard.serve import HTTP_LISTEN, check_can_listen, intake_listen_settings, serve_all
 from mailyard.worker import run_worker
 from mta.server import run_intake
 from web.auth import login_link
@@ -87,14 +87,19 @@ def serve() -> None:
 @cli.command()
 def intake() -> None:
     """Run only the SMTP/LMTP intake (for scale-out deployments)."""
+    settings = get_settings()
+    check_can_listen(settings, intake_listen_settings(settings))
     ready_database()
-    run_intake(get_settings(), wiring.ADDRESS_KINDS)
+    run_intake(settings, wiring.ADDRESS_KINDS)
 
 
 @cli.command()
 def web() -> None:
     """Run only the web UI and API under gunicorn."""
-    run_web(get_settings(), wiring.BLUEPRINTS)
+    settings = get_settings()
+    check_can_listen(settings, [HTTP_LISTEN])
+    secret_key(settings)  # made before gunicorn forks its workers
+    run_web(settings, wiring.BLUEPRINTS)
 
 
 @cli.command()

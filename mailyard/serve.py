@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 
 from archive.tasks import sweep_pending
 from core.settings import Settings, SettingsError, listen_settings, parse_listen, secret_key
@@ -73,18 +74,29 @@ def serve_all(settings: Settings) -> int:
     return status
 
 
-def check_can_listen(settings: Settings) -> None:
-    """Bind every TCP listen address, all held at once (so one port given to two
-    settings is refused too), and release them; a failure names the setting."""
+HTTP_LISTEN = "MAILYARD_HTTP_LISTEN"
+
+
+def check_can_listen(settings: Settings, names: Collection[str] | None = None) -> None:
+    """Bind every TCP listen address (or those of the settings `names`), all held at
+    once (so one port given to two settings is refused too), and release them; a
+    failure names the setting."""
     held: list[socket.socket] = []
     try:
         for name, value in listen_settings(settings).items():
+            if names is not None and name not in names:
+                continue
             address = parse_listen(value, name)
             if isinstance(address, tuple):
                 held.append(_bind(name, value, address))
     finally:
         for sock in held:
             sock.close()
+
+
+def intake_listen_settings(settings: Settings) -> list[str]:
+    """The listen settings `mailyard intake` binds: all but the web's."""
+    return [name for name in listen_settings(settings) if name != HTTP_LISTEN]
 
 
 def _bind(name: str, value: str, address: tuple[str, int]) -> socket.socket:

@@ -48,6 +48,7 @@ def assert_one_line_naming(result: subprocess.CompletedProcess, setting: str) ->
         ("MAILYARD_DATABASE_URL", "nonsense://x"),
         ("MAILYARD_DATABASE_URL", "not a url at all"),
         ("MAILYARD_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none"),
+        ("MAILYARD_BROKER_URL", "nonsense://x"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it_before_anything_starts(settings, setting, value):
@@ -122,3 +123,23 @@ def test_two_instances_do_not_share_a_gunicorn_control_socket(settings, tmp_path
     shared = [p for p in [*home.rglob("*"), *runtime.rglob("*")] if p.name.endswith(".ctl")]
     assert shared == [], shared
     assert "Control socket" not in first.log() + second.log()
+
+
+@pytest.mark.parametrize(
+    ("command", "setting"),
+    [("web", "MAILYARD_HTTP_LISTEN"), ("intake", "MAILYARD_SMTP_LISTEN")],
+)
+def test_web_or_intake_alone_on_a_port_in_use_is_one_line_naming_it(settings, command, setting):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = ServedMailyard(settings, http_port=port, smtp_port=port)
+        result = subprocess.run(
+            [sys.executable, "-m", "mailyard.cli", command],
+            env=server.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert_one_line_naming(result, setting)

@@ -37,12 +37,13 @@ T = TypeVar("T")
 
 
 def form_text(key: str, limit: int = FORM_MAX) -> str:
-    """A form field with browsers' CRLF made LF; NULs and oversize text refused (400)."""
+    """A form field with browsers' CRLF made LF; NULs and oversize text refused with a
+    `FieldRefused` (a view shows it beside the field; else it is a 400)."""
     text = request.form.get(key, "").replace("\r\n", "\n").replace("\r", "\n")
     if "\x00" in text:
-        abort(400, "NUL characters are not allowed.")
+        raise FieldRefused(key, "NUL characters are not allowed")
     if len(text) > limit:
-        abort(400, f"That is too long for the web form ({limit} characters at most).")
+        raise FieldRefused(key, f"that is too long for the web form ({limit} characters at most)")
     return text
 
 

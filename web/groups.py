@@ -69,10 +69,10 @@ def new_group():
     user = user_or_403("create a group")
     check_csrf()
     session = db_session()
-    name, description = request.form.get("name", ""), form_text("description")
+    name, description = request.form.get("name", ""), request.form.get("description", "")
     try:
-        group = create_group(session, name, user, description)
-    except GroupError as error:
+        group = create_group(session, name, user, form_text("description"))
+    except (GroupError, FieldRefused) as error:
         session.rollback()
         return form_error("group_new.html", error, field="name", name=name, description=description)
     session.commit()

@@ -62,7 +62,7 @@ from web.context import (
     db_session,
     user_or_403,
 )
-from web.forms import form_error, form_text
+from web.forms import FieldRefused, form_error, form_text
 
 bp = Blueprint("projects", __name__)
 
@@ -99,13 +99,13 @@ def new_project():
     check_csrf()
     session = db_session()
     owner_name = request.form.get("owner", "").strip().lower()
-    name, description = request.form.get("name", ""), form_text("description")
+    name, description = request.form.get("name", ""), request.form.get("description", "")
     owner = find_owner(session, owner_name) if owner_name else None
     if owner is None or not may_manage_owner(current_actor(), owner):
         abort(403, f"You may not create projects for ~{owner_name}.")
     try:
-        project = create_project(session, owner, name, description)
-    except ProjectError as error:
+        project = create_project(session, owner, name, form_text("description"))
+    except (ProjectError, FieldRefused) as error:
         session.rollback()
         return form_error(
             "project_new.html",
@@ -175,7 +175,7 @@ def change_project(owner: str, project: str):
                 raise ProjectError("that link is not on the project; reload the page")
         else:
             abort(400, "Unknown form; reload the page.")
-    except ProjectError as error:
+    except (ProjectError, FieldRefused) as error:
         session.rollback()
         return form_error(
             "project_settings.html",

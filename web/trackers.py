@@ -222,11 +222,12 @@ def comment(name: str, number: int):
     check_csrf()
     tracker, ticket = _ticket_or_404(name, number)
     _require(tracker, TrackerRight.comment, "comment on")
-    text = form_text("text")
-    if not text.strip():
-        return _ticket_form_refused(
-            tracker, ticket, UserError("the comment is empty; write something to post"), "text"
-        )
+    try:
+        text = form_text("text")
+        if not text.strip():
+            raise FieldRefused("text", "the comment is empty; write something to post")
+    except FieldRefused as refused:
+        return _ticket_form_refused(tracker, ticket, refused, "text")
     session = db_session()
     origin = Origin(address=actor, authenticated="web")
     event = add_comment(session, ticket, text, origin)
@@ -272,14 +273,15 @@ def new_ticket(name: str):
     check_csrf()
     tracker = tracker_or_404(name)
     _require(tracker, TrackerRight.submit, "open tickets on")
-    title = form_text("title").strip()
-    description = form_text("description")
-    if not title:
-        return form_error(
-            "ticket_new.html",
-            FieldRefused("title", "a ticket needs a title"),
-            **_new_ticket_values(tracker, title, description),
-        )
+    title = request.form.get("title", "").strip()
+    description = request.form.get("description", "")
+    try:
+        title, description = form_text("title").strip(), form_text("description")
+        if not title:
+            raise FieldRefused("title", "a ticket needs a title")
+    except FieldRefused as refused:
+        values = _new_ticket_values(tracker, title, description)
+        return form_error("ticket_new.html", refused, **values)
     session = db_session()
     origin = Origin(address=actor, authenticated="web")
     ticket = open_ticket(session, tracker, title, description, origin)
@@ -299,7 +301,7 @@ def edit(name: str, number: int):
     origin = Origin(address=actor, authenticated="web")
     try:
         events = retitle(session, ticket, form_text("title"), origin)
-    except CommandRefused as refused:
+    except (CommandRefused, FieldRefused) as refused:
         return _ticket_form_refused(tracker, ticket, refused, "title")
     _notify(tracker, ticket, events, origin)
     session.commit()
@@ -316,7 +318,10 @@ def triage(name: str, number: int):
     check_csrf()
     tracker, ticket = _ticket_or_404(name, number)
     _require(tracker, TrackerRight.triage, "triage")
-    parsed = parse_reply(form_text("commands"))
+    try:
+        parsed = parse_reply(form_text("commands"))
+    except FieldRefused as refused:
+        return _ticket_form_refused(tracker, ticket, refused, "commands")
     problems = [f"{p.line}: {p.reason}" for p in parsed.problems]
     if parsed.comment.strip():
         problems.append("only command lines (starting with '!') go in this form")

@@ -213,3 +213,21 @@ def test_a_refused_project_link_keeps_what_was_typed(client, session, ora):
     )
     assert "nosuchlist" in field_error(html, "link")
     assert 'value="list:nosuchlist"' in html
+
+
+def test_a_description_too_long_for_the_form_keeps_the_title_and_says_so_beside_it(
+    client,
+    bugs,  # noqa: F811
+    settings,
+):
+    from web.forms import FORM_MAX
+
+    token = sign_in(client, settings, "ada@example.com")
+    long_log = "a log line\n" * (FORM_MAX // 10)
+    response = client.post(
+        "/bugs/tickets/new",
+        data={"csrf_token": token, "title": "Crash with a long log", "description": long_log},
+    )
+    html = refused_page(response)
+    assert "too long" in field_error(html, "description")
+    assert 'value="Crash with a long log"' in html

@@ -67,6 +67,8 @@ _INT_FIELDS = {
     "delivery_claim_seconds",
 }
 _BOOL_FIELDS = {"tasks_eager"}
+# Counts of processes and sizes: zero or less would start nothing that works.
+_AT_LEAST_ONE = ("web_workers", "worker_concurrency", "max_message_size")
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -183,6 +185,11 @@ def validate(settings: Settings) -> Settings:
     mistake ends the command before anything starts."""
     for name, value in listen_settings(settings).items():
         parse_listen(value, name)
+    for name in _AT_LEAST_ONE:
+        if getattr(settings, name) < 1:
+            raise SettingsError(
+                f"{PREFIX}{name.upper()} must be at least 1, got {getattr(settings, name)}"
+            )
     try:
         make_url(settings.database_url).get_dialect()
     except (ArgumentError, NoSuchModuleError, ImportError) as e:

@@ -49,6 +49,8 @@ def assert_one_line_naming(result: subprocess.CompletedProcess, setting: str) ->
         ("MAILYARD_DATABASE_URL", "not a url at all"),
         ("MAILYARD_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none"),
         ("MAILYARD_BROKER_URL", "nonsense://x"),
+        ("MAILYARD_WEB_WORKERS", "0"),
+        ("MAILYARD_WORKER_CONCURRENCY", "-2"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it_before_anything_starts(settings, setting, value):

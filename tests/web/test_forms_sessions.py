@@ -115,3 +115,33 @@ def test_ended_sessions_are_forgotten_after_a_day(client, session, ada):
     session.commit()
     assert session.scalar(select(func.count()).select_from(SignInSession)) == 1
     assert opens_account(client)
+
+
+def test_a_password_reset_signs_out_every_browser_but_the_one_that_reset(
+    client, app, session, ada, relay_settings, sink
+):
+    from tests.accounts.helpers import link_in
+
+    signed_in = app.test_client()
+    sign_in(signed_in, "ada", PASSWORD)
+    thief = copy_of(signed_in, app)
+    client.post(
+        "/account/reset",
+        data={"csrf_token": form_token(client, "/account/reset"), "address": "ada@example.org"},
+    )
+    [mail] = sink.received
+    link = link_in(mail.content, "/account/reset/")
+    done = client.post(
+        link,
+        data={
+            "csrf_token": form_token(client, link),
+            "password": NEW_PASSWORD,
+            "repeat": NEW_PASSWORD,
+        },
+    )
+    assert done.status_code == 303
+    assert opens_account(client)
+    assert not opens_account(signed_in) and not opens_account(thief)
+    session.expire_all()
+    live = session.scalars(select(SignInSession).where(SignInSession.ended_at.is_(None))).all()
+    assert len(live) == 1  # the other sessions are ended on the server, not only stale

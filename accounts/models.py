@@ -205,3 +205,23 @@ class RateLimitHit(Base):
     at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
 
     __table_args__ = (Index("ix_rate_limit_hits_key_at", "key", "at"),)
+
+
+class SignInSession(Base):
+    """One signed-in browser: its cookie holds a random key, of which only the SHA-256 is
+    kept. Signing out ends the row, so a copied cookie stops working at once; a password
+    change ends the user's other rows. A session begun by a login link records the
+    link's digest (unique), so a link signs in once."""
+
+    __tablename__ = "sign_in_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    # The account signed in, or None for a login link's bare address.
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    address: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    link_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTC_DT, nullable=True)

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from kombu import Connection
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
 from core.errors import UserError
 
 PREFIX = "MAILYARD_"
@@ -78,6 +82,8 @@ _INT_FIELDS = {
     "delivery_claim_seconds",
 }
 _BOOL_FIELDS = {"tasks_eager"}
+# Counts of processes and sizes: zero or less would start nothing that works.
+_AT_LEAST_ONE = ("web_workers", "worker_concurrency", "max_message_size")
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -120,7 +126,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     extra = {k: values.pop(k) for k in unknown}
     values.pop("config", None)
     settings = Settings(**{k: _coerce(k, v) for k, v in values.items()}, extra=extra)
-    return complete(settings)
+    return validate(complete(settings))
 
 
 def complete(settings: Settings) -> Settings:
@@ -137,19 +143,35 @@ def complete(settings: Settings) -> Settings:
 
 
 def secret_key(settings: Settings) -> str:
-    """The configured secret key, else one generated once into the data directory."""
+    """The configured secret key, else one generated once into the data directory.
+
+    Many processes may ask at once (gunicorn's workers on a fresh data directory). The
+    key is written whole into a temporary file and then linked to its name, which fails
+    if another process got there first: a reader never sees a half-written key, and
+    every process ends up with the one key that won.
+    """
     if settings.secret_key:
         return settings.secret_key
     path = settings.data_dir / "secret_key"
     if not path.exists():
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
+        temporary = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass  # another process published its key first; that one is the key
+        finally:
+            temporary.unlink()
     return path.read_text().strip()
 
 
-def parse_listen(value: str) -> tuple[str, int] | str | None:
+def parse_listen(value: str, setting: str = "listen address") -> tuple[str, int] | str | None:
     """'host:port' -> (host, port); 'unix:/path' -> '/path'; '' -> None."""
     value = value.strip()
     if not value:
@@ -157,9 +179,47 @@ def parse_listen(value: str) -> tuple[str, int] | str | None:
     if value.startswith("unix:"):
         return value[5:]
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise SettingsError(f"listen address must be host:port or unix:/path, got {value!r}")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SettingsError(
+            f"{setting} must be host:port with a port from 1 to 65535, or unix:/path; got {value!r}"
+        )
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def listen_settings(settings: Settings) -> dict[str, str]:
+    """Every `*_listen` setting by its variable name: one added later is checked too."""
+    return {
+        f"{PREFIX}{f.name.upper()}": getattr(settings, f.name)
+        for f in fields(settings)
+        if f.name.endswith("_listen")
+    }
+
+
+def validate(settings: Settings) -> Settings:
+    """Refuse, naming the setting, a value no part of Mailyard could use: at load, so a
+    mistake ends the command before anything starts."""
+    for name, value in listen_settings(settings).items():
+        parse_listen(value, name)
+    for name in _AT_LEAST_ONE:
+        if getattr(settings, name) < 1:
+            raise SettingsError(
+                f"{PREFIX}{name.upper()} must be at least 1, got {getattr(settings, name)}"
+            )
+    try:
+        make_url(settings.database_url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ImportError) as e:
+        raise SettingsError(
+            f"{PREFIX}DATABASE_URL is not a database URL Mailyard can use"
+            f" (sqlite:///path or postgresql+psycopg://...): {str(e).splitlines()[0]}"
+        ) from None
+    try:
+        Connection(settings.broker_url)  # resolves the transport; connects to nothing
+    except (KeyError, ValueError) as e:
+        raise SettingsError(
+            f"{PREFIX}BROKER_URL is not a broker URL Mailyard can use"
+            f" (sqla+sqlite:///path, redis://... or amqp://...): {e.args[0] if e.args else e}"
+        ) from None
+    return settings
 
 
 _current: Settings | None = None

@@ -22,12 +22,12 @@ from archive.lists import get_list
 from archive.mbox import MboxFormat
 from core.db import new_session
 from core.errors import UserError
-from core.settings import SettingsError, get_settings, load_settings, use_settings
+from core.settings import SettingsError, get_settings, load_settings, secret_key, use_settings
 from lists.manage import ListError
 from mailyard import wiring
 from mailyard.celery_app import app as celery_app  # noqa: F401  the app the tasks run on
 from mailyard.commands import ready_database
-from mailyard.serve import serve_all
+from mailyard.serve import HTTP_LISTEN, check_can_listen, intake_listen_settings, serve_all
 from mailyard.worker import run_worker
 from mta.server import run_intake
 from web.auth import login_link
@@ -43,7 +43,12 @@ class MailyardGroup(click.Group):
         except UserError as e:
             raise click.ClickException(str(e)) from None
         except OperationalError as e:
-            raise click.ClickException(f"database error: {e.orig}") from None
+            settings = get_settings()
+            reason = str(e.orig).strip().splitlines()[0]
+            raise click.ClickException(
+                f"database error at MAILYARD_DATABASE_URL={_safe_url(settings.database_url)}: "
+                f"{reason}"
+            ) from None
         except FileNotFoundError as e:
             raise click.ClickException(f"{e.filename}: no such file") from None
 
@@ -71,6 +76,7 @@ def init() -> None:
     """Create the data directory and bring the database schema up to date."""
     ready_database()
     settings = get_settings()
+    secret_key(settings)  # made here once, so no two processes start by making it
     click.echo(f"data in {settings.data_dir}, database {_safe_url(settings.database_url)}")
 
 
@@ -87,14 +93,19 @@ def serve() -> None:
 @cli.command()
 def intake() -> None:
     """Run only the SMTP/LMTP intake (for scale-out deployments)."""
+    settings = get_settings()
+    check_can_listen(settings, intake_listen_settings(settings))
     ready_database()
-    run_intake(get_settings(), wiring.ADDRESS_KINDS)
+    run_intake(settings, wiring.ADDRESS_KINDS)
 
 
 @cli.command()
 def web() -> None:
     """Run only the web UI and API under gunicorn."""
-    run_web(get_settings(), wiring.BLUEPRINTS)
+    settings = get_settings()
+    check_can_listen(settings, [HTTP_LISTEN])
+    secret_key(settings)  # made before gunicorn forks its workers
+    run_web(settings, wiring.BLUEPRINTS)
 
 
 @cli.command()

@@ -45,6 +45,7 @@ from web.forms import (
     add_account_error_pages,
     check_repeated_password,
     commit_confirmation,
+    form_error,
     notice_page,
     read_link,
 )
@@ -69,7 +70,7 @@ def address_add():
     try:
         row = add_address(db, user, request.form.get("address", ""))
     except REFUSALS as e:
-        return _refused(user, e)
+        return _refused(user, e, "address")
     ratelimit.record(db, ratelimit.ADDRESS_MAIL_PER_USER, str(user.id))
     send_address_confirmation(db, app_settings(), user, row)
     return _done(f"A message to {row.address} holds a link that adds it to your account.")
@@ -106,7 +107,7 @@ def address_primary(address_id: int):
     try:
         row = set_primary(db, user, address_id)
     except REFUSALS as e:
-        return _refused(user, e)
+        return _refused(user, e, "addresses")
     return _done(f"Mail for you now goes to {row.address}.")
 
 
@@ -116,7 +117,7 @@ def address_remove(address_id: int):
     try:
         address = remove_address(db, user, address_id)
     except REFUSALS as e:
-        return _refused(user, e)
+        return _refused(user, e, "addresses")
     return _done(f"{address} was removed from your account.")
 
 
@@ -130,9 +131,9 @@ def password_change():
         check_repeated_password()
         change_password(user, request.form.get("current", ""), request.form.get("password", ""))
     except REFUSALS as e:
-        return _refused(user, e)
+        return _refused(user, e, "password")
     db.commit()
-    sign_in(user)  # this session carries on; the others end
+    sign_in(user, end_other_sessions=True)  # this session carries on; the others end
     return _done("Your password is changed, and every other session is signed out.")
 
 
@@ -145,7 +146,7 @@ def ssh_key_add():
     try:
         row = add_ssh_key(db, user, request.form.get("key", ""))
     except REFUSALS as e:
-        return _refused(user, e)
+        return _refused(user, e, "ssh-key")
     return _done(f"The SSH key {row.fingerprint} was added.")
 
 
@@ -155,7 +156,7 @@ def ssh_key_remove(key_id: int):
     try:
         fingerprint = remove_ssh_key(db, user, key_id)
     except REFUSALS as e:
-        return _refused(user, e)
+        return _refused(user, e, "ssh-keys")
     return _done(f"The SSH key {fingerprint} was removed.")
 
 
@@ -165,7 +166,7 @@ def pgp_key_add():
     try:
         row = add_user_pgp_key(db, user, request.form.get("key", ""))
     except REFUSALS as e:
-        return _refused(user, e)
+        return _refused(user, e, "pgp-key")
     return _done(f"The OpenPGP key {row.fingerprint} was added.")
 
 
@@ -175,7 +176,7 @@ def pgp_key_remove(key_id: int):
     try:
         fingerprint = remove_pgp_key(db, user, key_id)
     except REFUSALS as e:
-        return _refused(user, e)
+        return _refused(user, e, "pgp-keys")
     return _done(f"The OpenPGP key {fingerprint} was removed.")
 
 
@@ -187,7 +188,7 @@ def token_create():
     user, db = _form_user()
     days = request.form.get("days", DEFAULT_LIFETIME_DAYS, type=int)
     if days not in LIFETIMES_DAYS:
-        return _refused(user, TokenRefused(f"choose a lifetime of {LIFETIMES_DAYS} days"))
+        return _refused(user, TokenRefused(f"choose a lifetime of {LIFETIMES_DAYS} days"), "token")
     row, plaintext = create_token(db, user, request.form.get("name", ""), timedelta(days=days))
     db.commit()
     page = render_template(
@@ -205,7 +206,7 @@ def token_revoke(token_id: int):
     try:
         row = revoke_token(db, user, token_id)
     except REFUSALS as e:
-        return _refused(user, e)
+        return _refused(user, e, "tokens")
     return _done(f"The token {row.name!r} is revoked.")
 
 
@@ -228,10 +229,13 @@ def _form_user() -> tuple[User, Session]:
     return _signed_in(), db_session()
 
 
-def _account_page(user: User, error: str | None = None):
+def _account_page(user: User):
+    return render_template("account.html", **_account_values(user)), 200, NO_STORE
+
+
+def _account_values(user: User) -> dict:
     db = db_session()
-    page = render_template(
-        "account.html",
+    return dict(
         user=user,
         addresses=addresses_of(db, user),
         ssh_keys=ssh_keys_of(db, user),
@@ -240,15 +244,14 @@ def _account_page(user: User, error: str | None = None):
         lifetimes=LIFETIMES_DAYS,
         default_lifetime=DEFAULT_LIFETIME_DAYS,
         now=utcnow(),
-        error=error,
     )
-    return page, 400 if error else 200, NO_STORE
 
 
-def _refused(user: User, error: Exception):
-    """The account page again with the reason a form was refused; nothing is kept."""
+def _refused(user: User, error: Exception, field: str):
+    """The account page again (400) with the refused form as it was sent (passwords
+    excepted) and the reason beside `field`; nothing the form asked for is kept."""
     db_session().rollback()
-    return _account_page(user, str(error))
+    return *form_error("account.html", error, field=field, **_account_values(user)), NO_STORE
 
 
 def _done(message: str):

@@ -45,6 +45,7 @@ from accounts.mail import (
     send_signup_confirmation,
 )
 from accounts.models import User
+from accounts.names import NameRefused
 from accounts.passwords import PasswordRefused, check_password, set_password
 from accounts.pgp_keys import armored_keys_text
 from accounts.ssh_keys import authorized_keys_text
@@ -72,6 +73,7 @@ from web.forms import (
     add_account_error_pages,
     check_repeated_password,
     commit_confirmation,
+    form_error,
     notice_page,
     read_link,
 )
@@ -102,11 +104,11 @@ def signup():
         done = sign_up(db, form["username"], form["address"], request.form.get("password", ""))
     except REFUSALS as e:
         db.rollback()
-        return render_template("account_signup.html", form=form, error=str(e)), 400
+        return form_error("account_signup.html", e, field=_signup_field(e), form=form)
     except IntegrityError:  # someone took the name in the meantime
         db.rollback()
-        error = f"the name {form['username'].strip().lower()!r} is taken"
-        return render_template("account_signup.html", form=form, error=error), 400
+        error = NameRefused(f"the name {form['username'].strip().lower()!r} is taken")
+        return form_error("account_signup.html", error, field="username", form=form)
     ratelimit.record(db, ratelimit.SIGNUP_PER_IP, _client_ip())
     ratelimit.record(db, ratelimit.SIGNUP_PER_ADDRESS, form["address"])
     if done.existing is not None:
@@ -219,7 +221,7 @@ def reset():
     try:
         address = normalize_address(typed)
     except AccountError as e:
-        return render_template("account_reset.html", address=typed, error=str(e)), 400
+        return form_error("account_reset.html", e, field="address", address=typed)
     ratelimit.hit(db, ratelimit.RESET_PER_IP, _client_ip())
     ratelimit.hit(db, ratelimit.RESET_PER_ADDRESS, address)
     row = confirmed_address(db, address)
@@ -249,10 +251,10 @@ def new_password(token: str):
         check_repeated_password()
         set_password(user, request.form.get("password", ""))
     except PasswordRefused as e:
-        page = render_template("account_new_password.html", user=user, token=token, error=str(e))
-        return page, 400, NO_STORE
+        page = form_error("account_new_password.html", e, field="password", user=user, token=token)
+        return *page, NO_STORE
     db.commit()
-    sign_in(user)
+    sign_in(user, end_other_sessions=True)
     flash("Your new password is set, and every other session is signed out.")
     return redirect(url_for("account_settings.overview"), 303)
 
@@ -293,6 +295,15 @@ def _reset_link(token: str) -> User:
     if stamp != password_stamp(user):
         abort(400, "This link was used already (the password changed since); ask for a new one.")
     return user
+
+
+def _signup_field(error: Exception) -> str:
+    """The sign-up field a refusal is about, by its kind."""
+    if isinstance(error, NameRefused):
+        return "username"
+    if isinstance(error, PasswordRefused):
+        return "password"
+    return "address"
 
 
 def _public_user(username: str) -> User:

@@ -6,8 +6,10 @@ below; no blueprint imports `app.py`, and none imports another blueprint.
 
 Who is signed in: people sign in to their account (`web.accounts`), which puts their user
 id in the session (`sign_in`); a signed login link (`web.auth`) signs in as an address.
-The session is Flask's signed cookie, which also holds a digest of the user's password
-hash: changing the password (or resetting it) signs out every other browser. A request
+The session is Flask's signed cookie holding the key of a session row on the server
+(`accounts.sessions`): signing out ends the row, so a copied cookie opens nothing after.
+The cookie also holds a digest of the user's password hash: changing the password (or
+resetting it) signs out every other browser. A request
 with `Authorization: Bearer my_...` (an API token, `accounts.tokens`) acts as the token's
 user and ignores the cookie; a bad token gets 401 at once, saying why. Such a request
 needs no CSRF token: another site cannot make a browser send that header.
@@ -31,7 +33,9 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import BaseConverter
 
 from accounts.access import ANONYMOUS, Actor, actor_for_user
-from accounts.models import User
+from accounts.models import SignInSession, User
+from accounts.sessions import begin_session, end_session, live_session
+from accounts.sessions import end_other_sessions as end_others
 from accounts.tokens import TokenRefused, user_for_token
 from accounts.users import primary_address_of
 from archive.lists import get_list
@@ -72,23 +76,58 @@ def close_db_session(_error: BaseException | None) -> None:
 # -- who is signed in ------------------------------------------------------------------
 
 
-def sign_in(user: User) -> None:
-    """Start a fresh session (and so a fresh CSRF token) for `user`. Also after a
-    password change: the session then carries the new password's stamp."""
+def sign_in(user: User, *, link: str = "", end_other_sessions: bool = False) -> None:
+    """Start a fresh session (and so a fresh CSRF token) for `user`, recorded on the
+    server (`accounts.sessions`) and committed. `link`: the login link used, which
+    then signs in no more. After a password change, `end_other_sessions` signs out
+    every other browser of the user."""
+    _begin_session(user=user, link=link)
+    session["stamp"] = _session_stamp(user)
+    if end_other_sessions:
+        end_others(db_session(), user, session["sid"])
+    db_session().commit()
+
+
+def sign_in_address(address: str, *, link: str) -> None:
+    """Start a fresh session acting as the bare `address` a login link was made for."""
+    _begin_session(address=address, link=link)
+    db_session().commit()
+
+
+def sign_out() -> None:
+    """End this browser's session on the server too: a copy of its cookie opens nothing."""
+    end_session(db_session(), str(session.get("sid", "")))
+    db_session().commit()
+    session.clear()
+    _forget_who()
+
+
+def _begin_session(*, user: User | None = None, address: str | None = None, link: str) -> None:
+    key = begin_session(db_session(), user=user, address=address, link=link)
     session.clear()
     session.permanent = True
-    session["user_id"] = user.id
-    session["stamp"] = _session_stamp(user)
-    g.pop("current_user", None)
-    g.pop("current_actor", None)
+    session["sid"] = key
+    _forget_who()
+
+
+def _forget_who() -> None:
+    for name in ("current_user", "current_actor", "signed_in_session"):
+        g.pop(name, None)
+
+
+def _signed_in_session() -> SignInSession | None:
+    """This browser's live session on the server, if its cookie holds one."""
+    if "signed_in_session" not in g:
+        g.signed_in_session = live_session(db_session(), str(session.get("sid", "")))
+    return g.signed_in_session
 
 
 def current_user() -> User | None:
     """The signed-in user (by session cookie or API token), or None (anonymous, or
     signed in by an address link)."""
     if "current_user" not in g:
-        user_id = session.get("user_id")
-        user = db_session().get(User, user_id) if user_id is not None else None
+        row = _signed_in_session()
+        user = db_session().get(User, row.user_id) if row and row.user_id is not None else None
         if user is not None and user.confirmed_at is None:
             user = None
         if user is not None and not hmac.compare_digest(
@@ -137,8 +176,8 @@ def current_actor() -> Actor:
         user = current_user()
         if user is not None:
             g.current_actor = actor_for_user(db_session(), user)
-        elif session.get("address"):
-            g.current_actor = Actor(addresses=frozenset({session["address"].lower()}))
+        elif address := _session_address():
+            g.current_actor = Actor(addresses=frozenset({address.lower()}))
         else:
             g.current_actor = ANONYMOUS
     return g.current_actor
@@ -150,7 +189,15 @@ def current_address() -> str | None:
     user = current_user()
     if user is not None:
         return primary_address_of(db_session(), user)
-    return session.get("address")
+    return _session_address()
+
+
+def _session_address() -> str | None:
+    """The bare address a login link signed this browser in as, while that lasts."""
+    if by_api_token():
+        return None
+    row = _signed_in_session()
+    return row.address if row is not None else None
 
 
 def user_or_403(what: str) -> User:

@@ -17,6 +17,7 @@ from accounts.ratelimit import RateLimited
 from accounts.ssh_keys import SshKeyRefused
 from accounts.tokens import TokenRefused
 from accounts.users import AccountError
+from core.errors import UserError
 from core.settings import Settings
 from mail.keys import KeyRefused
 from web.context import app_settings, db_session
@@ -36,23 +37,44 @@ T = TypeVar("T")
 
 
 def form_text(key: str, limit: int = FORM_MAX) -> str:
-    """A form field with browsers' CRLF made LF; NULs and oversize text refused (400)."""
+    """A form field with browsers' CRLF made LF; NULs and oversize text refused with a
+    `FieldRefused` (a view shows it beside the field; else it is a 400)."""
     text = request.form.get(key, "").replace("\r\n", "\n").replace("\r", "\n")
     if "\x00" in text:
-        abort(400, "NUL characters are not allowed.")
+        raise FieldRefused(key, "NUL characters are not allowed")
     if len(text) > limit:
-        abort(400, f"That is too long for the web form ({limit} characters at most).")
+        raise FieldRefused(key, f"that is too long for the web form ({limit} characters at most)")
     return text
 
 
-def form_error(template: str, error: Exception, **values):
-    """The form again, filled in as sent, with what is wrong (400)."""
-    return render_template(template, error=sentence(error), **values), 400
+class FieldRefused(UserError):
+    """A form's value that cannot be used, and the field it is in: the form is shown
+    again with the message beside that field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
-def sentence(error: Exception) -> str:
-    text = str(error)
-    return f"{text[:1].upper()}{text[1:]}."
+def form_error(template: str, error: Exception, *, field: str = "", **values):
+    """The form again (400), filled in as sent, with what is wrong: beside `field` (or
+    the field a `FieldRefused` names), else above the form.
+
+    Every refusable form answers through this, so what was typed is never lost. The
+    template gets `error`, `error_field` and `form` (what was sent, unless `values`
+    gives it); `_forms.html` has the macros that show the message where it belongs.
+    """
+    values.setdefault("form", request.form)
+    field = field or getattr(error, "field", "")
+    return render_template(template, error=sentence(error), error_field=field, **values), 400
+
+
+def sentence(error: Exception | str) -> str:
+    """A refusal's message as a sentence: capitalised, ending in a full stop."""
+    text = str(error).strip()
+    if text and text[-1] not in ".?!":
+        text += "."
+    return f"{text[:1].upper()}{text[1:]}"
 
 
 # -- the account pages -----------------------------------------------------------------

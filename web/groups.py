@@ -47,7 +47,7 @@ from web.context import (
     db_session,
     user_or_403,
 )
-from web.forms import form_error, form_text, sentence
+from web.forms import FieldRefused, form_error, form_text
 
 bp = Blueprint("groups", __name__)
 
@@ -69,12 +69,12 @@ def new_group():
     user = user_or_403("create a group")
     check_csrf()
     session = db_session()
-    name, description = request.form.get("name", ""), form_text("description")
+    name, description = request.form.get("name", ""), request.form.get("description", "")
     try:
-        group = create_group(session, name, user, description)
-    except GroupError as error:
+        group = create_group(session, name, user, form_text("description"))
+    except (GroupError, FieldRefused) as error:
         session.rollback()
-        return form_error("group_new.html", error, name=name, description=description)
+        return form_error("group_new.html", error, field="name", name=name, description=description)
     session.commit()
     return redirect(url_for("groups.owner_page", owner=group.name), 303)
 
@@ -114,12 +114,20 @@ def owner_page(owner: str):
 @bp.get("/~<ownername:owner>/members")
 def members_page(owner: str):
     group = _managed_group(owner)
-    return render_template(
-        "group_members.html",
-        group=group,
-        members=members_of(db_session(), group),
-        roles=list(GroupRole),
-    )
+    return render_template("group_members.html", **_members_values(group))
+
+
+def _members_values(group: Group) -> dict:
+    return dict(group=group, members=members_of(db_session(), group), roles=list(GroupRole))
+
+
+# Where each members form's refusal is shown: beside the field it is about.
+_FIELD_OF_MEMBERS_FORM = {
+    "add": "username",
+    "role": "members",
+    "remove": "members",
+    "describe": "description",
+}
 
 
 @bp.post("/~<ownername:owner>/members")
@@ -136,9 +144,14 @@ def change_members(owner: str):
             _change_member(session, group, action)
         else:
             abort(400, "Unknown form; reload the page.")
-    except GroupError as error:
+    except (GroupError, FieldRefused) as error:
         session.rollback()
-        abort(400, sentence(error))
+        return form_error(
+            "group_members.html",
+            error,
+            field=_FIELD_OF_MEMBERS_FORM[action],
+            **_members_values(group),
+        )
     session.commit()
     if not may_manage_members(_actor_after_change(), group):
         return redirect(url_for("groups.owner_page", owner=group.name), 303)
@@ -150,7 +163,7 @@ def _change_member(session, group: Group, action: str) -> None:
     who = request.form.get("username", "")
     user = find_user(session, who)
     if user is None:
-        abort(400, f"There is no user named {who.strip() or '(nobody)'!r}.")
+        raise FieldRefused("", f"there is no user named {who.strip() or '(nobody)'!r}")
     if action == "remove":
         remove_member(session, group, user)
     else:

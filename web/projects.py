@@ -62,7 +62,7 @@ from web.context import (
     db_session,
     user_or_403,
 )
-from web.forms import form_error, form_text, sentence
+from web.forms import FieldRefused, form_error, form_text
 
 bp = Blueprint("projects", __name__)
 
@@ -99,13 +99,13 @@ def new_project():
     check_csrf()
     session = db_session()
     owner_name = request.form.get("owner", "").strip().lower()
-    name, description = request.form.get("name", ""), form_text("description")
+    name, description = request.form.get("name", ""), request.form.get("description", "")
     owner = find_owner(session, owner_name) if owner_name else None
     if owner is None or not may_manage_owner(current_actor(), owner):
         abort(403, f"You may not create projects for ~{owner_name}.")
     try:
-        project = create_project(session, owner, name, description)
-    except ProjectError as error:
+        project = create_project(session, owner, name, form_text("description"))
+    except (ProjectError, FieldRefused) as error:
         session.rollback()
         return form_error(
             "project_new.html",
@@ -139,12 +139,17 @@ def project_page(owner: str, project: str):
 @bp.get("/~<ownername:owner>/<projectname:project>/settings")
 def project_settings(owner: str, project: str):
     found = _managed_project(owner, project)
+    return render_template("project_settings.html", **_settings_values(found))
+
+
+def _settings_values(project: Project) -> dict:
     session = db_session()
-    return render_template(
-        "project_settings.html",
-        project=found,
-        links=_named_links(session, links_of(session, found), current_actor()),
-    )
+    links = _named_links(session, links_of(session, project), current_actor())
+    return dict(project=project, links=links)
+
+
+# Where each settings form's refusal is shown: beside the field it is about.
+_FIELD_OF_SETTINGS_FORM = {"details": "details", "link": "link", "unlink": "links"}
 
 
 @bp.post("/~<ownername:owner>/<projectname:project>/settings")
@@ -167,12 +172,17 @@ def change_project(owner: str, project: str):
             add_link(session, found, _scope_to_link(request.form.get("link", "")))
         elif action == "unlink":
             if not remove_link(session, found, request.form.get("scope", "")):
-                abort(400, "That link is not on the project; reload the page.")
+                raise ProjectError("that link is not on the project; reload the page")
         else:
             abort(400, "Unknown form; reload the page.")
-    except ProjectError as error:
+    except (ProjectError, FieldRefused) as error:
         session.rollback()
-        abort(400, sentence(error))
+        return form_error(
+            "project_settings.html",
+            error,
+            field=_FIELD_OF_SETTINGS_FORM[action],
+            **_settings_values(found),
+        )
     session.commit()
     return redirect(
         url_for("projects.project_settings", owner=found.owner_name, project=found.name), 303

@@ -27,7 +27,13 @@ class _Gunicorn(BaseApplication):
         self.cfg.set("worker_class", "gthread")
         self.cfg.set("threads", 4)
         self.cfg.set("accesslog", None)
-        self.cfg.set("graceful_timeout", 5)
+        # Longer than the 5 s a worker thread waits on a connection that sent nothing
+        # yet (a browser's spare one), so a stopping worker ends before the master
+        # would SIGKILL it.
+        self.cfg.set("graceful_timeout", 10)
+        # Nothing here uses gunicorn's control socket, and its default path is one per
+        # user: every instance would share it and remove the others'.
+        self.cfg.set("control_socket_disable", True)
         self.cfg.set("proc_name", "mailyard-web")
 
     def load(self):

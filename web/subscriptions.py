@@ -57,7 +57,7 @@ from web.context import (
     is_owner,
     list_or_404,
 )
-from web.forms import add_account_error_pages
+from web.forms import add_account_error_pages, form_error
 
 bp = Blueprint("subscriptions", __name__)
 add_account_error_pages(bp)  # a rate limit answers 429 with a page, as sign-up does
@@ -184,7 +184,8 @@ def list_settings(name: str):
             abort(400, f"unknown action {action!r}")
     except ListError as e:
         session.rollback()
-        return _settings_page(_managed_list(name), error=str(e)), 400
+        values = _settings_values(_managed_list(name))
+        return form_error("list_settings.html", e, field=_SETTINGS_FIELDS[action], **values)
     session.commit()
     return redirect(url_for("subscriptions.list_settings", name=mlist.name), 303)
 
@@ -199,12 +200,18 @@ def _managed_list(name: str) -> MailingList:
     return mlist
 
 
-def _settings_page(mlist: MailingList, error: str | None = None) -> str:
+# Where each settings form's refusal is shown: beside the field it is about.
+_SETTINGS_FIELDS = {"save": "settings", "grant": "who", "revoke": "entries"}
+
+
+def _settings_page(mlist: MailingList) -> str:
+    return render_template("list_settings.html", **_settings_values(mlist))
+
+
+def _settings_values(mlist: MailingList) -> dict:
     session = db_session()
-    return render_template(
-        "list_settings.html",
+    return dict(
         mlist=mlist,
-        error=error,
         visibilities=VISIBILITIES,
         rights=LIST_RIGHTS,
         defaults=set(mlist.default_rights.split(",")),

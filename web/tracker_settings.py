@@ -32,6 +32,7 @@ from trackers.access import (
 )
 from trackers.models import Tracker
 from web.context import check_csrf, current_actor, db_session, tracker_or_404
+from web.forms import FieldRefused, form_error
 
 bp = Blueprint("tracker_settings", __name__)
 
@@ -49,14 +50,18 @@ def change_settings(name: str):
     check_csrf()
     tracker = _managed_or_403(name)
     session = db_session()
-    change = _CHANGES.get(request.form.get("action", ""))
+    action = request.form.get("action", "")
+    change = _CHANGES.get(action)
     if change is None:
         abort(400, "Unknown settings form; reload the page.")
     try:
         change(session, tracker)
     except AccessError as error:
         session.rollback()
-        abort(400, f"{str(error)[:1].upper()}{str(error)[1:]}.")
+        return _render_settings(tracker, error, _FIELD_OF_FORM[action])
+    except FieldRefused as error:
+        session.rollback()
+        return _render_settings(tracker, error)
     session.commit()
     return redirect(url_for("tracker_settings.settings_page", name=tracker.name), 303)
 
@@ -78,18 +83,20 @@ def _grant(session, tracker: Tracker) -> None:
     elif who:
         set_access(session, tracker, rights, address=who)
     else:
-        abort(400, "Name someone: ~USERNAME or an address.")
+        raise FieldRefused("who", "name someone: ~USERNAME or an address")
 
 
 def _revoke(session, tracker: Tracker) -> None:
     wanted = request.form.get("entry")
     entry = next((e for e in access_entries(session, tracker) if str(e.id) == wanted), None)
     if entry is None:
-        abort(400, "There is no such access entry; reload the page.")
+        raise FieldRefused("entries", "there is no such access entry; reload the page")
     remove_access(session, tracker, user_id=entry.user_id, address=entry.address_key)
 
 
 _CHANGES = {"access": _change_access, "grant": _grant, "revoke": _revoke}
+# Where each form's refusal is shown: beside the field it is about.
+_FIELD_OF_FORM = {"access": "access", "grant": "who", "revoke": "entries"}
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -102,12 +109,12 @@ def _managed_or_403(name: str) -> Tracker:
     return tracker
 
 
-def _render_settings(tracker: Tracker):
+def _render_settings(tracker: Tracker, error: Exception | None = None, field: str = ""):
+    """The settings page; with `error`, again as a refused form was sent (400)."""
     session = db_session()
     entries = access_entries(session, tracker)
     usernames = usernames_by_id(session, [e.user_id for e in entries if e.user_id is not None])
-    return render_template(
-        "tracker_settings.html",
+    values = dict(
         tracker=tracker,
         visibilities=VISIBILITIES,
         all_rights=TRACKER_RIGHTS,
@@ -117,6 +124,9 @@ def _render_settings(tracker: Tracker):
             (e, usernames.get(e.user_id, "") if e.user_id is not None else "") for e in entries
         ],
     )
+    if error is not None:
+        return form_error("tracker_settings.html", error, field=field, **values)
+    return render_template("tracker_settings.html", **values)
 
 
 def _groups_offered(session, tracker: Tracker) -> list[Group]:
@@ -147,5 +157,5 @@ def _chosen_group(tracker: Tracker, name: str) -> Group | None:
 def _user_or_400(who: str) -> User:
     user = find_user(db_session(), who)
     if user is None:
-        abort(400, f"There is no user {who}.")
+        raise FieldRefused("who", f"there is no user {who}")
     return user

@@ -42,6 +42,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from markupsafe import Markup
 from sqlalchemy import select
 
+from core.errors import UserError
 from core.params import TICKET_NUMBER_MAX, parse_keyset
 from trackers.access import TrackerRight, browsable_trackers, tracker_rights
 from trackers.commands import CommandName, Status, format_command_help, parse_reply
@@ -76,7 +77,7 @@ from web.context import (
     is_owner,
     tracker_or_404,
 )
-from web.forms import form_text
+from web.forms import FieldRefused, form_error, form_text
 from web.render import link_pieces, render_body
 
 bp = Blueprint("trackers", __name__)
@@ -184,6 +185,11 @@ def stylesheet(name: str):
 @bp.get(f"/<name>/tickets/{TICKET}/")
 def ticket_page(name: str, number: int):
     tracker, ticket = _ticket_or_404(name, number)
+    return render_template("ticket.html", **_ticket_page_values(tracker, ticket))
+
+
+def _ticket_page_values(tracker: Tracker, ticket: Ticket) -> dict:
+    """What ticket.html shows: the ticket, a page of its history, and its forms."""
     after = int_arg("after")
     session = db_session()
     events = ticket_events(session, ticket, after=after, limit=EVENTS_PER_PAGE + 1)
@@ -193,8 +199,7 @@ def ticket_page(name: str, number: int):
     raws = _event_raws(events)
     mail_to = addresses(tracker.name)
     subject = f"Re: [{tracker.name}#{ticket.number}] {ticket.title}"
-    return render_template(
-        "ticket.html",
+    return dict(
         tracker=tracker,
         ticket=ticket,
         events=[_event_view(e, link_for, raws.get(e.id)) for e in events],
@@ -224,6 +229,13 @@ def attachment(name: str, number: int, event_id: int, part: str):
     return attachment_response(raw, part.split("-", 1)[0], f"The mail of event {event_id}")
 
 
+def _ticket_form_refused(tracker: Tracker, ticket: Ticket, error: Exception, field: str):
+    """The ticket page again (400) with the refused form as it was sent and the reason
+    beside it; nothing the form asked for is kept."""
+    db_session().rollback()
+    return form_error("ticket.html", error, field=field, **_ticket_page_values(tracker, ticket))
+
+
 @bp.post(f"/<name>/tickets/{TICKET}/comment")
 def comment(name: str, number: int):
     """Signed-in people only (403 before anything else is looked at)."""
@@ -233,9 +245,12 @@ def comment(name: str, number: int):
     check_csrf()
     tracker, ticket = _ticket_or_404(name, number)
     _require(tracker, TrackerRight.comment, "comment on")
-    text = form_text("text")
-    if not text.strip():
-        abort(400, "The comment is empty; write something to post.")
+    try:
+        text = form_text("text")
+        if not text.strip():
+            raise FieldRefused("text", "the comment is empty; write something to post")
+    except FieldRefused as refused:
+        return _ticket_form_refused(tracker, ticket, refused, "text")
     session = db_session()
     origin = Origin(address=actor, authenticated="web")
     event = add_comment(session, ticket, text, origin)
@@ -248,8 +263,14 @@ def comment(name: str, number: int):
 @bp.get("/<name>/tickets/new")
 def new_form(name: str):
     tracker = tracker_or_404(name)
-    title = request.args.get("title", "")
-    description = request.args.get("description", "")
+    values = _new_ticket_values(
+        tracker, request.args.get("title", ""), request.args.get("description", "")
+    )
+    return render_template("ticket_new.html", **values)
+
+
+def _new_ticket_values(tracker: Tracker, title: str, description: str) -> dict:
+    """What ticket_new.html shows, filled in with `title` and `description`."""
     mail_to = addresses(tracker.name)
     mail = {"subject": title} if title else {}
     if description and len(description) <= MAILTO_BODY_MAX:
@@ -257,8 +278,7 @@ def new_form(name: str):
     mailto = f"mailto:{mail_to.posting}"
     if mail:
         mailto += "?" + urlencode(mail, quote_via=quote)
-    return render_template(
-        "ticket_new.html",
+    return dict(
         tracker=tracker,
         title=title,
         description=description,
@@ -276,10 +296,15 @@ def new_ticket(name: str):
     check_csrf()
     tracker = tracker_or_404(name)
     _require(tracker, TrackerRight.submit, "open tickets on")
-    title = form_text("title").strip()
-    if not title:
-        abort(400, "A ticket needs a title.")
-    description = form_text("description")
+    title = request.form.get("title", "").strip()
+    description = request.form.get("description", "")
+    try:
+        title, description = form_text("title").strip(), form_text("description")
+        if not title:
+            raise FieldRefused("title", "a ticket needs a title")
+    except FieldRefused as refused:
+        values = _new_ticket_values(tracker, title, description)
+        return form_error("ticket_new.html", refused, **values)
     session = db_session()
     origin = Origin(address=actor, authenticated="web")
     ticket = open_ticket(session, tracker, title, description, origin)
@@ -299,8 +324,8 @@ def edit(name: str, number: int):
     origin = Origin(address=actor, authenticated="web")
     try:
         events = retitle(session, ticket, form_text("title"), origin)
-    except CommandRefused as refused:
-        abort(400, f"{str(refused).capitalize()}.")
+    except (CommandRefused, FieldRefused) as refused:
+        return _ticket_form_refused(tracker, ticket, refused, "title")
     _notify(tracker, ticket, events, origin)
     session.commit()
     return redirect(url_for("trackers.ticket_page", name=tracker.name, number=ticket.number), 303)
@@ -309,17 +334,25 @@ def edit(name: str, number: int):
 @bp.post(f"/<name>/tickets/{TICKET}/triage")
 def triage(name: str, number: int):
     """Commands written as in a reply by mail (`!status confirmed`, `!label bug`...), for
-    triagers. Nothing changes unless every line is a valid command."""
+    triagers. All or nothing: unless every line is a command that can be applied,
+    nothing changes, and the page comes back with the lines as typed and which ones
+    were refused and why."""
     actor = _signed_in("triage a ticket")
     check_csrf()
     tracker, ticket = _ticket_or_404(name, number)
     _require(tracker, TrackerRight.triage, "triage")
-    parsed = parse_reply(form_text("commands"))
+    try:
+        parsed = parse_reply(form_text("commands"))
+    except FieldRefused as refused:
+        return _ticket_form_refused(tracker, ticket, refused, "commands")
     problems = [f"{p.line}: {p.reason}" for p in parsed.problems]
     if parsed.comment.strip():
         problems.append("only command lines (starting with '!') go in this form")
     if problems or not parsed.commands:
-        abort(400, "; ".join(problems) or "Write one or more commands, one per line.")
+        reason = "; ".join(problems) or "write one or more commands, one per line"
+        return _ticket_form_refused(
+            tracker, ticket, UserError(f"nothing was changed: {reason}"), "commands"
+        )
     session = db_session()
     origin = Origin(address=actor, authenticated="web")
     events: list[TicketEvent] = []
@@ -332,8 +365,8 @@ def triage(name: str, number: int):
             try:
                 events += apply_command(session, tracker, ticket, command, origin)
             except CommandRefused as refused:
-                session.rollback()
-                abort(400, f"{command.line}: {refused}")
+                error = UserError(f"nothing was changed: {command.line}: {refused}")
+                return _ticket_form_refused(tracker, ticket, error, "commands")
     _notify(tracker, ticket, events, origin)
     session.commit()
     return redirect(url_for("trackers.ticket_page", name=tracker.name, number=ticket.number), 303)

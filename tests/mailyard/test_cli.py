@@ -173,7 +173,7 @@ def test_login_link_is_signed_for_the_address(run, settings):
     link = out.stdout.strip()
     assert "/login/" in link
     token = link.rsplit("/", 1)[1]
-    address = URLSafeTimedSerializer(secret_key(settings), salt="login").loads(token)
+    address, _nonce = URLSafeTimedSerializer(secret_key(settings), salt="login").loads(token)
     assert address.lower() == "owner@example.org"
 
 

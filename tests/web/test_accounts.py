@@ -154,7 +154,7 @@ def test_sign_up_form_errors_are_shown_escaped(client, session):
         },
     )
     page = response.get_data(as_text=True)
-    assert response.status_code == 400 and "invalid name" in page
+    assert response.status_code == 400 and "Invalid name" in page
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
 
 

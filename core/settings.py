@@ -172,16 +172,18 @@ def secret_key(settings: Settings) -> str:
 
 
 def parse_listen(value: str, setting: str = "listen address") -> tuple[str, int] | str | None:
-    """'host:port' -> (host, port); 'unix:/path' -> '/path'; '' -> None."""
+    """'host:port' -> (host, port); 'unix:/path' -> '/path'; '' -> None. Port 0 asks the
+    system for a free port (the tests run every server so)."""
     value = value.strip()
     if not value:
         return None
     if value.startswith("unix:"):
         return value[5:]
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise SettingsError(
-            f"{setting} must be host:port with a port from 1 to 65535, or unix:/path; got {value!r}"
+            f"{setting} must be host:port with a port from 0 (any free port) to 65535,"
+            f" or unix:/path; got {value!r}"
         )
     return host.strip("[]") or "127.0.0.1", int(port)
 

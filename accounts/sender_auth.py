@@ -26,7 +26,7 @@ from mail.pgp import signed_text, verify_signature
 @dataclass(frozen=True)
 class MailSender:
     address: str  # the From address, as written
-    how: str | None  # 'dkim' or 'pgp' when proven, else None
+    how: str | None  # 'dkim', 'pgp' or 'submission' when proven, else None
     actor: Actor  # the account when proven (and confirmed), else the bare address
     # With 'pgp', the text the signature covers: all a signed command may act on
     # (`mail.signed_commands`); None otherwise.
@@ -38,10 +38,18 @@ class MailSender:
 
 
 def mail_sender(
-    session: Session, address: str, raw: bytes, *, dkim_aligned_pass: bool | None = None
+    session: Session,
+    address: str,
+    raw: bytes,
+    *,
+    dkim_aligned_pass: bool | None = None,
+    proven_by: str | None = None,
 ) -> MailSender:
     """Who the mail `raw` from `address` acts as. DKIM is verified here unless the
-    caller already knows the aligned result (ingest stores it)."""
+    caller already knows the aligned result (ingest stores it). `proven_by` names how
+    intake proved the From itself (`ParsedMessage.from_proven_by`: 'submission')."""
+    if proven_by:
+        return MailSender(address, proven_by, actor_for_address(session, address))
     if dkim_aligned_pass is None:
         verdict = verify_dkim(raw, address.rpartition("@")[2].lower())
         dkim_aligned_pass = verdict.result is DkimResult.PASS and verdict.aligned

@@ -82,6 +82,10 @@ class ParsedMessage:
     has_html: bool = False  # a text/html leaf exists anywhere
     attachments: list[Attachment] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # for people: what was wrong
+    # Not parsed: set by intake when the connection itself proved the From (a user
+    # signed in on the submission port sending as their own address), so the mail acts
+    # as its account as a DKIM or PGP signature would make it (`accounts.sender_auth`).
+    from_proven_by: str | None = None
 
 
 # Headers read from the message, with the names problems use for them; a duplicate of

@@ -136,7 +136,7 @@ def judge_rights(
         claimed = actor_for_address(session, sender)
         as_claimed = decide(claimed)
         if _better(as_claimed, decision):
-            if mail_sender(session, sender, raw).authenticated:
+            if mail_sender(session, sender, raw, proven_by=msg.from_proven_by).authenticated:
                 decision = as_claimed
             else:
                 who = f", so it does not count as ~{claimed.username}" if claimed.username else ""

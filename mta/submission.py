@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -184,6 +185,7 @@ class SubmissionHandler(IntakeHandler):
         refusal = _from_refusal(envelope.__dict__["mailyard_submitter"], parsed)
         if refusal is not None:
             return [refusal] * count
+        parsed = replace(parsed, from_proven_by="submission")  # the From is the submitter's
         replies = await self._deliver_parsed(raw, parsed, envelope, routes, lmtp=False)
         if not relayed:
             return replies

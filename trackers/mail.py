@@ -222,7 +222,7 @@ def judge_tracker_rights(
 def _origin(session: Session, msg: ParsedMessage, raw: bytes) -> Origin:
     """The mail's sender, authenticated or not (`accounts.sender_auth`)."""
     address = msg.from_.addr if msg.from_ else ""
-    sender = mail_sender(session, address, raw)
+    sender = mail_sender(session, address, raw, proven_by=msg.from_proven_by)
     return Origin(
         address=address,
         name=msg.from_.name if msg.from_ else "",

@@ -210,3 +210,33 @@ def test_off_loopback_auth_needs_starttls_and_works_over_it(start_servers, token
 def test_a_certificate_without_its_key_is_a_settings_error(settings, certificate):
     with pytest.raises(SettingsError, match="MAILYARD_TLS_KEY_FILE"):
         start_intake(replace(settings, tls_cert_file=certificate[0]), ADDRESS_KINDS)
+
+
+def test_signing_in_proves_the_from_so_the_owner_skips_moderation_and_reaches_a_private_list(
+    start_servers, relay_settings, session, lists
+):
+    """The same posts sent unauthenticated are held and refused (`tests/lists/
+    test_forged_owner.py`); signed in, the owner's address acts as the owner's account."""
+    from tests.lists.test_forged_owner import OWNER, held
+    from tests.lists.test_post_rights import configure
+
+    user = create_user(session, "owner", OWNER)
+    _, owner_token = create_token(session, user, "git", timedelta(days=30))
+    session.commit()
+    configure(session, lists["dev"], moderation="all")
+    configure(session, lists["announce"], visibility="private")
+    servers = start_servers(relay_url=relay_settings.relay_url)
+    moderated = make_message(from_=f"Owner <{OWNER}>", subject="Moderated")
+    private = make_message(from_=f"Owner <{OWNER}>", to=f"announce@{DEV.split('@')[1]}")
+    with client(servers) as smtp:
+        smtp.login("owner", owner_token)
+        assert smtp.sendmail(OWNER, [DEV], moderated) == {}
+        assert smtp.sendmail(OWNER, [f"announce@{DEV.split('@')[1]}"], private) == {}
+    assert stored(session, msgid_of(moderated)) and not held(session, moderated)
+    assert stored(session, msgid_of(private))
+
+    # The positive control: the intake port, where nothing proves the From, holds it.
+    again = make_message(from_=f"Owner <{OWNER}>", subject="Unproven")
+    with smtplib.SMTP(*servers.smtp_address, timeout=10) as smtp:
+        smtp.sendmail(OWNER, [DEV], again)
+    assert held(session, again) and not stored(session, msgid_of(again))

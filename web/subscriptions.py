@@ -97,7 +97,7 @@ def request_form(name: str):
     try:
         request_by_web(session, app_settings(), mlist, request.form.get("address", ""), kind)
     except SubscriptionError as e:
-        abort(400, str(e))
+        return form_error("subscribe.html", e, field="address", mlist=mlist)
     ratelimit.record(session, ratelimit.CONFIRMATION_PER_IP, request.remote_addr or "unknown")
     session.commit()
     return render_template(

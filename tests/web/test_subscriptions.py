@@ -274,7 +274,19 @@ def test_the_form_needs_its_csrf_token_and_a_valid_address(client, dev, session)
     page = client.get("/dev/").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     bad = client.post("/dev/subscribe", data={"csrf_token": csrf, "address": "not an address"})
-    assert bad.status_code == 400 and "invalid address" in bad.get_data(as_text=True)
+    assert bad.status_code == 400 and "invalid address" in bad.get_data(as_text=True).lower()
+
+
+def test_a_refused_address_comes_back_typed_with_the_reason_beside_it(client, dev):
+    page = client.get("/dev/").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    bad = client.post(
+        "/dev/subscribe", data={"csrf_token": csrf, "address": "bea at example", "action": "x"}
+    )
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 400 and bad.mimetype == "text/html"
+    assert 'value="bea at example"' in html and 'id="address-error"' in html
+    assert 'aria-invalid="true"' in html
 
 
 def test_unsubscribing_on_the_web_also_asks_the_mailbox(client, dev, session, relay_settings, sink):

@@ -14,6 +14,7 @@ status, ticket, moderation and posting paths all ask it here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
@@ -23,10 +24,18 @@ from mail.dkim import DkimResult, verify_dkim
 from mail.pgp import signed_text, verify_signature
 
 
+class Proof(StrEnum):
+    """How a mail proved its From address."""
+
+    dkim = "dkim"  # a passing DKIM signature aligned with the From domain
+    pgp = "pgp"  # a PGP signature by a key registered for the address: the text only
+    submission = "submission"  # its sender signed in on the submission port
+
+
 @dataclass(frozen=True)
 class MailSender:
     address: str  # the From address, as written
-    how: str | None  # 'dkim', 'pgp' or 'submission' when proven, else None
+    how: Proof | None  # None when unproven
     actor: Actor  # the account when proven (and confirmed), else the bare address
     # With 'pgp', the text the signature covers: all a signed command may act on
     # (`mail.signed_commands`); None otherwise.
@@ -49,26 +58,26 @@ def mail_sender(
     caller already knows the aligned result (ingest stores it). `proven_by` names how
     intake proved the From itself (`ParsedMessage.from_proven_by`: 'submission')."""
     if proven_by:
-        return MailSender(address, proven_by, actor_for_address(session, address))
+        return MailSender(address, Proof(proven_by), actor_for_address(session, address))
     if dkim_aligned_pass is None:
         verdict = verify_dkim(raw, address.rpartition("@")[2].lower())
         dkim_aligned_pass = verdict.result is DkimResult.PASS and verdict.aligned
     how = sender_authenticated(session, address, raw, dkim_aligned_pass=dkim_aligned_pass)
     actor = actor_for_address(session, address) if how else bare_actor(address)
-    return MailSender(address, how, actor, signed_text(raw) if how == "pgp" else None)
+    return MailSender(address, how, actor, signed_text(raw) if how is Proof.pgp else None)
 
 
 def sender_authenticated(
     session: Session, address: str, raw: bytes, *, dkim_aligned_pass: bool
-) -> str | None:
-    """'dkim' or 'pgp' when `address` is authenticated by the mail `raw`, else None.
+) -> Proof | None:
+    """How the mail `raw` proves `address` (DKIM or PGP), or None.
 
     With 'pgp' only the signed text is vouched for, never the headers: callers that act
     on a header must not trust it then.
     """
     if dkim_aligned_pass:
-        return "dkim"
+        return Proof.dkim
     keys = registered_pgp_keys(session, address) if address else []
     if keys and verify_signature(raw, keys):
-        return "pgp"
+        return Proof.pgp
     return None

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounts.sender_auth import mail_sender
+from accounts.sender_auth import Proof, mail_sender
 from archive.lists import get_list
 from archive.models import MailingList
 from archive.parse import ParsedMessage
@@ -180,7 +180,7 @@ def _authorized_command(
             " that passes and is aligned with the From domain, or a PGP signature by a key"
             " registered for that address"
         )
-    if proven.how == "pgp" and held.token not in msg.body:
+    if proven.how is Proof.pgp and held.token not in msg.body:
         raise ModerationRefused(
             "a PGP signature does not cover the address this answer was sent to: keep the"
             f" line 'Held post: {held.token}' of the notice in the signed text"

@@ -19,7 +19,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounts.sender_auth import MailSender, mail_sender
+from accounts.sender_auth import MailSender, Proof, mail_sender
 from archive.headers import bytes_to_text, find_first_header, unfold
 from archive.models import MailingList, Message
 from core.settings import get_settings
@@ -68,7 +68,7 @@ def handle_status_request(session: Session, list_id: int, message: Message) -> N
                 "DKIM signature that passes and is aligned with the From domain, or a PGP "
                 "signature by a key registered for that address"
             )
-        if how == "pgp":
+        if how is Proof.pgp:
             # A PGP signature covers the text, never the headers: only a line in the
             # signed text counts, or anyone could add a header to a signed mail.
             if in_body is None:

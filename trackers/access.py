@@ -37,6 +37,7 @@ from accounts.access import (
     set_entry,
 )
 from accounts.models import AccessEntry, Group
+from accounts.sender_auth import Proof
 from core.errors import UserError
 from trackers.models import Tracker
 
@@ -52,7 +53,7 @@ class TrackerRight(StrEnum):
 TRACKER_RIGHTS = tuple(TrackerRight)
 MEMBER_RIGHTS = frozenset({TrackerRight.browse, TrackerRight.submit, TrackerRight.comment})
 DEFAULT_RIGHTS = "browse,submit,comment"
-AUTHENTICATED = ("dkim", "pgp")  # how a mail's From may be authenticated (`accounts.sender_auth`)
+AUTHENTICATED = tuple(Proof)  # how a mail's From may be authenticated (`accounts.sender_auth`)
 
 
 class AccessError(UserError):

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from accounts import ratelimit
 from accounts.access import actor_for_address
-from accounts.sender_auth import mail_sender
+from accounts.sender_auth import Proof, mail_sender
 from archive.parse import ParsedMessage
 from core.settings import Settings
 from mail.addresses import list_addresses
@@ -333,7 +333,7 @@ def _signed_commands_refusal(
         return ""  # refused for their rights anyway
     addresses = list_addresses(tracker.name, settings.domain)
     address = addresses.posting if opened else addresses.at(ticket.number)
-    if origin.authenticated == "dkim":
+    if origin.authenticated == Proof.dkim:
         if any(a.addr.lower() == address.lower() for a in (*msg.to, *msg.cc)):
             return ""
         return (

@@ -240,3 +240,42 @@ def test_signing_in_proves_the_from_so_the_owner_skips_moderation_and_reaches_a_
     with smtplib.SMTP(*servers.smtp_address, timeout=10) as smtp:
         smtp.sendmail(OWNER, [DEV], again)
     assert held(session, again) and not stored(session, msgid_of(again))
+
+
+def test_a_signed_in_owners_report_to_a_tracker_applies_its_commands(
+    start_servers, relay_settings, session, lists
+):
+    """Ticket commands need an authenticated From (`trackers.mail`); signing in is that
+    proof, as a DKIM signature is. The same report over the intake port opens the ticket
+    but its command does nothing (the positive control)."""
+    from trackers.models import Ticket
+    from trackers.tickets import create_tracker
+
+    owner = "owner@example.com"
+    user = create_user(session, "owner", owner)
+    _, owner_token = create_token(session, user, "git", timedelta(days=30))
+    create_tracker(session, "bugs", owner)
+    session.commit()
+    servers = start_servers(relay_url=relay_settings.relay_url)
+    bugs = f"bugs@{DEV.split('@')[1]}"
+
+    def report(subject: str) -> bytes:
+        return make_message(
+            from_=f"Owner <{owner}>",
+            to=bugs,
+            subject=subject,
+            body="!label crash\r\n\r\nIt broke.\r\n",
+        )
+
+    def labels(subject: str) -> list[str]:
+        session.expire_all()
+        return session.query(Ticket).filter_by(title=subject).one().labels
+
+    with client(servers) as smtp:
+        smtp.login("owner", owner_token)
+        assert smtp.sendmail(owner, [bugs], report("Signed in")) == {}
+    assert labels("Signed in") == ["crash"]
+
+    with smtplib.SMTP(*servers.smtp_address, timeout=10) as smtp:
+        smtp.sendmail(owner, [bugs], report("Unproven"))
+    assert labels("Unproven") == []

@@ -40,19 +40,8 @@ def make_pgp_keys(*emails: str) -> dict[str, tuple[str, str]]:
         try:
             gpg = gnupg.GPG(gnupghome=home)
             for email in emails:
-                made = gpg.gen_key(
-                    gpg.gen_key_input(
-                        key_type="EDDSA",
-                        key_curve="ed25519",
-                        key_usage="sign",
-                        name_real="Test Key",
-                        name_email=email,
-                        expire_date="0",
-                        no_protection=True,
-                    )
-                )
-                assert made.fingerprint, made.stderr
-                keys[email] = (made.fingerprint, gpg.export_keys(made.fingerprint))
+                fingerprint = _signing_key(gpg, email)
+                keys[email] = (fingerprint, gpg.export_keys(fingerprint))
         finally:
             stop_gnupg_daemons(home)
     return keys
@@ -66,26 +55,33 @@ def pgp_signer(email: str) -> Iterator[tuple[str, Callable[[str], str]]]:
         os.chmod(home, 0o700)
         try:
             gpg = gnupg.GPG(gnupghome=home)
-            made = gpg.gen_key(
-                gpg.gen_key_input(
-                    key_type="EDDSA",
-                    key_curve="ed25519",
-                    key_usage="sign",
-                    name_email=email,
-                    expire_date="0",
-                    no_protection=True,
-                )
-            )
-            assert made.fingerprint, made.stderr
+            fingerprint = _signing_key(gpg, email)
 
             def clearsign(text: str) -> str:
-                signed = gpg.sign(text, clearsign=True, keyid=made.fingerprint)
+                signed = gpg.sign(text, clearsign=True, keyid=fingerprint)
                 assert signed.data, signed.stderr
                 return str(signed)
 
-            yield gpg.export_keys(made.fingerprint), clearsign
+            yield gpg.export_keys(fingerprint), clearsign
         finally:
             stop_gnupg_daemons(home)
+
+
+def _signing_key(gpg: gnupg.GPG, email: str) -> str:
+    """The fingerprint of a new ed25519 signing key naming `email`, without passphrase."""
+    made = gpg.gen_key(
+        gpg.gen_key_input(
+            key_type="EDDSA",
+            key_curve="ed25519",
+            key_usage="sign",
+            name_real="Test Key",
+            name_email=email,
+            expire_date="0",
+            no_protection=True,
+        )
+    )
+    assert made.fingerprint, made.stderr
+    return made.fingerprint
 
 
 def ssh_keygen(directory: Path, key_type: str, bits: int | None = None) -> tuple[str, str] | None:

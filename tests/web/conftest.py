@@ -8,6 +8,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from accounts.users import create_user
 from archive.ingest import ingest_messages
 from archive.models import MailingList
 from archive.store import store_message
@@ -92,3 +93,15 @@ def app(settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+PASSWORD = "a long enough password"  # what the `ada` fixture signs in with
+NEW_PASSWORD = "another long password"
+
+
+@pytest.fixture
+def ada(session):
+    """An account with a password, `ada` at ada@example.org, not signed in."""
+    user = create_user(session, "ada", "ada@example.org", password=PASSWORD)
+    session.commit()
+    return user

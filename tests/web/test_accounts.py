@@ -3,22 +3,11 @@ through the outbox to a real SMTP sink and their links followed."""
 
 from __future__ import annotations
 
-import pytest
-
 from accounts.access import actor_for_address
 from accounts.passwords import check_password
-from accounts.users import create_user, find_user
+from accounts.users import find_user
 from tests.accounts.helpers import body_of, follow_confirm_link, form_token, link_in, sign_in
-
-PASSWORD = "a long enough password"
-NEW_PASSWORD = "another long password"
-
-
-@pytest.fixture
-def ada(session):
-    user = create_user(session, "ada", "ada@example.org", password=PASSWORD)
-    session.commit()
-    return user
+from tests.web.conftest import NEW_PASSWORD, PASSWORD
 
 
 def signed_in_as(client) -> str | None:

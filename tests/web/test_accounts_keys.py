@@ -21,8 +21,7 @@ from tests.accounts.helpers import (
     sign_in,
     ssh_keygen,
 )
-
-PASSWORD = "a long enough password"
+from tests.web.conftest import PASSWORD
 
 
 @pytest.fixture

@@ -10,19 +10,10 @@ from sqlalchemy import func, select
 
 from accounts.models import RateLimitHit, User
 from accounts.ratelimit import LOGIN_PER_ACCOUNT, LOGIN_PER_IP, RESET_PER_ADDRESS
-from accounts.users import create_user
 from mailyard.wiring import BLUEPRINTS
 from tests.accounts.helpers import form_token, sign_in
+from tests.web.conftest import PASSWORD
 from web.app import create_app
-
-PASSWORD = "a long enough password"
-
-
-@pytest.fixture
-def ada(session):
-    user = create_user(session, "ada", "ada@example.org", password=PASSWORD)
-    session.commit()
-    return user
 
 
 @pytest.mark.parametrize(

@@ -5,25 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from accounts.models import SignInSession
 from accounts.sessions import prune_ended_sessions
-from accounts.users import create_user
 from core.db import utcnow
 from tests.accounts.helpers import csrf_from, form_token, sign_in
+from tests.web.conftest import NEW_PASSWORD, PASSWORD
 from web.auth import login_link
-
-PASSWORD = "a long enough password"
-NEW_PASSWORD = "another long password"
-
-
-@pytest.fixture
-def ada(session):
-    user = create_user(session, "ada", "ada@example.org", password=PASSWORD)
-    session.commit()
-    return user
 
 
 def copy_of(client, app):

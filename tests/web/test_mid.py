@@ -50,10 +50,9 @@ def test_escaped_segment_round_trips_for_every_view(msgid, view):
     assert split_message_path(f"{mid_escape(msgid)}/{view}", escaped=True).view == view
 
 
-@pytest.mark.parametrize("msgid", AWKWARD)
+# quote_plus turns a space into '+', which a path keeps as '+': those ids are left out.
+@pytest.mark.parametrize("msgid", [m for m in AWKWARD if " " not in m])
 def test_b4_quote_plus_form_round_trips(msgid):
-    if " " in msgid:
-        pytest.skip("quote_plus turns spaces into '+', which a path keeps as '+'")
     assert split_message_path(f"{quote_plus(msgid)}/t.mbox.gz", escaped=True).msgid == msgid
 
 

@@ -22,11 +22,10 @@ from email.policy import compat32
 from typing import cast
 
 from archive.charsets import decode_text
-from archive.headers import decode_header_text, decode_words
+from archive.parse import is_patch_part, part_filename
 
 # Text attachments longer than this are listed, not shown in the page.
 INLINE_TEXT_MAX = 256 * 1024
-_PATCH_TYPES = frozenset({"text/x-patch", "text/x-diff", "text/x-patch-file"})
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 _INDEX = re.compile(r"^[1-9][0-9]*(?:\.[1-9][0-9]*)*$")
 _NESTING_MAX = 64  # deeper multiparts are read as one leaf, so no recursion runs away
@@ -91,14 +90,6 @@ def find_attachment(raw: bytes, index: str) -> Download | None:
     for found in _attachments(raw, with_data=True, only=index):
         return found
     return None
-
-
-def is_patch_part(content_type: str, filename: str | None) -> bool:
-    """A patch file attached to a message: `archive.parse` reads it into the body text,
-    so the page shows it there and only lists it here."""
-    return content_type in _PATCH_TYPES or (
-        filename is not None and filename.lower().endswith((".patch", ".diff"))
-    )
 
 
 def safe_filename(name: str | None, is_text: bool) -> str:
@@ -185,7 +176,7 @@ def _describe(index: str, part: Message, with_text: bool) -> Attachment | None:
         with_text
         and maintype == "text"
         and content_type != "text/html"
-        and not is_patch_part(content_type, filename)
+        and not is_patch_part(content_type, filename)  # the body shows it; only listed
         and len(data) <= INLINE_TEXT_MAX
     ):
         text = _text(part, data)
@@ -193,17 +184,7 @@ def _describe(index: str, part: Message, with_text: bool) -> Attachment | None:
 
 
 def _filename(part: Message) -> str | None:
-    problems: list[str] = []
-    try:
-        filename = part.get_filename()
-    except Exception:
-        return None
-    if not isinstance(filename, str):
-        return None
-    decoded = decode_words(
-        decode_header_text(filename, "file name", problems), "file name", problems
-    )
-    return decoded.replace("\x00", "") or None
+    return (part_filename(part, problems=[]) or "").replace("\x00", "") or None
 
 
 def _payload(part: Message) -> bytes:

@@ -279,16 +279,14 @@ def _read_part(
     """Read one leaf; `whole` when it is the whole mail (not multipart)."""
     content_type = part.get_content_type()
     maintype, _, subtype = content_type.partition("/")
-    filename = _part_filename(part, result.problems)
+    filename = part_filename(part, result.problems)
     inline = filename is None and part.get_content_disposition() != "attachment"
     is_html = content_type == "text/html"
     result.has_html = result.has_html or is_html
     # RFC 2046 4.1.4: unknown text subtypes read as text/plain. A multipart whose
     # boundary is broken comes here as one leaf: its text is better shown than lost.
     is_text = inline and (maintype == "text" and not is_html or maintype == "multipart")
-    is_patch = content_type in _PATCH_TYPES or (
-        filename is not None and filename.lower().endswith((".patch", ".diff"))
-    )
+    is_patch = is_patch_part(content_type, filename)
     if part.is_multipart():  # message/rfc822 and friends
         result.attachments.append(Attachment(filename, content_type, _embedded_size(part)))
         return
@@ -347,7 +345,15 @@ def _has_bad_qp(part: Message) -> bool:
     return isinstance(encoded, str) and _BAD_QP.search(encoded) is not None
 
 
-def _part_filename(part: Message, problems: list[str]) -> str | None:
+def is_patch_part(content_type: str, filename: str | None) -> bool:
+    """A patch file attached to a message, which is read into the body text."""
+    return content_type in _PATCH_TYPES or (
+        filename is not None and filename.lower().endswith((".patch", ".diff"))
+    )
+
+
+def part_filename(part: Message, problems: list[str]) -> str | None:
+    """A part's file name, RFC 2231 and RFC 2047 decoded; None when it has none."""
     try:
         filename = part.get_filename()
     except Exception:

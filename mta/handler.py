@@ -132,12 +132,19 @@ class IntakeHandler:
 
     async def _deliver(self, envelope: Envelope, routes: list[Route], *, lmtp: bool) -> list[str]:
         """One reply per recipient, in RCPT order."""
+        read = await self._read(envelope)
+        if isinstance(read, str):
+            return [read] * len(routes)
+        raw, parsed = read
+        return await self._deliver_parsed(raw, parsed, envelope, routes, lmtp=lmtp)
+
+    async def _read(self, envelope: Envelope) -> tuple[bytes, ParsedMessage] | str:
+        """The message and its parse, or the reply refusing it for its size."""
         raw = envelope.original_content or b""
         size_check = check_size(len(raw), self.settings.max_message_size)
         if not size_check.accepted:  # aiosmtpd's limit counts bytes a little differently
-            return [reply_for(size_check)] * len(routes)
-        parsed = await asyncio.to_thread(parse_message, raw)
-        return await self._deliver_parsed(raw, parsed, envelope, routes, lmtp=lmtp)
+            return reply_for(size_check)
+        return raw, await asyncio.to_thread(parse_message, raw)
 
     async def _deliver_parsed(
         self,

@@ -29,11 +29,10 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword
 from aiosmtpd.smtp import Session as SmtpSession
 
-from archive.parse import ParsedMessage, parse_message
+from archive.parse import ParsedMessage
 from core.db import new_session
 from core.errors import UserError
 from mail.outbox import send_on_commit
-from mail.policy import check_size
 from mail.submission import AUTHENTICATE, SenderRefused, Submitter
 from mta.handler import IntakeHandler, routes_of
 from mta.replies import (
@@ -177,11 +176,10 @@ class SubmissionHandler(IntakeHandler):
     async def _deliver(self, envelope: Envelope, routes: list, *, lmtp: bool) -> list[str]:
         relayed = relayed_of(envelope)
         count = len(routes) + len(relayed)
-        raw = envelope.original_content or b""
-        size_check = check_size(len(raw), self.settings.max_message_size)
-        if not size_check.accepted:
-            return [reply_for(size_check)] * count
-        parsed = await asyncio.to_thread(parse_message, raw)
+        read = await self._read(envelope)
+        if isinstance(read, str):
+            return [read] * count
+        raw, parsed = read
         refusal = _from_refusal(envelope.__dict__["mailyard_submitter"], parsed)
         if refusal is not None:
             return [refusal] * count

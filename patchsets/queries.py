@@ -16,6 +16,7 @@ from urllib.parse import quote, unquote, urlsplit
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from archive import queries as archive_queries
 from archive.models import MailingList, Message, ThreadNode
 from patchsets.classify import MailKind
 from patchsets.mbox import commit_message_end, patch_mail
@@ -227,14 +228,7 @@ def _given_trailers(
     parent = {node_id: parent_id for node_id, parent_id, _ in nodes}
     pk_of = {node_id: pk for node_id, _, pk in nodes}
     pks = [pk for pk in pk_of.values() if pk is not None]
-    submissions = set(
-        session.scalars(
-            select(ClassifiedMessage.message_pk).where(
-                ClassifiedMessage.message_pk.in_(pks),
-                ClassifiedMessage.kind.in_([MailKind.patch, MailKind.cover]),
-            )
-        )
-    )
+    submissions = submission_pks(session, pks)
     rows = session.execute(
         select(GivenTrailer, Message.message_id, Message.from_addr)
         .join(Message, Message.id == GivenTrailer.message_pk)
@@ -257,6 +251,50 @@ def _given_trailers(
                 mismatch=mismatched(trailer, from_addr),
             ),
         )
+
+
+def submission_pks(session: Session, message_pks: list[int]) -> set[int]:
+    """Which of these messages are patches or cover letters: what a reply answers."""
+    return set(
+        session.scalars(
+            select(ClassifiedMessage.message_pk).where(
+                ClassifiedMessage.message_pk.in_(message_pks),
+                ClassifiedMessage.kind.in_([MailKind.patch, MailKind.cover]),
+            )
+        )
+    )
+
+
+def patchset_replies(
+    session: Session, mlist: MailingList, patchset: Patchset, first: Message | None, limit: int
+) -> list[archive_queries.ThreadEntry]:
+    """This version's replies (reviews, answers), oldest first: the messages of the thread
+    whose nearest patch or cover letter above them is one of this patchset's. Another
+    version sent into the same thread, its patches and their replies are not this one's.
+    The first `limit`."""
+    if first is None:
+        return []
+    node = archive_queries.find_node(session, mlist.id, first.message_id)
+    if node is None:
+        return []
+    own = {p.message_pk for p in patchset.patches} | {patchset.cover_message_pk} - {None}
+    entries = archive_queries.thread_entries(session, node)  # tree order, with depths
+    received = [e.message.id for e in entries if e.message is not None]
+    submissions = submission_pks(session, received)
+    replies = []
+    above: list[tuple[int, bool]] = []  # (depth, whether that subtree answers this version)
+    for entry in entries:
+        while above and above[-1][0] >= entry.depth:
+            above.pop()
+        pk = entry.message.id if entry.message is not None else None
+        if pk in own or pk in submissions:
+            above.append((entry.depth, pk in own))
+            continue
+        answers_this = bool(above) and above[-1][1]
+        above.append((entry.depth, answers_this))
+        if answers_this and entry.message is not None:
+            replies.append(entry)
+    return archive_queries.date_order(replies)[:limit]
 
 
 def _nearest_submission(node_id, parent, pk_of, submissions) -> int | None:

@@ -29,10 +29,9 @@ from sqlalchemy import select
 from archive import queries as archive_queries
 from archive.models import MailingList, Message
 from patchsets import queries
-from patchsets.classify import MailKind
 from patchsets.diff import FileDiff, diff_files, diffstat, split_patch
-from patchsets.models import ClassifiedMessage, Patchset, PatchsetPatch, PatchsetStatus
-from patchsets.queries import CollectedTrailer, PatchTrailers
+from patchsets.models import Patchset, PatchsetPatch, PatchsetStatus
+from patchsets.queries import CollectedTrailer, PatchTrailers, patchset_replies
 from patchsets.status import StatusRefused, allowed_statuses, change_status, parse_status
 from trackers.access import TrackerRight
 from trackers.access import may as may_on_tracker
@@ -123,7 +122,7 @@ def patchset_page(name: str, patchset_id: int):
         for p in current
     ]
     first = cover or (current[0].message if current else None)
-    replies = _replies(mlist, patchset, first)
+    replies = patchset_replies(db_session(), mlist, patchset, first, REPLIES_SHOWN + 1)
     base = app_settings().base_url.rstrip("/")
     return render_template(
         "patchset.html",
@@ -317,43 +316,3 @@ def _render_commit(text: str, closes: dict[tuple[str, int], str]) -> Markup:
 def _highlight(diff: str) -> Markup:
     """Pygments' HTML for a diff: its input escaped, tokens as class-named spans."""
     return Markup(highlight(diff, DiffLexer(), _FORMATTER))
-
-
-def _replies(
-    mlist: MailingList, patchset: Patchset, first: Message | None
-) -> list[archive_queries.ThreadEntry]:
-    """This version's replies (reviews, answers), oldest first: the messages of the thread
-    whose nearest patch or cover letter above them is one of this patchset's. Another
-    version sent into the same thread, its patches and their replies are not this one's.
-    One more than REPLIES_SHOWN at most, so the page knows to point at the thread view."""
-    if first is None:
-        return []
-    session = db_session()
-    node = archive_queries.find_node(session, mlist.id, first.message_id)
-    if node is None:
-        return []
-    own = {p.message_pk for p in patchset.patches} | {patchset.cover_message_pk} - {None}
-    entries = archive_queries.thread_entries(session, node)  # tree order, with depths
-    received = [e.message.id for e in entries if e.message is not None]
-    submissions = set(
-        session.scalars(
-            select(ClassifiedMessage.message_pk).where(
-                ClassifiedMessage.message_pk.in_(received),
-                ClassifiedMessage.kind.in_([MailKind.patch, MailKind.cover]),
-            )
-        )
-    )
-    replies = []
-    above: list[tuple[int, bool]] = []  # (depth, whether that subtree answers this version)
-    for entry in entries:
-        while above and above[-1][0] >= entry.depth:
-            above.pop()
-        pk = entry.message.id if entry.message is not None else None
-        if pk in own or pk in submissions:
-            above.append((entry.depth, pk in own))
-            continue
-        answers_this = bool(above) and above[-1][1]
-        above.append((entry.depth, answers_this))
-        if answers_this and entry.message is not None:
-            replies.append(entry)
-    return archive_queries.date_order(replies)[: REPLIES_SHOWN + 1]

@@ -29,7 +29,9 @@ class Proof(StrEnum):
 
     dkim = "dkim"  # a passing DKIM signature aligned with the From domain
     pgp = "pgp"  # a PGP signature by a key registered for the address: the text only
-    submission = "submission"  # its sender signed in on the submission port
+    # Its sender signed in on the submission port: RFC 3848's "with ESMTPA", and short
+    # enough for the columns that record how a ticket event was proven.
+    submission = "esmtpa"
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ def mail_sender(
 ) -> MailSender:
     """Who the mail `raw` from `address` acts as. DKIM is verified here unless the
     caller already knows the aligned result (ingest stores it). `proven_by` names how
-    intake proved the From itself (`ParsedMessage.from_proven_by`: 'submission')."""
+    intake proved the From itself (`ParsedMessage.from_proven_by`: 'esmtpa' from the
+    submission port)."""
     if proven_by:
         return MailSender(address, Proof(proven_by), actor_for_address(session, address))
     if dkim_aligned_pass is None:

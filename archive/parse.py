@@ -84,7 +84,8 @@ class ParsedMessage:
     problems: list[str] = field(default_factory=list)  # for people: what was wrong
     # Not parsed: set by intake when the connection itself proved the From (a user
     # signed in on the submission port sending as their own address), so the mail acts
-    # as its account as a DKIM or PGP signature would make it (`accounts.sender_auth`).
+    # as its account as a DKIM or PGP signature would make it (`accounts.sender_auth`):
+    # "esmtpa" for the submission port.
     from_proven_by: str | None = None
 
 

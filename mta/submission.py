@@ -183,7 +183,8 @@ class SubmissionHandler(IntakeHandler):
         refusal = _from_refusal(envelope.__dict__["mailyard_submitter"], parsed)
         if refusal is not None:
             return [refusal] * count
-        parsed = replace(parsed, from_proven_by="submission")  # the From is the submitter's
+        # The From is the submitter's; "esmtpa" is RFC 3848's name for authenticated SMTP.
+        parsed = replace(parsed, from_proven_by="esmtpa")
         replies = await self._deliver_parsed(raw, parsed, envelope, routes, lmtp=False)
         if not relayed:
             return replies

@@ -22,7 +22,7 @@ setup_python() {
     fi
 }
 
-# What the end-to-end tests drive: git send-email, swaks, b4, gpg, and Debian's Chromium
+# What the end-to-end tests drive: git send-email, swaks, b4, gpg, sshd, and Debian's Chromium
 # (with its driver) for the browser tests through Playwright. Installed when missing and
 # this user may; otherwise the tests that need them skip and say why.
 setup_test_tools() {
@@ -35,6 +35,7 @@ setup_test_tools() {
     command -v gpg >/dev/null || missing+=(gnupg)
     command -v chromium >/dev/null || missing+=(chromium)
     command -v chromedriver >/dev/null || missing+=(chromium-driver)
+    [ -x /usr/sbin/sshd ] || missing+=(openssh-server)  # git over SSH, through a real sshd
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
             echo "installing ${missing[*]}" >&2

@@ -74,15 +74,16 @@ ANONYMOUS = Actor()
 
 @dataclass(frozen=True)
 class Resource:
-    """What `rights_on` needs to know about a list or a tracker."""
+    """What `rights_on` needs to know about a list, a tracker or a repository."""
 
-    scope: str  # "list:ID", "tracker:ID"
+    scope: str  # "list:ID", "tracker:ID", "repo:ID"
     owner_email: str
     owner_group_id: int | None
     visibility: str  # a Visibility
     default_rights: frozenset[str]
     all_rights: frozenset[str]  # every right this kind of resource has
     member_rights: frozenset[str]  # what a member of the owning group may do
+    owner_user_id: int | None = None  # an account that owns it (repositories do)
 
 
 def parse_rights(text: str | Iterable[str], valid: Iterable[str]) -> frozenset[str]:
@@ -163,6 +164,8 @@ def is_privileged(resource: Resource, actor: Actor) -> bool:
     owner = resource.owner_email.strip().lower() if resource.owner_email else ""
     if owner and actor.proven and owner in actor.addresses:
         return True
+    if resource.owner_user_id is not None and actor.user_id == resource.owner_user_id:
+        return actor.proven
     role = actor.role_in(resource.owner_group_id) if resource.owner_group_id else None
     return role in (GroupRole.owner, GroupRole.maintainer)
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from accounts.access import Actor
+from accounts.hooks import PATH_TAKEN
 from accounts.models import Group, GroupRole, Project, ProjectLink, User
 from core.errors import UserError
 
@@ -68,6 +69,9 @@ def create_project(
     owner_name = owner_name_of(owner)
     if get_project(session, owner_name, name) is not None:
         raise ProjectError(f"~{owner_name}/{name} already exists")
+    for taken in PATH_TAKEN:
+        if what := taken(session, owner_name, name):
+            raise ProjectError(f"~{owner_name}/{name} is {what} already; choose another name")
     project = Project(
         owner_user_id=owner.id if isinstance(owner, User) else None,
         owner_group_id=owner.id if isinstance(owner, Group) else None,

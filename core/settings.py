@@ -46,6 +46,13 @@ class Settings:
     # empty: the site admins' primary addresses.
     operator_address: str = ""
     http_listen: str = "127.0.0.1:8080"
+    # Hosted git repositories (`repos/`): where the bare repositories live (empty:
+    # repos/ in the data directory), and what SSH clone URLs name: git@HOST, where HOST
+    # is the base URL's host unless set, and the port when it is not 22.
+    repos_dir: str = ""
+    ssh_user: str = "git"
+    ssh_host: str = ""
+    ssh_port: int = 22
     relay_url: str = "smtp://127.0.0.1:25"
     # Outgoing list mail is DKIM-signed when this key exists (`mailyard dkim genkey`);
     # empty means dkim.pem in the data directory.
@@ -80,6 +87,7 @@ _INT_FIELDS = {
     "worker_concurrency",
     "delivery_give_up_after",
     "delivery_claim_seconds",
+    "ssh_port",
 }
 _BOOL_FIELDS = {"tasks_eager"}
 # Counts of processes and sizes: zero or less would start nothing that works.
@@ -139,6 +147,8 @@ def complete(settings: Settings) -> Settings:
         changes["broker_url"] = f"sqla+sqlite:///{data_dir / 'queue.db'}"
     if not settings.dkim_key_file:
         changes["dkim_key_file"] = str(data_dir / "dkim.pem")
+    if not settings.repos_dir:
+        changes["repos_dir"] = str(data_dir / "repos")
     return replace(settings, **changes)
 
 
@@ -207,6 +217,8 @@ def validate(settings: Settings) -> Settings:
             raise SettingsError(
                 f"{PREFIX}{name.upper()} must be at least 1, got {getattr(settings, name)}"
             )
+    if not 0 < settings.ssh_port < 65536:
+        raise SettingsError(f"{PREFIX}SSH_PORT must be a port (1-65535), got {settings.ssh_port}")
     try:
         make_url(settings.database_url).get_dialect()
     except (ArgumentError, NoSuchModuleError, ImportError) as e:

@@ -18,8 +18,10 @@ import archive.models
 import lists.models
 import mail.models
 import patchsets.models
+import repos.models
 import trackers.models
 from accounts import addresses as account_addresses
+from accounts import hooks as account_hooks
 from accounts.smtp_auth import authenticate_submitter
 from archive import hooks as archive_hooks
 from core.registry import mark_wired
@@ -33,12 +35,14 @@ from mailyard.commands import groups as group_commands
 from mailyard.commands import lists as list_commands
 from mailyard.commands import messages as message_commands
 from mailyard.commands import patches as patch_commands
+from mailyard.commands import repos as repo_commands
 from mailyard.commands import trackers as tracker_commands
 from mailyard.commands import users as user_commands
 from patchsets import hooks as patchset_hooks
 from patchsets.queries import messages_with_patch_id
 from patchsets.removal import forget_removed_message
 from patchsets.track import reset_patchsets, track_messages
+from repos.repositories import path_taken
 from trackers import addresses as tracker_addresses
 from trackers.patch_links import reference_tickets, resolve_fixed_tickets
 from trackers.tickets import tracker_named
@@ -61,6 +65,7 @@ MODEL_MODULES = (
     accounts.models,
     lists.models,
     patchsets.models,
+    repos.models,
     trackers.models,
 )
 
@@ -76,7 +81,13 @@ ADDRESS_KINDS: tuple[AddressKind, ...] = (
 OUTBOX_KINDS: tuple[OutboxKind, ...] = (list_delivery.OUTBOX_KIND,)
 
 # Modules whose Celery tasks the workers run (task names are the data's, see each).
-TASK_MODULES = ("archive.tasks", "mail.tasks", "lists.tasks", "accounts.tasks")
+TASK_MODULES = (
+    "archive.tasks",
+    "mail.tasks",
+    "lists.tasks",
+    "accounts.tasks",
+    "repos.tasks",
+)
 
 BEAT_SCHEDULE = {
     "sweep-pending": {"task": "archive.sweep_pending", "schedule": 30.0},
@@ -85,10 +96,11 @@ BEAT_SCHEDULE = {
     "prune-outbox": {"task": "mta.prune_outbox", "schedule": crontab(minute=30, hour=3)},
     "expire-held": {"task": "mta.expire_held", "schedule": crontab(minute=15)},
     "prune-rate-limits": {"task": "accounts.prune_rate_limits", "schedule": crontab(minute=45)},
+    "sweep-pushes": {"task": "repos.sweep_pushes", "schedule": 30.0},
 }
 
 # What a worker starting after a crash runs at once, to finish what the dead one left.
-STARTUP_TASKS = ("archive.sweep_pending", "mta.sweep_outbox")
+STARTUP_TASKS = ("archive.sweep_pending", "mta.sweep_outbox", "repos.sweep_pushes")
 
 # In this order: the account pages before the archive, whose /<name>/ rules would
 # otherwise take /~user, /account...
@@ -116,6 +128,7 @@ CLI_GROUPS: tuple[click.Group, ...] = (
     user_commands.user_group,
     group_commands.group_group,
     group_commands.project_group,
+    repo_commands.repo_group,
 )
 
 
@@ -131,6 +144,7 @@ def install() -> None:
     list_hooks.NAME_TAKEN.connect(tracker_named)
     patchset_hooks.PATCHSET_APPLIED.connect(resolve_fixed_tickets)
     AUTHENTICATE.connect(authenticate_submitter)
+    account_hooks.PATH_TAKEN.connect(path_taken)
     for kind in OUTBOX_KINDS:
         register_kind(kind)
     mark_wired()

@@ -1,0 +1,230 @@
+"""Hosted repositories: making, finding, listing, changing and removing them.
+
+A repository is ~OWNER/NAME, OWNER a user or a group; its bare git directory is made
+with pygit2 under the repositories root (`repos.storage`). Names are lower-cased and
+shared with the owner's projects: both are pages at /~OWNER/NAME.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import pygit2
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from accounts.access import Actor, Visibility
+from accounts.models import Group, User
+from accounts.projects import Owner, find_owner, get_project, owner_name_of
+from core.errors import UserError
+from core.settings import Settings
+from repos import storage
+from repos.access import (
+    DEFAULT_RIGHTS,
+    RepoRight,
+    repo_resource,
+    repo_rights,
+    set_default_rights,
+    set_visibility,
+)
+from repos.models import NAME_MAX, Repository
+
+REPO_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# Pages below /~OWNER/ that a repository must not shadow (as for projects).
+RESERVED_NAMES = frozenset({"members", "settings", "projects", "groups", "repos"})
+DESCRIPTION_MAX = 2000
+BRANCH_NAME_MAX = 255
+
+
+class RepoError(UserError):
+    """A repository operation cannot be done; the message says why, for a person."""
+
+
+def parse_repo_path(text: str) -> tuple[str, str]:
+    """'~OWNER/NAME' or 'OWNER/NAME', with or without '.git' -> ('owner', 'name')."""
+    owner, slash, name = text.strip().lstrip("~").partition("/")
+    name = name.removesuffix("/").removesuffix(".git")
+    if not slash or not owner or not name or "/" in name:
+        raise RepoError(f"{text!r} is not a repository: write ~OWNER/NAME")
+    return owner.lower(), name.lower()
+
+
+def check_name(name: str) -> str:
+    name = name.strip().lower()
+    if (
+        not REPO_NAME.match(name)
+        or len(name) > NAME_MAX
+        or name.endswith((".git", ".lock"))
+        or ".." in name
+        or name in RESERVED_NAMES
+    ):
+        raise RepoError(
+            f"invalid repository name {name!r}: use 1-{NAME_MAX} of a-z 0-9 . _ -, starting"
+            " with a letter or digit, not ending in .git or .lock, without '..', and none"
+            f" of {', '.join(sorted(RESERVED_NAMES))}"
+        )
+    return name
+
+
+def check_branch_name(branch: str) -> str:
+    branch = branch.strip().removeprefix("refs/heads/")
+    if (
+        not branch
+        or len(branch) > BRANCH_NAME_MAX
+        or not pygit2.reference_is_valid_name(f"refs/heads/{branch}")
+    ):
+        raise RepoError(f"{branch!r} is not a valid branch name")
+    return branch
+
+
+def create_repository(
+    session: Session,
+    settings: Settings,
+    owner: Owner,
+    name: str,
+    *,
+    description: str = "",
+    visibility: str = Visibility.public,
+    default_branch: str = "main",
+) -> Repository:
+    """Make ~OWNER/NAME: its row (the caller commits) and its bare directory. When the
+    caller's commit fails, it should call `storage.remove_tree` on the new directory."""
+    name = check_name(name)
+    owner_name = owner_name_of(owner)
+    if get_repository(session, owner_name, name) is not None:
+        raise RepoError(f"~{owner_name}/{name} already exists")
+    if get_project(session, owner_name, name) is not None:
+        raise RepoError(f"~{owner_name}/{name} is a project already; choose another name")
+    path = storage.repository_path(settings, owner_name, name)
+    if path.exists():
+        raise RepoError(
+            f"{path} exists on disk but no repository names it; an operator must move it away first"
+        )
+    repository = Repository(
+        owner_name=owner_name,
+        name=name,
+        owner_user_id=owner.id if isinstance(owner, User) else None,
+        owner_group_id=owner.id if isinstance(owner, Group) else None,
+        description=_description(description),
+        default_branch=check_branch_name(default_branch),
+        default_rights=DEFAULT_RIGHTS,
+    )
+    set_visibility(repository, visibility)
+    session.add(repository)
+    session.flush()
+    storage.create_bare(path, repository.default_branch)
+    return repository
+
+
+def get_repository(session: Session, owner_name: str, name: str) -> Repository | None:
+    return session.scalar(
+        select(Repository).where(
+            Repository.owner_name == owner_name.strip().lower().lstrip("~"),
+            Repository.name == name.strip().lower().removesuffix(".git"),
+        )
+    )
+
+
+def repository_named(session: Session, text: str) -> Repository | None:
+    """The repository '~OWNER/NAME' names, if any (RepoError when it names none)."""
+    owner_name, name = parse_repo_path(text)
+    return get_repository(session, owner_name, name)
+
+
+def path_taken(session: Session, owner_name: str, name: str) -> str:
+    """For `accounts.hooks.PATH_TAKEN`: a project may not take a repository's name."""
+    return "a repository" if get_repository(session, owner_name, name) is not None else ""
+
+
+def visible_repository(
+    session: Session, actor: Actor, owner_name: str, name: str
+) -> Repository | None:
+    """The repository, if `actor` may read it; None when it does not exist or is private
+    to them (the two must look the same)."""
+    repository = get_repository(session, owner_name, name)
+    if repository is None or RepoRight.read not in repo_rights(session, repository, actor):
+        return None
+    return repository
+
+
+def repositories_of(
+    session: Session, actor: Actor, owner_name: str | None = None, *, listed_only: bool = True
+) -> list[Repository]:
+    """The repositories `actor` may read (of one owner, or all), by owner and name;
+    `listed_only` leaves out unlisted ones unless the actor has a particular relation
+    (the owner's page lists what they may see)."""
+    query = select(Repository).order_by(Repository.owner_name, Repository.name)
+    if owner_name is not None:
+        query = query.where(Repository.owner_name == owner_name.strip().lower().lstrip("~"))
+    shown = []
+    for repository in session.scalars(query):
+        rights = repo_rights(session, repository, actor)
+        if RepoRight.read not in rights:
+            continue
+        if (
+            listed_only
+            and repository.visibility != Visibility.public
+            and rights == repo_resource(repository).default_rights
+        ):
+            continue
+        shown.append(repository)
+    return shown
+
+
+def update_repository(
+    session: Session,
+    settings: Settings,
+    repository: Repository,
+    *,
+    description: str | None = None,
+    default_branch: str | None = None,
+    visibility: str | None = None,
+    default_rights: str | Sequence[str] | None = None,
+    owner_group: Group | None | bool = False,
+) -> None:
+    """Change what is given (`owner_group=None` removes the owning group of a user's
+    repository; a group's own repository keeps its group)."""
+    if description is not None:
+        repository.description = _description(description)
+    if default_branch is not None:
+        branch = check_branch_name(default_branch)
+        repository.default_branch = branch
+        repo = pygit2.Repository(str(storage.path_of(settings, repository)))
+        repo.set_head(f"refs/heads/{branch}")
+    if visibility is not None:
+        set_visibility(repository, visibility)
+    if default_rights is not None:
+        set_default_rights(repository, default_rights)
+    if owner_group is not False:
+        if repository.owner_user_id is None:
+            raise RepoError(f"{repository.path_name} belongs to a group; it keeps that group")
+        repository.owner_group_id = owner_group.id if isinstance(owner_group, Group) else None
+    session.flush()
+
+
+def delete_repository(session: Session, settings: Settings, repository: Repository) -> None:
+    """Remove the row (the caller commits) and then the directory: call
+    `remove_directory` after the commit, so a failed commit keeps the data."""
+    session.delete(repository)
+    session.flush()
+
+
+def remove_directory(settings: Settings, owner_name: str, name: str) -> None:
+    storage.remove_tree(storage.repository_path(settings, owner_name, name))
+
+
+def owner_named(session: Session, name: str) -> Owner:
+    owner = find_owner(session, name)
+    if owner is None:
+        raise RepoError(f"no user or group named ~{name.strip().lstrip('~')}")
+    return owner
+
+
+def _description(text: str) -> str:
+    text = text.strip()
+    if "\x00" in text:
+        raise RepoError("the description holds a NUL character")
+    if len(text) > DESCRIPTION_MAX:
+        raise RepoError(f"the description is too long ({DESCRIPTION_MAX} characters at most)")
+    return text

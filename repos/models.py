@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import UTC_DT, Base, utcnow
 
-NAME_MAX = 100
+NAME_MAX = 64  # as project names: both are /~OWNER/NAME
 REF_MAX = 1024  # git allows longer refs; nobody pushes them
 SHA_MAX = 64  # SHA-256 repositories
 

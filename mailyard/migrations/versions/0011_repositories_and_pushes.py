@@ -21,7 +21,7 @@ def upgrade() -> None:
         "repositories",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("owner_name", sa.String(length=32), nullable=False),
-        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("owner_user_id", sa.Integer(), nullable=True),
         sa.Column("owner_group_id", sa.Integer(), nullable=True),
         sa.Column("description", sa.Text(), nullable=False),

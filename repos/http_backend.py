@@ -9,9 +9,10 @@ environment the program runs in (`cgi_environment`, pure), the head of its answe
 Streams, both ways: the request body is copied to the program's standard input in a
 thread, a chunk at a time, while its standard output is read back as the response body,
 so neither a large push nor a large clone is ever held in memory. When the client goes
-away before the end (the WSGI server closes the body), the program is stopped: at once
-for a fetch, but a push is given `PUSH_GRACE` seconds first, since its refs may be being
-updated and its post-receive hook (which records the push) may be running.
+away before the end (the WSGI server closes the body), the program and what it started are stopped:
+at once for a fetch, but a push is given `PUSH_GRACE` seconds to end first, since its
+refs may be being updated and its post-receive hook (which records the push) may be
+running.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -244,12 +246,18 @@ class BackendResponse:
                 return
             self._done = True
         process = self.process
-        if stopped and process.poll() is None:
-            # The client went away. A push may be updating refs and recording itself:
-            # let it end on its own a while; a fetch has nothing left worth finishing.
-            grace = PUSH_GRACE if self.service is GitService.receive_pack else 0.0
-            _close_quietly(self._stdout)
-            _stop(process, grace)
+        if stopped:
+            if self.service is GitService.receive_pack:
+                # The client went away. A push may be updating refs and recording itself
+                # (post-receive): let it run to its end a while, its output dropped.
+                drain = _TailReader(self._stdout)
+                drain.start()
+                drain.join(timeout=PUSH_GRACE)
+                _stop_group(process)
+                drain.join(timeout=STOP_WAIT)
+            else:  # a fetch has nothing left worth finishing
+                _close_quietly(self._stdout)
+                _stop_group(process)
         returncode = process.wait()
         self._feeder.join(timeout=STOP_WAIT)
         self._stderr.join(timeout=STOP_WAIT)
@@ -330,7 +338,7 @@ def run_backend(
         chunk = stdout.read1(CHUNK)
         if not chunk or len(data) > HEAD_MAX:
             _close_quietly(stdout)
-            _stop(process, 0.0)
+            _stop_group(process)
             process.wait()
             stderr.join(timeout=STOP_WAIT)
             raise _failed(
@@ -342,7 +350,7 @@ def run_backend(
         head = parse_cgi_head(head_bytes)
     except BackendFailed as e:
         _close_quietly(stdout)
-        _stop(process, 0.0)
+        _stop_group(process)
         process.wait()
         raise _failed(f"git http-backend's answer: {e}") from None
     return BackendResponse(
@@ -376,27 +384,29 @@ def _feed(body: IO[bytes] | None, stdin: IO[bytes]) -> None:
         _close_quietly(stdin)
 
 
-def _stop(process: subprocess.Popen, grace: float) -> None:
-    """Stop the program's process group: after `grace` seconds of waiting, SIGTERM (git
-    removes its lock files on it), then SIGKILL."""
-    if grace:
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            pass
-    if process.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, STOP_WAIT), (signal.SIGKILL, None)):
+def _stop_group(process: subprocess.Popen) -> None:
+    """Stop the program's process group (the program may have ended already, leaving the
+    upload-pack or receive-pack it started): SIGTERM (git removes its lock files on it),
+    then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
             return
-        try:
-            process.wait(timeout=wait)
+        if _group_ended(process, STOP_WAIT):
             return
-        except subprocess.TimeoutExpired:
-            continue
+
+
+def _group_ended(process: subprocess.Popen, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        process.poll()  # reap the program itself
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def _close_quietly(stream: IO[bytes] | None) -> None:

@@ -163,11 +163,12 @@ def _serve(owner: str, name: str, service: GitService, *, advertisement: bool) -
         # on its standard error, which may name paths on the server: logged, not shown.
         for _ in answer:
             pass
-        log.warning(
+        log.log(
+            logging.ERROR if answer.head.status >= 500 else logging.INFO,
             "git http-backend answered %d for %s %s: %s",
             answer.head.status,
             request.method,
-            request.full_path,
+            request.path,
             answer.stderr_tail(),
         )
         if answer.head.status >= 500:

@@ -25,15 +25,18 @@ import pytest
 from sqlalchemy import select
 
 from accounts.models import RateLimitHit
+from accounts.ratelimit import LOGIN_PER_IP
 from accounts.tokens import create_token
 from accounts.users import create_user
 from core.db import new_session
+from mailyard.wiring import BLUEPRINTS
 from repos import storage
 from repos.access import set_access
 from repos.models import HooksState, Push, PushVia, RefUpdate
 from repos.repositories import create_repository
 from tests.repos.helpers import git, git_env, work_tree
 from tests.served import ServedMailyard
+from web.app import create_app
 
 pytestmark = pytest.mark.e2e
 
@@ -412,3 +415,28 @@ def test_git_says_the_same_about_a_private_and_a_missing_repository(world, tmp_p
 def test_a_reader_clones_a_private_repository_with_a_token(world, tmp_path) -> None:
     clone(world, world.url("~ada/secret", "bob"), tmp_path / "c")
     assert head_of(tmp_path / "c") == head_of(world.source)
+
+
+def test_a_bearer_token_works_as_well(world, tmp_path) -> None:
+    header = f"http.extraHeader=Authorization: Bearer {world.tokens['bob']}"
+    clone(world, world.url("~ada/secret"), tmp_path / "c", "-c", header)
+    assert head_of(tmp_path / "c") == head_of(world.source)
+
+
+def test_failed_credentials_are_rate_limited_per_client(world) -> None:
+    """In process, from an address of its own: the served tests' 127.0.0.1 keeps its
+    budget."""
+    client = create_app(world.settings, BLUEPRINTS).test_client()
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.9"
+    url = "/~ada/x/info/refs?service=git-receive-pack"
+
+    def attempt(user: str, token: str):
+        pair = base64.b64encode(f"{user}:{token}".encode()).decode()
+        return client.get(url, headers={"Authorization": f"Basic {pair}"})
+
+    for n in range(LOGIN_PER_IP.count):
+        assert attempt(f"ghost{n}", "my_wrong").status_code == 401
+    limited = attempt("ada", world.tokens["ada"])  # even the right token, from there
+    assert limited.status_code == 429 and limited.content_type == "text/plain; charset=utf-8"
+    assert limited.get_data(as_text=True).startswith("too many attempts")
+    assert 0 < int(limited.headers["Retry-After"]) <= LOGIN_PER_IP.seconds

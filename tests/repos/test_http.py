@@ -17,7 +17,7 @@ import socket
 import subprocess
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,11 +29,13 @@ from accounts.ratelimit import LOGIN_PER_IP
 from accounts.tokens import create_token
 from accounts.users import create_user
 from core.db import new_session
+from core.settings import Settings
 from mailyard.wiring import BLUEPRINTS
 from repos import storage
 from repos.access import set_access
 from repos.models import HooksState, Push, PushVia, RefUpdate
-from repos.repositories import create_repository
+from repos.repositories import create_repository, get_repository
+from repos.urls import https_clone_url
 from tests.repos.helpers import git, git_env, work_tree
 from tests.served import ServedMailyard
 from web.app import create_app
@@ -46,7 +48,7 @@ BIG = 8 * 1024 * 1024  # ~ada/big's one file: more than any socket buffer holds
 @dataclass
 class World:
     served: ServedMailyard
-    settings: object
+    settings: Settings
     tokens: dict[str, str]
     user_ids: dict[str, int]
     source: Path  # the work tree whose history ~ada/x holds
@@ -143,6 +145,14 @@ def test_anonymous_clone_of_a_public_repository(world, tmp_path) -> None:
     clone(world, world.url("~ada/x"), tmp_path / "c")
     assert head_of(tmp_path / "c") == head_of(world.source)
     assert (tmp_path / "c" / "file.txt").read_text() == "version 2\n"
+
+
+def test_the_clone_url_pages_show_clones(world, tmp_path) -> None:
+    settings = replace(world.settings, base_url=world.served.base_url)
+    with new_session(world.settings) as s:
+        url = https_clone_url(settings, get_repository(s, "ada", "x"))
+    clone(world, url, tmp_path / "c")
+    assert head_of(tmp_path / "c") == head_of(world.source)
 
 
 def test_the_git_suffix_names_the_same_repository(world, tmp_path) -> None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from accounts import ratelimit
-from accounts.tokens import TokenRefused, user_for_token
-from accounts.users import addresses_of, find_user_for_login
+from accounts.tokens import TokenRefused, user_for_login_and_token
+from accounts.users import addresses_of
 from mail.submission import CredentialsRefused, Submitter, TooManyAttempts
 
 
@@ -24,19 +24,10 @@ def authenticate_submitter(session: Session, login: str, token: str, client_ip: 
     API tokens; CredentialsRefused or TooManyAttempts otherwise. The caller commits either
     way, so that the attempt counts."""
     try:
-        ratelimit.hit(session, ratelimit.LOGIN_PER_IP, client_ip)
-        login = login.strip()
-        user = find_user_for_login(session, login) if login else None
-        account = f"user:{user.id}" if user is not None else f"name:{login}"
-        ratelimit.check(session, ratelimit.LOGIN_PER_ACCOUNT, account)
+        user = user_for_login_and_token(session, login, token, client_ip, every_attempt_counts=True)
     except ratelimit.RateLimited as e:
         raise TooManyAttempts(str(e)) from None
-    try:
-        token_user = user_for_token(session, token)
-        if user is None or token_user.id != user.id:
-            raise TokenRefused("the username and the API token do not belong together")
     except TokenRefused as e:
-        ratelimit.record(session, ratelimit.LOGIN_PER_ACCOUNT, account)
         raise CredentialsRefused(str(e)) from None
     confirmed = tuple(a.address for a in addresses_of(session, user) if a.confirmed_at)
     return Submitter(user.username, confirmed)

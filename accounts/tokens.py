@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from accounts import ratelimit
 from accounts.models import ApiToken, User
+from accounts.users import find_user_for_login
 from core.db import utcnow
 from core.errors import UserError
 
@@ -78,6 +80,35 @@ def user_for_token(session: Session, token: str, now: datetime | None = None) ->
         raise TokenRefused("the API token's account is not active")
     if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
         row.last_used_at = now
+    return user
+
+
+def user_for_login_and_token(
+    session: Session, login: str, token: str, client_ip: str, *, every_attempt_counts: bool
+) -> User:
+    """The account `login` names (a username or a confirmed address) when `token` is one
+    of its API tokens, counted against the sign-in limits (`accounts.ratelimit`): failed
+    attempts per account and per client address, and with `every_attempt_counts` every
+    attempt per client address, as the sign-in form does. git over HTTP sends the
+    credentials with every request of every fetch, so it counts only failures. Raises
+    RateLimited or TokenRefused; the caller commits either way, so the attempt counts."""
+    if every_attempt_counts:
+        ratelimit.hit(session, ratelimit.LOGIN_PER_IP, client_ip)
+    else:
+        ratelimit.check(session, ratelimit.LOGIN_PER_IP, client_ip)
+    login = login.strip()
+    user = find_user_for_login(session, login) if login else None
+    account = f"user:{user.id}" if user is not None else f"name:{login}"
+    ratelimit.check(session, ratelimit.LOGIN_PER_ACCOUNT, account)
+    try:
+        token_user = user_for_token(session, token)
+        if user is None or token_user.id != user.id:
+            raise TokenRefused("the username and the API token do not belong together")
+    except TokenRefused:
+        ratelimit.record(session, ratelimit.LOGIN_PER_ACCOUNT, account)
+        if not every_attempt_counts:
+            ratelimit.record(session, ratelimit.LOGIN_PER_IP, client_ip)
+        raise
     return user
 
 

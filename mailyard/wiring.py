@@ -50,6 +50,7 @@ from web.account_settings import bp as account_settings_bp
 from web.accounts import bp as accounts_bp
 from web.archive import bp as archive_bp
 from web.auth import bp as auth_bp
+from web.git_http import bp as git_http_bp
 from web.groups import bp as groups_bp
 from web.moderation import bp as moderation_bp
 from web.patches import bp as patches_bp
@@ -108,6 +109,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     accounts_bp,
     account_settings_bp,
     groups_bp,
+    git_http_bp,
     projects_bp,
     moderation_bp,
     archive_bp,

@@ -89,10 +89,8 @@ def _has_table(conn, name: str) -> bool:
     return conn.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar() is not None
 
 
-@pytest.fixture
-def settings(tmp_path, request, postgres_url, broker_url) -> Iterator[Settings]:
-    """Settings for one test: its own data directory and an empty, migrated database."""
-    data_dir = tmp_path / "data"
+def _fresh_settings(data_dir: Path, request, postgres_url, broker_url) -> Settings:
+    """Settings in `data_dir` (made here) with an empty, migrated database."""
     data_dir.mkdir()
     if postgres_url:
         database_url = postgres_url
@@ -117,7 +115,23 @@ def settings(tmp_path, request, postgres_url, broker_url) -> Iterator[Settings]:
     upgrade_database(current)
     if postgres_url:
         _empty_postgres(postgres_url)
-    yield current
+    return current
+
+
+@pytest.fixture
+def settings(tmp_path, request, postgres_url, broker_url) -> Iterator[Settings]:
+    """Settings for one test: its own data directory and an empty, migrated database."""
+    yield _fresh_settings(tmp_path / "data", request, postgres_url, broker_url)
+    dispose_engines()
+
+
+@pytest.fixture(scope="module")
+def module_settings(tmp_path_factory, request, postgres_url, broker_url) -> Iterator[Settings]:
+    """As `settings`, shared by a module's tests (a served instance started once for
+    them all). A module that uses it must not use `settings` as well: each empties the
+    same database."""
+    data_dir = tmp_path_factory.mktemp("module") / "data"
+    yield _fresh_settings(data_dir, request, postgres_url, broker_url)
     dispose_engines()
 
 

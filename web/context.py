@@ -200,6 +200,12 @@ def _session_address() -> str | None:
     return row.address if row is not None else None
 
 
+def client_ip() -> str:
+    """The client's address, for the rate limits (the proxy's, unless
+    MAILYARD_TRUSTED_PROXIES says to read X-Forwarded-For)."""
+    return request.remote_addr or "unknown"
+
+
 def user_or_403(what: str) -> User:
     """The signed-in user; 403 saying an account is needed to do `what`."""
     user = current_user()

@@ -77,6 +77,7 @@ PARAMETERS = [
     "assignee",
     "title",
     "description",
+    "service",
 ]
 _ARGUMENT = re.compile(r"<(?:([a-z]+)(?:\([^)]*\))?:)?([a-z_]+)>")
 

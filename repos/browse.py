@@ -123,9 +123,9 @@ def resolve_ref(repo: pygit2.Repository, ref: str) -> pygit2.Commit:
                 return commit
         if ref == "HEAD" and not repo.head_is_unborn:
             return repo.head.peel(pygit2.Commit)
-        commit = _commit_by_id(repo, ref)
-        if commit is not None:
-            return commit
+        by_id = _commit_by_id(repo, ref)
+        if by_id is not None:
+            return by_id
     raise NotInRepository(f"the repository has no branch, tag or commit {_shown(ref)}")
 
 
@@ -198,13 +198,14 @@ def list_tree(repo: pygit2.Repository, commit: pygit2.Commit, path: str) -> list
     entries = []
     for entry in tree:
         kind = _kind(entry.filemode)
+        name = entry.name or ""  # a tree entry always has a name
         size = None
         if kind in (EntryKind.blob, EntryKind.symlink):
             size = repo.odb.read_header(entry.id)[1]
         entries.append(
             TreeEntry(
-                name=entry.name,
-                path=f"{path}/{entry.name}" if path else entry.name,
+                name=name,
+                path=f"{path}/{name}" if path else name,
                 kind=kind,
                 mode=int(entry.filemode),
                 sha=str(entry.id),

@@ -125,7 +125,10 @@ def recipe() -> bytes:
         if n in (40, 90, 150):
             big_version += 1
             changes.append(("M", "100644", "big.txt", _big(big_version)))
-            message = f"Step {n}: edit the big file\n\nReviewed-by: Bo <bo@example.org>\nSigned-off-by: Ada Lovelace <ada@example.org>\n"
+            message = (
+                f"Step {n}: edit the big file\n\nReviewed-by: Bo <bo@example.org>\n"
+                "Signed-off-by: Ada Lovelace <ada@example.org>\n"
+            )
         if n == 5:
             changes.append(("M", "100644", "img/logo.bin", BINARY))
         if n == 6:

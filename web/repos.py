@@ -269,7 +269,7 @@ def _found(read):
 
 
 def _resolve(git_repo: pygit2.Repository, ref: str) -> pygit2.Commit:
-    return _found(lambda: browse.resolve_ref(git_repo, ref))
+    return _found(lambda: browse.resolve_ref(git_repo, ref.rstrip("/")))
 
 
 def _default_tip(git_repo: pygit2.Repository, repository: Repository) -> pygit2.Commit | None:

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from mailyard.wiring import BLUEPRINTS
 from repos import storage
 from repos.repositories import create_repository
-from tests.repos.browse_fixture import fill_repository
 from tests.accounts.helpers import CSRF_TOKEN, make_user, sign_in_user
+from tests.repos.browse_fixture import fill_repository
 from trackers.tickets import Origin, create_tracker, open_ticket
 from web.app import create_app
 from web.context import IdConverter

@@ -55,6 +55,7 @@ from web.groups import bp as groups_bp
 from web.moderation import bp as moderation_bp
 from web.patches import bp as patches_bp
 from web.projects import bp as projects_bp
+from web.repos import bp as repos_bp
 from web.subscriptions import bp as subscriptions_bp
 from web.tracker_settings import bp as tracker_settings_bp
 from web.trackers import bp as trackers_bp
@@ -111,6 +112,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     groups_bp,
     git_http_bp,
     projects_bp,
+    repos_bp,
     moderation_bp,
     archive_bp,
     auth_bp,

@@ -295,6 +295,17 @@ class OwnerNameConverter(BaseConverter):
     regex = r"[A-Za-z][A-Za-z0-9_-]{1,31}"
 
 
+class ProjectNameConverter(BaseConverter):
+    """A project's or repository's name under an owner (they share the names)."""
+
+    regex = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+
+
+def add_project_converter(state) -> None:
+    """Give the app the `projectname` converter (as `add_owner_converter`)."""
+    state.app.url_map.converters.setdefault("projectname", ProjectNameConverter)
+
+
 def add_owner_converter(state) -> None:
     """Give the app the `ownername` converter (recorded by every blueprint that uses it,
     before its routes: a rule finds its converters when it is added)."""

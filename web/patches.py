@@ -21,9 +21,6 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from markupsafe import Markup
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers.diff import DiffLexer
 from sqlalchemy import select
 
 from archive import queries as archive_queries
@@ -46,14 +43,12 @@ from web.context import (
     list_or_404,
     optional_int_arg,
 )
-from web.render import link_pieces, render_body, to_filename
+from web.render import highlight_diff, link_pieces, render_body, to_filename
 
 bp = Blueprint("patches", __name__)
 
 PATCHSETS_PER_PAGE = 50
 REPLIES_SHOWN = 200  # of a thread, on a patchset page; the thread view has them all
-
-_FORMATTER = HtmlFormatter(nowrap=True)  # class-named spans, no inline styles
 
 
 @dataclass
@@ -266,7 +261,7 @@ def _patch_view(
         message=patch.message,
         commit=_render_commit(queries.commit_message(body), closes or {}),
         diffstat=diffstat(files),
-        files=[(f, None if f.binary else _highlight(f.text)) for f in files],
+        files=[(f, None if f.binary else highlight_diff(f.text)) for f in files],
         given=given,
         author=queries.inbody_author(body),
     )
@@ -311,8 +306,3 @@ def _render_commit(text: str, closes: dict[tuple[str, int], str]) -> Markup:
     return render_body(
         text, lambda run: link_pieces(render_with_links(run, link_for, base_url=base_url))
     )
-
-
-def _highlight(diff: str) -> Markup:
-    """Pygments' HTML for a diff: its input escaped, tokens as class-named spans."""
-    return Markup(highlight(diff, DiffLexer(), _FORMATTER))

@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
-from werkzeug.routing import BaseConverter
 
 from accounts.access import Actor
 from accounts.groups import groups_acted_for
@@ -57,25 +56,23 @@ from trackers.queries import latest_events, trackers_by_id
 from trackers.tickets import get_tracker
 from web.context import (
     add_owner_converter,
+    add_project_converter,
     check_csrf,
     current_actor,
     db_session,
     user_or_403,
 )
 from web.forms import FieldRefused, form_error, form_text
+from web.repos import summary as repository_summary
 
 bp = Blueprint("projects", __name__)
 
 ACTIVITY = 20  # entries of a project's recent activity
 
 
-class ProjectNameConverter(BaseConverter):
-    regex = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
-
-
 def _add_converters(state) -> None:
     add_owner_converter(state)
-    state.app.url_map.converters.setdefault("projectname", ProjectNameConverter)
+    add_project_converter(state)
 
 
 # Before the routes below: a rule finds its converters when it is added.
@@ -123,7 +120,11 @@ def new_project():
 
 @bp.get("/~<ownername:owner>/<projectname:project>")
 def project_page(owner: str, project: str):
-    found = _project_or_404(owner, project)
+    """A project's page; when no project has the name, a repository's summary (they
+    share the names), or the one 404 for neither."""
+    found = get_project(db_session(), owner, project)
+    if found is None:
+        return repository_summary(owner, project)
     session = db_session()
     actor = current_actor()
     shown = _visible_links(session, links_of(session, found), actor)

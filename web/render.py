@@ -23,6 +23,9 @@ from email.utils import getaddresses
 from urllib.parse import quote
 
 from markupsafe import Markup, escape
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers.diff import DiffLexer
 
 # Stop at whitespace, angle brackets and quotes: the usual ends of a URL in prose, and
 # characters an href must not contain anyway.
@@ -36,6 +39,8 @@ _VISIBLE = {c: chr(0x2400 + c) for c in range(0x20) if c not in (0x09, 0x0A)}
 _VISIBLE |= {c: f"\\x{c:02x}" for c in (0x7F, *range(0x80, 0xA0))}
 _VISIBLE |= {c: f"\\u{c:04x}" for c in _BIDI_CONTROLS}
 ELLIPSIS = "\u2026"
+# Class-named spans, no inline styles (the CSP forbids them).
+HTML_FORMATTER = HtmlFormatter(nowrap=True)
 
 
 def visible_controls(text: str) -> str:
@@ -168,3 +173,9 @@ def reply_instructions(
             cc.append(addr)
     reply_subject = subject if subject[:3].lower() == "re:" else f"Re: {subject}"
     return ReplyInstructions(from_addr, cc, message_id, reply_subject)
+
+
+def highlight_diff(diff: str) -> Markup:
+    """Pygments' HTML for a diff: its input escaped, tokens as class-named spans (the
+    patch pages and the repository's commit page both show diffs so)."""
+    return Markup(highlight(diff, DiffLexer(), HTML_FORMATTER))

@@ -15,7 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailyard.wiring import BLUEPRINTS
+from repos import storage
+from repos.repositories import create_repository
 from tests.accounts.helpers import CSRF_TOKEN, make_user, sign_in_user
+from tests.repos.browse_fixture import fill_repository
 from trackers.tickets import Origin, create_tracker, open_ticket
 from web.app import create_app
 from web.context import IdConverter
@@ -79,17 +82,24 @@ PARAMETERS = [
     "description",
     "service",
 ]
+# A repository's pages (`web.repos`) on the `world`'s repository.
+REPO_ORDINARY = {"repo": "widget", "ref": "main", "path": "README.md", "sha": "0123abcd"}
 _ARGUMENT = re.compile(r"<(?:([a-z]+)(?:\([^)]*\))?:)?([a-z_]+)>")
 
 
 @pytest.fixture
-def world(seed, session):
+def world(seed, session, settings):
     dev = seed.make_list("dev")
     seed.post(dev, "one@example.com", "a thread")
     tracker = create_tracker(session, "bugs", "owner@example.com")
     open_ticket(session, tracker, "Crash", "It crashes.\n", Origin(address="ada@example.com"))
     session.commit()
-    return make_user(session, "ada", "ada@example.com", admin=True)
+    ada = make_user(session, "ada", "ada@example.com", admin=True)
+    # A repository with history, so hostile refs, paths and ids reach its pages' code.
+    widget = create_repository(session, settings, ada, "widget")
+    session.commit()
+    fill_repository(storage.path_of(settings, widget))
+    return ada
 
 
 @pytest.fixture
@@ -119,6 +129,8 @@ def _ordinary(rule, argument: str) -> str:
         return "style.css"
     if argument in ("owner", "username"):
         return "ada"
+    if argument in REPO_ORDINARY:
+        return REPO_ORDINARY[argument]
     if argument == "name":
         return "bugs" if "/tickets" in rule.rule else "dev"
     return "widget" if argument == "project" else "some-token"

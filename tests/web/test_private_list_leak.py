@@ -38,11 +38,14 @@ from lists.membership import one_click_url, subscribe
 from mail.confirmation import request_change
 from mail.models import RequestKind
 from patchsets.models import Patchset
+from repos.repositories import create_repository
 from tests.accounts.helpers import make_user
 from tests.web.test_list_access import make_group, sign_in_as, sign_out
 from trackers.tickets import Origin, create_tracker, open_ticket
 
 PRIVATE = "hush-room"
+PRIVATE_REPO = "hush-repo"  # a private repository of the same group
+GHOST_REPO = "ghost-repox"
 GHOST = "ghost-roomx"  # a list that never existed, standing in for the private one
 DESCRIPTION = "Clandestine ferret society"
 PATCH = """{what}
@@ -163,6 +166,8 @@ def seeded(seed, session, settings) -> Seeded:
     seed.post(hush, cross.msgid, cross.subject, ("shared-root@pub.example",), body=cross.body_line)
     seed.post(pub, "pub-reply@pub.example", "Re: Shared roadmap", ("shared-root@pub.example",))
 
+    create_repository(session, settings, acme, PRIVATE_REPO, visibility="private")
+    session.commit()
     tracker = create_tracker(session, "bugs", "owner@example.com", "public bugs")
     open_ticket(session, tracker, "A public bug", "It is broken.", Origin(address="x@example.com"))
     subscribe(session, hush.id, "outsider@example.com")
@@ -187,7 +192,7 @@ def msgid_forms(msgid: str) -> set[str]:
 
 def placeholders(seeded: Seeded) -> dict[str, tuple[str, str]]:
     """Placeholder -> (private value, ghost value), as they go into a URL."""
-    values = {"L": (PRIVATE, GHOST)}
+    values = {"L": (PRIVATE, GHOST), "R": (PRIVATE_REPO, GHOST_REPO)}
     for i, secret in enumerate(SECRETS):
         values[f"M{i}"] = (mid_escape(secret.msgid), mid_escape(secret.ghost))
         values[f"Q{i}"] = (quote(secret.msgid, safe=""), quote(secret.ghost, safe=""))
@@ -198,7 +203,7 @@ def placeholders(seeded: Seeded) -> dict[str, tuple[str, str]]:
 
 def ghost_swaps(seeded: Seeded) -> list[tuple[str, str]]:
     """(ghost, real) in every form a control's answer may show a ghost, longest first."""
-    swaps = {(GHOST, PRIVATE)}
+    swaps = {(GHOST, PRIVATE), (GHOST_REPO, PRIVATE_REPO)}
     for secret in SECRETS:
         for real, ghost in zip(
             (secret.msgid, escape(secret.msgid), mid_escape(secret.msgid)),
@@ -239,11 +244,15 @@ def argument_values(seeded: Seeded) -> dict[str, list[str]]:
         "token": [seeded.unsubscribe_token, seeded.confirm_token, MADE_UP_TOKEN],
         "username": ["outsider", "member", "boss"],
         "owner": ["acme", "outsider", "member"],
-        "project": ["lighthouse"],
+        "project": ["lighthouse", "⟦R⟧"],  # a project, and a repository's summary
         "filename": ["style.css"],
         "held_id": ["1"],
         "event_id": ["1", "2", "3"],  # a ticket event's mail, for its attachments
         "part": ["1-a.txt", "2-a.txt"],
+        "repo": ["⟦R⟧"],
+        "ref": ["main", "feature/x"],
+        "path": ["README.md"],
+        "sha": ["0123456789abcdef"],
     }
 
 

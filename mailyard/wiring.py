@@ -54,6 +54,7 @@ from web.groups import bp as groups_bp
 from web.moderation import bp as moderation_bp
 from web.patches import bp as patches_bp
 from web.projects import bp as projects_bp
+from web.repo_settings import bp as repo_settings_bp
 from web.subscriptions import bp as subscriptions_bp
 from web.tracker_settings import bp as tracker_settings_bp
 from web.trackers import bp as trackers_bp
@@ -109,6 +110,8 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     account_settings_bp,
     groups_bp,
     projects_bp,
+    # After projects: its /~OWNER/NAME/settings is matched first and hands over here.
+    repo_settings_bp,
     moderation_bp,
     archive_bp,
     auth_bp,

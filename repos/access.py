@@ -126,7 +126,9 @@ class Grant:
     rights: tuple[str, ...]
 
 
-def grant_access(session: Session, repository: Repository, who: str, rights: str) -> Grant:
+def grant_access(
+    session: Session, repository: Repository, who: str, rights: str | Iterable[str]
+) -> Grant:
     """Give `who` (a username, '~username' or an address) exactly `rights`, in place of
     the defaults; no rights shut them out."""
     user, address = resolve_who(session, who)

@@ -193,9 +193,18 @@ def update_repository(
     owner_group: Group | None | bool = False,
 ) -> None:
     """Change what is given (`owner_group=None` removes the owning group of a user's
-    repository; a group's own repository keeps its group)."""
+    repository; a group's own repository keeps its group). Everything is checked
+    before HEAD is moved on disk, so a refusal changes nothing."""
     if description is not None:
         repository.description = _description(description)
+    if visibility is not None:
+        set_visibility(repository, visibility)
+    if default_rights is not None:
+        set_default_rights(repository, default_rights)
+    if owner_group is not False:
+        if repository.owner_user_id is None:
+            raise RepoError(f"{repository.path_name} belongs to a group; it keeps that group")
+        repository.owner_group_id = owner_group.id if isinstance(owner_group, Group) else None
     if default_branch is not None:
         branch = check_branch_name(default_branch)
         repo = pygit2.Repository(str(storage.path_of(settings, repository)))
@@ -208,15 +217,15 @@ def update_repository(
             )
         repository.default_branch = branch
         repo.set_head(f"refs/heads/{branch}")
-    if visibility is not None:
-        set_visibility(repository, visibility)
-    if default_rights is not None:
-        set_default_rights(repository, default_rights)
-    if owner_group is not False:
-        if repository.owner_user_id is None:
-            raise RepoError(f"{repository.path_name} belongs to a group; it keeps that group")
-        repository.owner_group_id = owner_group.id if isinstance(owner_group, Group) else None
     session.flush()
+
+
+def repositories_by_id(session: Session, ids: Sequence[int]) -> dict[int, Repository]:
+    """{id: repository} of those that exist, in one query (a project's links)."""
+    if not ids:
+        return {}
+    rows = session.scalars(select(Repository).where(Repository.id.in_(sorted(set(ids)))))
+    return {repository.id: repository for repository in rows}
 
 
 def delete_repository(session: Session, settings: Settings, repository: Repository) -> None:

@@ -62,7 +62,7 @@ class ImportSource:
 
 def bundle_chunks(
     settings: Settings, repository: Repository, *, user_id: int | None = None
-) -> Iterator[bytes]:
+) -> ProcessOutput:
     """The repository as `git bundle create - --all` writes it, every ref and HEAD, in
     chunks as git makes them (never the whole bundle in memory). `EmptyRepository` at
     once when there is nothing to bundle: git would write no bundle at all."""
@@ -78,34 +78,51 @@ def bundle_chunks(
         stdout=subprocess.PIPE,
         stderr=errors,
     )
-    return _stream(process, errors, repository.path_name)
+    return ProcessOutput(process, errors, repository.path_name)
 
 
-def _stream(process: subprocess.Popen, errors: IO[bytes], name: str) -> Iterator[bytes]:
-    """What `process` writes; when the reader stops early (a closed download), the
-    process is ended rather than left writing to nobody."""
-    assert process.stdout is not None
-    try:
-        while chunk := process.stdout.read(CHUNK):
-            yield chunk
-        if process.wait() != 0:
-            errors.seek(0)
-            log.error("git bundle create of %s failed: %s", name, errors.read()[-2000:])
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdout.close()
-        errors.close()
+class ProcessOutput:
+    """What a process writes, as an iterator of chunks. `close()` (which the web
+    server calls when a download ends, even one never read, such as a HEAD request's)
+    ends the process rather than leaving it writing to nobody."""
+
+    def __init__(self, process: subprocess.Popen, errors: IO[bytes], name: str) -> None:
+        self.process, self.errors, self.name = process, errors, name
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        assert self.process.stdout is not None
+        chunk = self.process.stdout.read(CHUNK)
+        if chunk:
+            return chunk
+        if self.process.wait() != 0:
+            self.errors.seek(0)
+            log.error("git bundle create of %s failed: %r", self.name, self.errors.read()[-2000:])
+        self.close()
+        raise StopIteration
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.errors.close()
 
 
 def write_bundle(settings: Settings, repository: Repository, target: Path) -> int:
     """The repository's bundle written to `target`; its size in bytes."""
     size = 0
-    with target.open("wb") as out:
-        for chunk in bundle_chunks(settings, repository):
-            out.write(chunk)
-            size += len(chunk)
+    chunks = bundle_chunks(settings, repository)
+    try:
+        with target.open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                size += len(chunk)
+    finally:
+        chunks.close()
     return size
 
 

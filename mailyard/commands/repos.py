@@ -59,23 +59,25 @@ def repo_create(path: str, description: str, visibility: str, default_branch: st
     ready_database()
     settings = get_settings()
     owner_name, name = parse_repo_path(path)
-    try:
-        with session_scope() as session:
-            repository = create_repository(
-                session,
-                settings,
-                owner_named(session, owner_name),
-                name,
-                description=description,
-                visibility=visibility,
-                default_branch=default_branch,
-            )
-            shown = repository.path_name
-    except RepoError:
-        raise
-    except BaseException:
-        remove_directory(settings, owner_name, name)  # the row was not committed
-        raise
+    with session_scope() as session:
+        repository = create_repository(
+            session,
+            settings,
+            owner_named(session, owner_name),
+            name,
+            description=description,
+            visibility=visibility,
+            default_branch=default_branch,
+        )
+        shown = repository.path_name
+        try:
+            session.commit()
+        except BaseException:
+            # Only a directory made here: a refusal above (or a race lost at the flush)
+            # may be about another repository's.
+            session.rollback()
+            remove_directory(settings, owner_name, name)
+            raise
     click.echo(f"created {shown} in {storage.repository_path(settings, owner_name, name)}")
 
 

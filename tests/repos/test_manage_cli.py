@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from accounts.access import actor_for_user
 from accounts.groups import create_group
+from accounts.models import Project
 from accounts.projects import add_link, create_project, links_of
 from mailyard.celery_app import app as celery_app
 from repos import storage
@@ -323,3 +324,25 @@ def test_a_bundle_written_by_the_cli_clones_with_the_same_refs(
     assert refs(clone) == refs(source)
     ok(run("create", "~ada/empty"))
     one_line_error(run("bundle", "~ada/empty", str(tmp_path / "e.bundle")), "is empty")
+
+
+def test_project_link_names_a_hosted_repository_by_owner_and_name(run, settings, session, people):
+    project = MailyardCli(settings, "project")
+    ok(project("create", "~ada/hub"))
+    ok(run("create", "~ada/tool"))
+    tool = get_repository(session, "ada", "tool")
+    assert (
+        ok(project("link", "~ada/hub", "repo:~ada/tool")) == "linked repo ~ada/tool to ~ada/hub\n"
+    )
+    ok(project("link", "~ada/hub", "repo:https://example.org/x.git"))
+    listed = ok(project("ls", "ada"))
+    assert listed == "~ada/hub\trepo:~ada/tool repo:https://example.org/x.git\t\n"
+    hub = session.scalars(select(Project)).one()
+    assert [link.scope for link in links_of(session, hub)] == [
+        f"repo:{tool.id}",
+        "repo:https://example.org/x.git",
+    ]
+    one_line_error(project("link", "~ada/hub", "repo:~ada/none"), "no repository ~ada/none")
+    one_line_error(project("link", "~ada/hub", "repo:~ada"), "is not a repository")
+    assert ok(project("link", "~ada/hub", "repo:~ada/tool", "--remove")).startswith("unlinked")
+    assert ok(project("ls", "ada")) == "~ada/hub\trepo:https://example.org/x.git\t\n"

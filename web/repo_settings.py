@@ -146,7 +146,7 @@ def change_settings(owner: str, name: str):
         return form_error(
             "repo_settings.html",
             error,
-            field=getattr(error, "field", "") or _FIELD_OF_FORM[action],
+            field=_FIELD_OF_FORM[action],
             **_settings_values(repository),
         )
     session.commit()

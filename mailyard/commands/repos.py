@@ -24,7 +24,6 @@ from repos.bundles import import_history, source_of, write_bundle
 from repos.models import PushVia, Repository
 from repos.pushes import PushInputError, parse_post_receive, record_push, ref_updates
 from repos.repositories import (
-    RepoError,
     all_repositories,
     confirms_deletion,
     create_repository,

@@ -1,7 +1,8 @@
 """Nothing of a private list reaches anyone who may not browse it, through any page.
 
 A private list is seeded with distinctive subjects, bodies and Message-IDs (a thread, a
-patch series, a Message-ID with a '/', and a thread cross-posted to a public list). Then
+patch series, a Message-ID with a '/', and a thread cross-posted to a public list), and
+a private repository of the same name with one commit, linked to a project. Then
 every GET rule of the application's URL map is requested, its arguments filled from the
 seed (the private list's name, its Message-IDs in every view, its patchset ids, ticket
 numbers...), together with searches, search mboxes, Atom feeds and the `/all/` scope,
@@ -38,7 +39,11 @@ from lists.membership import one_click_url, subscribe
 from mail.confirmation import request_change
 from mail.models import RequestKind
 from patchsets.models import Patchset
+from repos import storage
+from repos.access import grant_access
+from repos.repositories import create_repository
 from tests.accounts.helpers import make_user
+from tests.repos.helpers import git, work_tree
 from tests.web.test_list_access import make_group, sign_in_as, sign_out
 from trackers.tickets import Origin, create_tracker, open_ticket
 
@@ -114,6 +119,9 @@ SECRETS = [
     ),
 ]
 PATCHSET_NAME = "Marzipan lighthouse refactor"
+# The subject of the one commit of a private repository ~acme/hush-room, linked to the
+# project: the owner page, the project page and the repository's pages must not show it.
+REPO_SECRET = "Kinkajou cipher wheel"
 VIEWS = ("", "/", "/raw", "/T/", "/t/", "/T", "/t.mbox.gz", "/1-a.txt", "/2-a.txt")
 
 
@@ -147,7 +155,17 @@ def seeded(seed, session, settings) -> Seeded:
             ProjectLink(project_id=project.id, scope=f"list:{pub.id}"),
         ]
     )
+    repository = create_repository(
+        session, settings, acme, PRIVATE, description=DESCRIPTION, visibility="private"
+    )
+    grant_access(session, repository, "member", "read")
+    session.add(ProjectLink(project_id=project.id, scope=f"repo:{repository.id}"))
     session.commit()
+    tree = work_tree(settings.data_dir.parent / "repo-work", commits=0)
+    (tree / "wheel.txt").write_text("cipher\n")
+    git(tree, "add", ".")
+    git(tree, "commit", "-q", "-m", REPO_SECRET)
+    git(tree, "push", "-q", str(storage.path_of(settings, repository)), "main")
 
     root, reply, cover, p1, p2, slash, cross = SECRETS
     to = f"{PRIVATE}@lists.example.org"
@@ -298,7 +316,7 @@ def every_get_request(app, seeded: Seeded) -> list[tuple[str, str]]:
 def forbidden_tokens() -> list[str]:
     """What must never show: every subject, body line and Message-ID of the private list
     (as text, HTML-escaped and URL-escaped), its patchset's name, name and description."""
-    tokens = {PATCHSET_NAME, DESCRIPTION, PRIVATE}
+    tokens = {PATCHSET_NAME, DESCRIPTION, PRIVATE, REPO_SECRET}
     for secret in SECRETS:
         tokens |= {secret.subject, escape(secret.subject), secret.body_line}
         tokens |= msgid_forms(secret.msgid)
@@ -394,6 +412,7 @@ def test_a_member_sees_it_all_so_the_checks_would_catch_a_leak(app, client, sett
         assert any(repr(secret.subject) in p or repr(escape(secret.subject)) in p for p in problems)
         assert any(secret.msgid in p for p in problems)
     assert any(repr(PATCHSET_NAME) in p for p in problems)
+    assert any(repr(REPO_SECRET) in p and "/~acme/lighthouse " in p for p in problems)
     for path in (
         f"/{PRIVATE}/",
         f"/{PRIVATE}/new.atom",

@@ -303,6 +303,15 @@ def _entry(
     return session.scalars(select(AccessEntry).where(AccessEntry.scope == scope, where)).first()
 
 
+def remove_entries(session: Session, scope: str) -> int:
+    """Every entry on `scope`, for a thing that is going away (its id may come back)."""
+    entries = entries_of(session, scope)
+    for entry in entries:
+        session.delete(entry)
+    session.flush()
+    return len(entries)
+
+
 def entries_of(session: Session, scope: str) -> list[AccessEntry]:
     return list(
         session.scalars(

@@ -160,7 +160,8 @@ class Project(Base):
 
 
 class ProjectLink(Base):
-    """One thing a project brings together: "list:ID", "tracker:ID", or "repo:URL"."""
+    """One thing a project brings together: "list:ID", "tracker:ID", "repo:ID" (hosted
+    here) or "repo:URL"."""
 
     __tablename__ = "project_links"
 

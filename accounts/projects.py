@@ -1,10 +1,11 @@
 """Projects: a hub at /~OWNER/NAME that brings together a description, a README, and
 links to lists, trackers and repositories, owned by a user or a group.
 
-Links are scope strings, as access entries are: "list:ID", "tracker:ID", or "repo:URL"
-(there is no repository hosting yet, so a repository is a URL). This module never looks a
-list or a tracker up: the caller turns "list:NAME" into "list:ID" and checks that the
-person linking it may manage it (DESIGN: dependencies point from domains to `mailyard`).
+Links are scope strings, as access entries are: "list:ID", "tracker:ID", "repo:ID" (a
+repository hosted here) or "repo:URL" (one elsewhere). This module never looks a list, a
+tracker or a repository up: the caller turns "list:NAME" into "list:ID" and
+"repo:~OWNER/NAME" into "repo:ID", and checks that the person linking it may (DESIGN:
+dependencies point from domains to `mailyard`).
 """
 
 from __future__ import annotations
@@ -145,13 +146,29 @@ def may_manage_project(actor: Actor, project: Project) -> bool:
 
 
 def parse_link(text: str) -> tuple[str, str]:
-    """'list:NAME', 'tracker:NAME' or 'repo:URL' -> (kind, NAME or URL)."""
+    """'list:NAME', 'tracker:NAME', 'repo:~OWNER/NAME' or 'repo:URL' -> (kind, NAME,
+    ~owner/name or URL)."""
     kind, colon, value = text.strip().partition(":")
     kind = kind.strip().lower()
     if not colon or kind not in LINK_KINDS or not value.strip():
-        raise ProjectError(f"{text!r} is not a link: write list:NAME, tracker:NAME or repo:URL")
+        raise ProjectError(
+            f"{text!r} is not a link: write list:NAME, tracker:NAME, repo:~OWNER/NAME or repo:URL"
+        )
     value = value.strip()
-    return kind, value if kind == "repo" else value.lower()
+    if kind == "repo" and not names_hosted_repository(value):
+        return kind, value
+    return kind, value.lower()
+
+
+def names_hosted_repository(value: str) -> bool:
+    """Whether a repo link's value is ~OWNER/NAME, a repository hosted here (which the
+    caller looks up and links as `hosted_repo_scope`), rather than a URL."""
+    return value.startswith("~")
+
+
+def hosted_repo_scope(repository_id: int) -> str:
+    """'repo:ID' for a repository hosted here (the repository's own access scope)."""
+    return f"repo:{repository_id}"
 
 
 def repo_scope(url: str) -> str:
@@ -173,7 +190,7 @@ def repo_scope(url: str) -> str:
 
 
 def add_link(session: Session, project: Project, scope: str) -> ProjectLink:
-    """Link a resolved scope ("list:ID", "tracker:ID", "repo:URL"); once each."""
+    """Link a resolved scope ("list:ID", "tracker:ID", "repo:ID", "repo:URL"); once each."""
     link = session.scalar(
         select(ProjectLink).where(ProjectLink.project_id == project.id, ProjectLink.scope == scope)
     )
@@ -195,6 +212,15 @@ def remove_link(session: Session, project: Project, scope: str) -> bool:
     return True
 
 
+def remove_links_to(session: Session, scope: str) -> int:
+    """Take `scope` off every project, for a thing that is going away."""
+    links = list(session.scalars(select(ProjectLink).where(ProjectLink.scope == scope)))
+    for link in links:
+        session.delete(link)
+    session.flush()
+    return len(links)
+
+
 def links_of(session: Session, project: Project) -> list[ProjectLink]:
     return list(
         session.scalars(
@@ -204,7 +230,8 @@ def links_of(session: Session, project: Project) -> list[ProjectLink]:
 
 
 def scope_ids(links: list[ProjectLink], kind: str) -> list[int]:
-    """The ids of the links of one kind ("list" or "tracker"), in link order."""
+    """The ids of the links of one kind ("list", "tracker", or "repo" for the hosted
+    repositories), in link order."""
     ids = []
     for link in links:
         what, _, value = link.scope.partition(":")

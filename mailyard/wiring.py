@@ -55,6 +55,7 @@ from web.groups import bp as groups_bp
 from web.moderation import bp as moderation_bp
 from web.patches import bp as patches_bp
 from web.projects import bp as projects_bp
+from web.repo_settings import bp as repo_settings_bp
 from web.repos import bp as repos_bp
 from web.subscriptions import bp as subscriptions_bp
 from web.tracker_settings import bp as tracker_settings_bp
@@ -113,6 +114,8 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     git_http_bp,
     projects_bp,
     repos_bp,
+    # After projects: its /~OWNER/NAME/settings is matched first and hands over here.
+    repo_settings_bp,
     moderation_bp,
     archive_bp,
     auth_bp,

@@ -9,20 +9,26 @@ downloading it as a bundle. A private repository does not exist for someone with
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from accounts.access import (
     VISIBILITIES,
     Actor,
     Resource,
+    entries_of,
     format_rights,
     parse_rights,
     remove_entry,
     rights_on,
     set_entry,
 )
+from accounts.groups import get_group
+from accounts.models import AccessEntry, User
+from accounts.users import find_user
 from core.errors import UserError
 from repos.models import Repository
 
@@ -96,6 +102,8 @@ def set_access(
 ) -> frozenset[str]:
     """Exactly `rights` for a user or an address, in place of the defaults."""
     chosen = _rights(rights)
+    if address is not None and "@" not in address.strip().strip("@"):
+        raise RepoAccessError(f"{address!r} is not an address")
     set_entry(session, repo_scope(repository), chosen, user_id=user_id, address=address)
     return chosen
 
@@ -108,6 +116,60 @@ def remove_access(
     address: str | None = None,
 ) -> bool:
     return remove_entry(session, repo_scope(repository), user_id=user_id, address=address)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """An access entry as it was set: who ('~username' or an address) and the rights."""
+
+    who: str
+    rights: tuple[str, ...]
+
+
+def grant_access(
+    session: Session, repository: Repository, who: str, rights: str | Iterable[str]
+) -> Grant:
+    """Give `who` (a username, '~username' or an address) exactly `rights`, in place of
+    the defaults; no rights shut them out."""
+    user, address = resolve_who(session, who)
+    chosen = (
+        set_access(session, repository, rights, user_id=user.id)
+        if user is not None
+        else set_access(session, repository, rights, address=address)
+    )
+    named = f"~{user.username}" if user is not None else str(address)
+    return Grant(named, tuple(r.value for r in REPO_RIGHTS if r in chosen))
+
+
+def revoke_access(session: Session, repository: Repository, who: str) -> bool:
+    """Remove `who`'s entry (the defaults apply to them again); False when there was none."""
+    user, address = resolve_who(session, who)
+    if user is not None:
+        return remove_access(session, repository, user_id=user.id)
+    return remove_access(session, repository, address=address)
+
+
+def resolve_who(session: Session, who: str) -> tuple[User | None, str | None]:
+    """(user, None) for 'name' or '~name', (None, address) for an address."""
+    who = who.strip()
+    if "@" in who:
+        try:
+            return None, validate_email(who, check_deliverability=False).normalized.lower()
+        except EmailNotValidError as e:
+            raise RepoAccessError(f"{who!r} is not an address: {e}") from None
+    user = find_user(session, who) if who.lstrip("~") else None
+    if user is not None:
+        return user, None
+    if who.lstrip("~") and get_group(session, who) is not None:
+        raise RepoAccessError(
+            f"~{who.lstrip('~').lower()} is a group: make it the owning group instead (its"
+            " members may push)"
+        )
+    raise RepoAccessError(f"no user named ~{who.lstrip('~') or '(nobody)'}")
+
+
+def access_entries(session: Session, repository: Repository) -> list[AccessEntry]:
+    return entries_of(session, repo_scope(repository))
 
 
 def _rights(rights: str | Iterable[str]) -> frozenset[str]:

@@ -65,7 +65,9 @@ def recent_commits(path: Path, branch: str, limit: int = 10) -> list[CommitInfo]
     if tip is None:
         return []
     found = []
-    for commit in repo.walk(tip.id, pygit2.enums.SortMode.TIME):
+    # Topological first: commits made in the same second keep children before parents.
+    order = pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME
+    for commit in repo.walk(tip.id, order):
         found.append(commit_info(commit))
         if len(found) == limit:
             break

@@ -14,9 +14,9 @@ import pygit2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounts.access import Actor, Visibility
+from accounts.access import Actor, Visibility, remove_entries
 from accounts.models import Group, User
-from accounts.projects import Owner, find_owner, get_project, owner_name_of
+from accounts.projects import Owner, find_owner, get_project, owner_name_of, remove_links_to
 from core.errors import UserError
 from core.settings import Settings
 from repos import storage
@@ -25,6 +25,7 @@ from repos.access import (
     RepoRight,
     repo_resource,
     repo_rights,
+    repo_scope,
     set_default_rights,
     set_visibility,
 )
@@ -172,6 +173,14 @@ def repositories_of(
     return shown
 
 
+def all_repositories(session: Session, owner_name: str | None = None) -> list[Repository]:
+    """Every repository (of one owner), by owner and name: what the operator sees."""
+    query = select(Repository).order_by(Repository.owner_name, Repository.name)
+    if owner_name is not None:
+        query = query.where(Repository.owner_name == owner_name.strip().lower().lstrip("~"))
+    return list(session.scalars(query))
+
+
 def update_repository(
     session: Session,
     settings: Settings,
@@ -184,14 +193,10 @@ def update_repository(
     owner_group: Group | None | bool = False,
 ) -> None:
     """Change what is given (`owner_group=None` removes the owning group of a user's
-    repository; a group's own repository keeps its group)."""
+    repository; a group's own repository keeps its group). Everything is checked
+    before HEAD is moved on disk, so a refusal changes nothing."""
     if description is not None:
         repository.description = _description(description)
-    if default_branch is not None:
-        branch = check_branch_name(default_branch)
-        repository.default_branch = branch
-        repo = pygit2.Repository(str(storage.path_of(settings, repository)))
-        repo.set_head(f"refs/heads/{branch}")
     if visibility is not None:
         set_visibility(repository, visibility)
     if default_rights is not None:
@@ -200,14 +205,46 @@ def update_repository(
         if repository.owner_user_id is None:
             raise RepoError(f"{repository.path_name} belongs to a group; it keeps that group")
         repository.owner_group_id = owner_group.id if isinstance(owner_group, Group) else None
+    if default_branch is not None:
+        branch = check_branch_name(default_branch)
+        repo = pygit2.Repository(str(storage.path_of(settings, repository)))
+        branches = repo.branches.local
+        # An empty repository may name the branch its first push will make.
+        if len(list(branches)) and branch not in branches:
+            raise RepoError(
+                f"{repository.path_name} has no branch {branch!r}; its branches:"
+                f" {', '.join(sorted(branches)[:20])}"
+            )
+        repository.default_branch = branch
+        repo.set_head(f"refs/heads/{branch}")
     session.flush()
+
+
+def repositories_by_id(session: Session, ids: Sequence[int]) -> dict[int, Repository]:
+    """{id: repository} of those that exist, in one query (a project's links)."""
+    if not ids:
+        return {}
+    rows = session.scalars(select(Repository).where(Repository.id.in_(sorted(set(ids)))))
+    return {repository.id: repository for repository in rows}
 
 
 def delete_repository(session: Session, settings: Settings, repository: Repository) -> None:
-    """Remove the row (the caller commits) and then the directory: call
-    `remove_directory` after the commit, so a failed commit keeps the data."""
+    """Remove the row, its access entries and the projects' links to it (the caller
+    commits), then call `remove_directory` after the commit, so a failed commit keeps
+    the data. The entries and links name the repository by id, which a later
+    repository may get again."""
+    scope = repo_scope(repository)
+    remove_entries(session, scope)
+    remove_links_to(session, scope)
     session.delete(repository)
     session.flush()
+
+
+def confirms_deletion(repository: Repository, typed: str) -> bool:
+    """Whether what someone typed to confirm deleting names the repository: its name
+    or ~owner/name."""
+    typed = typed.strip().lower()
+    return typed in (repository.name, repository.path_name, repository.path_name[1:])
 
 
 def remove_directory(settings: Settings, owner_name: str, name: str) -> None:

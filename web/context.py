@@ -33,7 +33,8 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import BaseConverter
 
 from accounts.access import ANONYMOUS, Actor, actor_for_user
-from accounts.models import SignInSession, User
+from accounts.groups import groups_acted_for
+from accounts.models import Group, SignInSession, User
 from accounts.sessions import begin_session, end_session, live_session
 from accounts.sessions import end_other_sessions as end_others
 from accounts.tokens import TokenRefused, user_for_token
@@ -249,6 +250,28 @@ def is_owner(thing: MailingList | Tracker) -> bool:
 def may_on_list(mlist: MailingList, right: str) -> bool:
     """Whether the signed-in person has `right` on `mlist` (for what a page offers)."""
     return may_on(db_session(), mlist, current_actor(), right)
+
+
+def groups_offered(current_group_id: int | None) -> list[Group]:
+    """The owning groups a settings form offers: those the visitor is an owner or
+    maintainer of, and the current one."""
+    session = db_session()
+    groups = groups_acted_for(session, current_actor())
+    current = session.get(Group, current_group_id) if current_group_id else None
+    if current is not None and current not in groups:
+        groups = [current, *groups]
+    return groups
+
+
+def chosen_group(name: str, current_group_id: int | None) -> Group | None:
+    """The owning group picked in a settings form: none (''), the current one, or one
+    the visitor is an owner or maintainer of (403 for any other)."""
+    if not name:
+        return None
+    allowed = {g.name: g for g in groups_offered(current_group_id)}
+    if name not in allowed:
+        abort(403, f"You are not an owner or maintainer of ~{name}.")
+    return allowed[name]
 
 
 # -- forms -----------------------------------------------------------------------------

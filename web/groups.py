@@ -1,8 +1,9 @@
 """Owners and groups: the ~NAME pages, and the shared pieces of the owner namespace.
 
-    /~NAME                           a user's projects and groups; a group's description,
-                                     members, projects, and the lists and trackers it owns
-                                     (those the visitor may browse)
+    /~NAME                           a user's projects, repositories and groups; a group's
+                                     description, members, projects, repositories, and
+                                     the lists and trackers it owns (those the visitor may
+                                     browse)
     /~NAME/members                   the group's owners change who belongs (POST: add,
                                      role, remove, describe)
     /groups/new                      the creation form (POST creates)
@@ -36,6 +37,7 @@ from accounts.projects import find_owner, may_manage_owner, projects_of
 from accounts.users import find_user
 from lists.access import ListRight, lists_owned_by
 from lists.access import may as may_list
+from repos.repositories import repositories_of
 from trackers.access import TrackerRight
 from trackers.access import may as may_tracker
 from trackers.queries import trackers_owned_by
@@ -87,12 +89,14 @@ def owner_page(owner: str):
         abort(404, f"There is no user or group named ~{owner.lower()} here.")
     actor = current_actor()
     projects = projects_of(session, owner)
+    repositories = repositories_of(session, actor, owner)
     if isinstance(found, User):
         return render_template(
             "owner.html",
             user=found,
             group=None,
             projects=projects,
+            repositories=repositories,
             groups=groups_of(session, found),
             may_create=may_manage_owner(actor, found),
         )
@@ -103,6 +107,7 @@ def owner_page(owner: str):
         user=None,
         group=found,
         projects=projects,
+        repositories=repositories,
         members=members_of(session, found),
         lists=[m for m in lists if may_list(session, m, actor, ListRight.browse)],
         trackers=[t for t in trackers if may_tracker(session, t, actor, TrackerRight.browse)],

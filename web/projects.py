@@ -8,12 +8,15 @@ which the owner and group pages never need.
     /projects/new                    the creation form (POST creates)
     /~OWNER/PROJECT                  a project: README, links, recent activity
     /~OWNER/PROJECT/settings         description, README and links, for whoever manages
-                                     the owner (POST: details, link, unlink)
+                                     the owner (POST: details, link, unlink); with no
+                                     project of that name, a repository's settings
+                                     (`web.repo_settings`, handed over to)
 
 OWNER is `web.groups`' owner name (no '.'), so /~USER.keys and /~USER.pgp stay the
 accounts pages'; /~OWNER/members, a static segment, is matched before a project named so.
-A list or tracker a visitor may not browse is left out of links and activity alike, as
-if it did not exist.
+A list, tracker or hosted repository a visitor may not browse is left out of links and
+activity alike, as if it did not exist. A hosted repository's link shows its clone URLs
+and recent commits.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from accounts.access import Actor
 from accounts.groups import groups_acted_for
@@ -33,9 +36,11 @@ from accounts.projects import (
     create_project,
     find_owner,
     get_project,
+    hosted_repo_scope,
     links_of,
     may_manage_owner,
     may_manage_project,
+    names_hosted_repository,
     parse_link,
     remove_link,
     repo_scope,
@@ -49,6 +54,12 @@ from archive.urls import mid_escape
 from lists.access import ListRight
 from lists.access import may as may_list
 from lists.access import may_manage as may_manage_list
+from repos import storage
+from repos.access import RepoRight, repo_rights
+from repos.commits import CommitInfo, recent_commits
+from repos.models import Repository
+from repos.repositories import RepoError, repositories_by_id, repository_named
+from repos.urls import clone_urls
 from trackers.access import TrackerRight
 from trackers.access import may as may_tracker
 from trackers.access import may_manage as may_manage_tracker
@@ -57,6 +68,7 @@ from trackers.tickets import get_tracker
 from web.context import (
     add_owner_converter,
     add_project_converter,
+    app_settings,
     check_csrf,
     current_actor,
     db_session,
@@ -68,6 +80,7 @@ from web.repos import summary as repository_summary
 bp = Blueprint("projects", __name__)
 
 ACTIVITY = 20  # entries of a project's recent activity
+REPO_COMMITS = 5  # recent commits shown for each linked repository
 
 
 def _add_converters(state) -> None:
@@ -132,6 +145,7 @@ def project_page(owner: str, project: str):
         "project.html",
         project=found,
         links=shown,
+        repositories=_shown_repositories(session, shown),
         activity=_activity(session, shown),
         may_manage=may_manage_project(actor, found),
     )
@@ -139,8 +153,16 @@ def project_page(owner: str, project: str):
 
 @bp.get("/~<ownername:owner>/<projectname:project>/settings")
 def project_settings(owner: str, project: str):
+    if get_project(db_session(), owner, project) is None:
+        return _hand_over("repo_settings.settings_page", owner=owner, name=project)
     found = _managed_project(owner, project)
     return render_template("project_settings.html", **_settings_values(found))
+
+
+def _hand_over(endpoint: str, **values):
+    """The view of another blueprint at the same URL: a repository's pages share
+    /~OWNER/NAME/... with a project's, and blueprints do not import each other."""
+    return current_app.view_functions[endpoint](**values)
 
 
 def _settings_values(project: Project) -> dict:
@@ -156,7 +178,10 @@ _FIELD_OF_SETTINGS_FORM = {"details": "details", "link": "link", "unlink": "link
 @bp.post("/~<ownername:owner>/<projectname:project>/settings")
 def change_project(owner: str, project: str):
     """`details` (description, README), `link` (list:NAME, tracker:NAME, repo:URL) or
-    `unlink` (a link's scope). Lists and trackers are linked only by who manages them."""
+    `unlink` (a link's scope). Lists and trackers are linked only by who manages them,
+    hosted repositories by their admins."""
+    if get_project(db_session(), owner, project) is None:
+        return _hand_over("repo_settings.change_settings", owner=owner, name=project)
     check_csrf()
     found = _managed_project(owner, project)
     session = db_session()
@@ -199,14 +224,31 @@ class ShownLink:
 
     scope: str
     kind: str  # "list", "tracker", "repo"
-    name: str  # the list's or tracker's name, or the URL
+    name: str  # the list's or tracker's name, ~owner/name of a hosted repository, or the URL
     description: str = ""
-    thing_id: int | None = None
+    thing_id: int | None = None  # the list's, tracker's or hosted repository's
     web: bool = False  # a repository URL the browser can open
 
     @property
     def label(self) -> str:
         return self.name if self.kind == "repo" else f"{self.kind} {self.name}"
+
+    @property
+    def hosted(self) -> bool:
+        return self.kind == "repo" and self.thing_id is not None
+
+
+@dataclass(frozen=True)
+class ShownRepository:
+    """A linked repository hosted here, as the project page shows it."""
+
+    path_name: str  # ~owner/name
+    url: str  # its summary page
+    description: str
+    https_url: str
+    ssh_url: str
+    default_branch: str
+    commits: list[CommitInfo]
 
 
 @dataclass(frozen=True)
@@ -228,12 +270,17 @@ def _visible_links(session, links: list[ProjectLink], actor: Actor) -> list[Show
 
 
 def _named_links(session, links: list[ProjectLink], actor: Actor) -> list[ShownLink]:
-    """Every link; a list or tracker the visitor may not browse gets no name."""
+    """Every link; a list, tracker or hosted repository the visitor may not browse gets
+    no name."""
     lists = lists_by_id(session, scope_ids(links, "list"))
     trackers = trackers_by_id(session, scope_ids(links, "tracker"))
+    repositories = repositories_by_id(session, scope_ids(links, "repo"))
     shown = []
     for link in links:
         kind, _, value = link.scope.partition(":")
+        if kind == "repo" and value.isdigit():
+            shown.append(_hosted_link(session, link.scope, repositories.get(int(value)), actor))
+            continue
         if kind == "repo":
             web = value.lower().startswith(("https://", "http://"))
             shown.append(ShownLink(link.scope, kind, value, web=web))
@@ -248,6 +295,41 @@ def _named_links(session, links: list[ProjectLink], actor: Actor) -> list[ShownL
             shown.append(ShownLink(link.scope, kind, thing.name, thing.description, thing.id))
         else:
             shown.append(ShownLink(link.scope, kind, ""))
+    return shown
+
+
+def _hosted_link(session, scope: str, repository: Repository | None, actor: Actor) -> ShownLink:
+    if repository is None or RepoRight.read not in repo_rights(session, repository, actor):
+        return ShownLink(scope, "repo", "")
+    return ShownLink(
+        scope, "repo", repository.path_name, repository.description, repository.id, web=True
+    )
+
+
+def _shown_repositories(session, links: list[ShownLink]) -> list[ShownRepository]:
+    """The shown hosted repositories with their clone URLs and newest commits (read with
+    pygit2 from each repository's default branch)."""
+    ids = [link.thing_id for link in links if link.hosted and link.thing_id is not None]
+    found = repositories_by_id(session, ids)
+    settings = app_settings()
+    shown = []
+    for repository_id in ids:
+        repository = found[repository_id]
+        https_url, ssh_url = clone_urls(settings, repository)
+        path = storage.path_of(settings, repository)
+        shown.append(
+            ShownRepository(
+                path_name=repository.path_name,
+                url=url_for(
+                    "projects.project_page", owner=repository.owner_name, project=repository.name
+                ),
+                description=repository.description,
+                https_url=https_url,
+                ssh_url=ssh_url,
+                default_branch=repository.default_branch,
+                commits=recent_commits(path, repository.default_branch, REPO_COMMITS),
+            )
+        )
     return shown
 
 
@@ -303,12 +385,21 @@ def _aware(when: datetime) -> datetime:
 
 
 def _scope_to_link(text: str) -> str:
-    """'list:NAME' or 'tracker:NAME' the visitor manages, or 'repo:URL', as a scope."""
+    """'list:NAME' or 'tracker:NAME' the visitor manages, 'repo:~OWNER/NAME' they
+    administer, or 'repo:URL', as a scope."""
     kind, value = parse_link(text)
-    if kind == "repo":
-        return repo_scope(value)
     session = db_session()
     actor = current_actor()
+    if kind == "repo" and names_hosted_repository(value):
+        try:
+            repository = repository_named(session, value)
+        except RepoError as error:
+            raise ProjectError(str(error)) from None
+        if repository is None or RepoRight.admin not in repo_rights(session, repository, actor):
+            raise ProjectError(f"you administer no repository {value}")
+        return hosted_repo_scope(repository.id)
+    if kind == "repo":
+        return repo_scope(value)
     if kind == "list":
         mlist = get_list(session, value)
         if mlist is None or not may_manage_list(mlist, actor):

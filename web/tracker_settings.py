@@ -16,8 +16,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from accounts.access import VISIBILITIES
-from accounts.groups import groups_acted_for
-from accounts.models import Group, User
+from accounts.models import User
 from accounts.users import find_user, usernames_by_id
 from trackers.access import (
     TRACKER_RIGHTS,
@@ -31,7 +30,14 @@ from trackers.access import (
     set_visibility,
 )
 from trackers.models import Tracker
-from web.context import check_csrf, current_actor, db_session, tracker_or_404
+from web.context import (
+    check_csrf,
+    chosen_group,
+    current_actor,
+    db_session,
+    groups_offered,
+    tracker_or_404,
+)
 from web.forms import FieldRefused, form_error
 
 bp = Blueprint("tracker_settings", __name__)
@@ -72,7 +78,7 @@ def change_settings(name: str):
 def _change_access(session, tracker: Tracker) -> None:
     set_visibility(tracker, request.form.get("visibility", ""))
     set_default_rights(tracker, request.form.getlist("default"))
-    set_owner_group(tracker, _chosen_group(tracker, request.form.get("group", "")))
+    set_owner_group(tracker, chosen_group(request.form.get("group", ""), tracker.owner_group_id))
 
 
 def _grant(session, tracker: Tracker) -> None:
@@ -119,7 +125,7 @@ def _render_settings(tracker: Tracker, error: Exception | None = None, field: st
         visibilities=VISIBILITIES,
         all_rights=TRACKER_RIGHTS,
         defaults=set(tracker.default_rights.split(",")),
-        groups=_groups_offered(session, tracker),
+        groups=groups_offered(tracker.owner_group_id),
         entries=[
             (e, usernames.get(e.user_id, "") if e.user_id is not None else "") for e in entries
         ],
@@ -127,31 +133,6 @@ def _render_settings(tracker: Tracker, error: Exception | None = None, field: st
     if error is not None:
         return form_error("tracker_settings.html", error, field=field, **values)
     return render_template("tracker_settings.html", **values)
-
-
-def _groups_offered(session, tracker: Tracker) -> list[Group]:
-    """The groups the form offers: those the actor acts for, and the current one."""
-    groups = groups_acted_for(session, current_actor())
-    current = session.get(Group, tracker.owner_group_id) if tracker.owner_group_id else None
-    if current is not None and current not in groups:
-        groups = [current, *groups]
-    return groups
-
-
-def _chosen_group(tracker: Tracker, name: str) -> Group | None:
-    """The group picked in the form: none, the tracker's current one, or one the actor
-    is an owner or maintainer of."""
-    if not name:
-        return None
-    session = db_session()
-    allowed = {g.name: g for g in groups_acted_for(session, current_actor())}
-    if tracker.owner_group_id is not None:
-        current = session.get(Group, tracker.owner_group_id)
-        if current is not None:
-            allowed.setdefault(current.name, current)
-    if name not in allowed:
-        abort(403, f"You are not an owner or maintainer of ~{name}.")
-    return allowed[name]
 
 
 def _user_or_400(who: str) -> User:

@@ -23,7 +23,9 @@ from accounts.projects import (
     create_project,
     find_owner,
     get_project,
+    hosted_repo_scope,
     links_of,
+    names_hosted_repository,
     parse_link,
     parse_project_path,
     projects_of,
@@ -36,6 +38,8 @@ from archive.models import MailingList
 from core.db import session_scope
 from core.settings import get_settings
 from mailyard.commands import ready_database
+from repos.models import Repository
+from repos.repositories import repository_named
 from trackers.models import Tracker
 from trackers.tickets import get_tracker
 
@@ -132,10 +136,11 @@ def project_create(path: str, description: str) -> None:
 
 @project_group.command(name="link")
 @click.argument("path", metavar="~OWNER/NAME")
-@click.argument("link", metavar="list:NAME|tracker:NAME|repo:URL")
+@click.argument("link", metavar="list:NAME|tracker:NAME|repo:~OWNER/NAME|repo:URL")
 @click.option("--remove", is_flag=True, help="Take the link off the project instead.")
 def project_link(path: str, link: str, remove: bool) -> None:
-    """Link a list, a tracker or a repository URL to a project (or unlink it)."""
+    """Link a list, a tracker, a repository hosted here or a repository URL to a
+    project (or unlink it)."""
     ready_database()
     with session_scope() as session:
         project = _existing_project(session, path)
@@ -198,7 +203,13 @@ def _existing_project(session, path: str):
 
 
 def _scope(session, kind: str, value: str) -> str:
-    """The scope of list:NAME, tracker:NAME (which must exist) or repo:URL."""
+    """The scope of list:NAME, tracker:NAME, repo:~OWNER/NAME (which must exist) or
+    repo:URL."""
+    if kind == "repo" and names_hosted_repository(value):
+        repository = repository_named(session, value)
+        if repository is None:
+            raise click.ClickException(f"no repository {value}")
+        return hosted_repo_scope(repository.id)
     if kind == "repo":
         return repo_scope(value)
     thing = get_list(session, value) if kind == "list" else get_tracker(session, value)
@@ -208,10 +219,13 @@ def _scope(session, kind: str, value: str) -> str:
 
 
 def _describe(session, scope: str) -> str:
-    """'list:dev' for 'list:7': scopes as people wrote them."""
+    """'list:dev' for 'list:7', 'repo:~ada/tool' for 'repo:3': scopes as people wrote
+    them."""
     kind, _, value = scope.partition(":")
-    model = {"list": MailingList, "tracker": Tracker}.get(kind)
+    model = {"list": MailingList, "tracker": Tracker, "repo": Repository}.get(kind)
     if model is None or not value.isdigit():
         return scope
     thing = session.get(model, int(value))
-    return f"{kind}:{thing.name}" if thing is not None else f"{kind}:(gone)"
+    if thing is None:
+        return f"{kind}:(gone)"
+    return f"repo:{thing.path_name}" if isinstance(thing, Repository) else f"{kind}:{thing.name}"

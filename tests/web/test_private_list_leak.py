@@ -1,7 +1,8 @@
 """Nothing of a private list reaches anyone who may not browse it, through any page.
 
 A private list is seeded with distinctive subjects, bodies and Message-IDs (a thread, a
-patch series, a Message-ID with a '/', and a thread cross-posted to a public list). Then
+patch series, a Message-ID with a '/', and a thread cross-posted to a public list), and
+a private repository of the same name with one commit, linked to a project. Then
 every GET rule of the application's URL map is requested, its arguments filled from the
 seed (the private list's name, its Message-IDs in every view, its patchset ids, ticket
 numbers...), together with searches, search mboxes, Atom feeds and the `/all/` scope,
@@ -38,14 +39,15 @@ from lists.membership import one_click_url, subscribe
 from mail.confirmation import request_change
 from mail.models import RequestKind
 from patchsets.models import Patchset
+from repos import storage
+from repos.access import grant_access
 from repos.repositories import create_repository
 from tests.accounts.helpers import make_user
+from tests.repos.helpers import git, work_tree
 from tests.web.test_list_access import make_group, sign_in_as, sign_out
 from trackers.tickets import Origin, create_tracker, open_ticket
 
 PRIVATE = "hush-room"
-PRIVATE_REPO = "hush-repo"  # a private repository of the same group
-GHOST_REPO = "ghost-repox"
 GHOST = "ghost-roomx"  # a list that never existed, standing in for the private one
 DESCRIPTION = "Clandestine ferret society"
 PATCH = """{what}
@@ -117,6 +119,9 @@ SECRETS = [
     ),
 ]
 PATCHSET_NAME = "Marzipan lighthouse refactor"
+# The subject of the one commit of a private repository ~acme/hush-room, linked to the
+# project: the owner page, the project page and the repository's pages must not show it.
+REPO_SECRET = "Kinkajou cipher wheel"
 VIEWS = ("", "/", "/raw", "/T/", "/t/", "/T", "/t.mbox.gz", "/1-a.txt", "/2-a.txt")
 
 
@@ -128,6 +133,7 @@ class Seeded:
     patchset_ids: list[int]
     unsubscribe_token: str
     confirm_token: str
+    repo_sha: str  # the private repository's one commit
 
 
 @pytest.fixture
@@ -150,7 +156,18 @@ def seeded(seed, session, settings) -> Seeded:
             ProjectLink(project_id=project.id, scope=f"list:{pub.id}"),
         ]
     )
+    repository = create_repository(
+        session, settings, acme, PRIVATE, description=DESCRIPTION, visibility="private"
+    )
+    grant_access(session, repository, "member", "read")
+    session.add(ProjectLink(project_id=project.id, scope=f"repo:{repository.id}"))
     session.commit()
+    tree = work_tree(settings.data_dir.parent / "repo-work", commits=0)
+    (tree / "wheel.txt").write_text("cipher\n")
+    git(tree, "add", ".")
+    git(tree, "commit", "-q", "-m", REPO_SECRET)
+    git(tree, "push", "-q", str(storage.path_of(settings, repository)), "main")
+    repo_sha = git(tree, "rev-parse", "HEAD").stdout.strip()
 
     root, reply, cover, p1, p2, slash, cross = SECRETS
     to = f"{PRIVATE}@lists.example.org"
@@ -166,8 +183,6 @@ def seeded(seed, session, settings) -> Seeded:
     seed.post(hush, cross.msgid, cross.subject, ("shared-root@pub.example",), body=cross.body_line)
     seed.post(pub, "pub-reply@pub.example", "Re: Shared roadmap", ("shared-root@pub.example",))
 
-    create_repository(session, settings, acme, PRIVATE_REPO, visibility="private")
-    session.commit()
     tracker = create_tracker(session, "bugs", "owner@example.com", "public bugs")
     open_ticket(session, tracker, "A public bug", "It is broken.", Origin(address="x@example.com"))
     subscribe(session, hush.id, "outsider@example.com")
@@ -176,7 +191,7 @@ def seeded(seed, session, settings) -> Seeded:
     ids = [p.id for p in session.query(Patchset).filter_by(list_id=hush.id).order_by(Patchset.id)]
     assert ids, "the private patch series made no patchset"
     token = one_click_url(settings, PRIVATE, "outsider@example.com").rsplit("/", 1)[1]
-    return Seeded(ids, token, pending.token)
+    return Seeded(ids, token, pending.token, repo_sha)
 
 
 # -- the requests -------------------------------------------------------------------------
@@ -192,7 +207,8 @@ def msgid_forms(msgid: str) -> set[str]:
 
 def placeholders(seeded: Seeded) -> dict[str, tuple[str, str]]:
     """Placeholder -> (private value, ghost value), as they go into a URL."""
-    values = {"L": (PRIVATE, GHOST), "R": (PRIVATE_REPO, GHOST_REPO)}
+    values = {"L": (PRIVATE, GHOST), "R": (PRIVATE, GHOST)}
+    values["S"] = (seeded.repo_sha, GHOST_SHA)
     for i, secret in enumerate(SECRETS):
         values[f"M{i}"] = (mid_escape(secret.msgid), mid_escape(secret.ghost))
         values[f"Q{i}"] = (quote(secret.msgid, safe=""), quote(secret.ghost, safe=""))
@@ -203,7 +219,7 @@ def placeholders(seeded: Seeded) -> dict[str, tuple[str, str]]:
 
 def ghost_swaps(seeded: Seeded) -> list[tuple[str, str]]:
     """(ghost, real) in every form a control's answer may show a ghost, longest first."""
-    swaps = {(GHOST, PRIVATE), (GHOST_REPO, PRIVATE_REPO)}
+    swaps = {(GHOST, PRIVATE), (GHOST_SHA, seeded.repo_sha)}
     for secret in SECRETS:
         for real, ghost in zip(
             (secret.msgid, escape(secret.msgid), mid_escape(secret.msgid)),
@@ -221,7 +237,7 @@ def named_tokens(template: str) -> set[str]:
     """The private values a request names itself (a page may echo those)."""
     named: set[str] = set()
     for key in _PLACEHOLDER.findall(template):
-        if key == "L":
+        if key in ("L", "R"):  # the list, or the repository of the same name
             named.add(PRIVATE)
         elif key[0] in "MQ":
             named |= msgid_forms(SECRETS[int(key[1:])].msgid)
@@ -251,12 +267,13 @@ def argument_values(seeded: Seeded) -> dict[str, list[str]]:
         "part": ["1-a.txt", "2-a.txt"],
         "repo": ["⟦R⟧"],
         "ref": ["main", "feature/x"],
-        "path": ["README.md"],
-        "sha": ["0123456789abcdef"],
+        "path": ["wheel.txt", "README.md"],
+        "sha": ["⟦S⟧", "0123456789abcdef"],
     }
 
 
 MADE_UP_TOKEN = "0123456789abcdef0123456789abcdef"
+GHOST_SHA = "1234567890abcdef1234567890abcdef12345678"  # no commit has it
 _ARGUMENT = re.compile(r"<(?:[^:<>]+:)?(\w+)>")
 SEARCHES = [
     "zanzibar",
@@ -307,7 +324,7 @@ def every_get_request(app, seeded: Seeded) -> list[tuple[str, str]]:
 def forbidden_tokens() -> list[str]:
     """What must never show: every subject, body line and Message-ID of the private list
     (as text, HTML-escaped and URL-escaped), its patchset's name, name and description."""
-    tokens = {PATCHSET_NAME, DESCRIPTION, PRIVATE}
+    tokens = {PATCHSET_NAME, DESCRIPTION, PRIVATE, REPO_SECRET}
     for secret in SECRETS:
         tokens |= {secret.subject, escape(secret.subject), secret.body_line}
         tokens |= msgid_forms(secret.msgid)
@@ -403,6 +420,7 @@ def test_a_member_sees_it_all_so_the_checks_would_catch_a_leak(app, client, sett
         assert any(repr(secret.subject) in p or repr(escape(secret.subject)) in p for p in problems)
         assert any(secret.msgid in p for p in problems)
     assert any(repr(PATCHSET_NAME) in p for p in problems)
+    assert any(repr(REPO_SECRET) in p and "/~acme/lighthouse " in p for p in problems)
     for path in (
         f"/{PRIVATE}/",
         f"/{PRIVATE}/new.atom",

@@ -69,10 +69,13 @@ class ServedMailyard:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def cli(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "mailyard.cli", *args],
             env=self.env,
+            input=input,
             capture_output=True,
             text=True,
             check=check,

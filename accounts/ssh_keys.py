@@ -187,3 +187,26 @@ def remove_ssh_key(session: Session, user: User, key_id: int) -> str:
 def authorized_keys_text(session: Session, user: User) -> str:
     """The user's SSH keys, one a line (what /~USER.keys serves)."""
     return "".join(f"{row.key}\n" for row in ssh_keys_of(session, user))
+
+
+def user_of_ssh_key(session: Session, key_type: str, blob: bytes) -> tuple[SshKey, User] | None:
+    """Who logs in with this key (as sshd presents it): its row and its confirmed user,
+    in one query by the unique fingerprint; None for a key nobody registered (or one of
+    another type with the same blob, or an unconfirmed user's, who may not sign in)."""
+    found = session.execute(
+        select(SshKey, User)
+        .join(User, User.id == SshKey.user_id)
+        .where(SshKey.fingerprint == ssh_fingerprint(blob), User.confirmed_at.isnot(None))
+    ).first()
+    if found is None or found[0].key.split(None, 1)[0] != key_type:
+        return None
+    return found[0], found[1]
+
+
+def user_of_ssh_key_id(session: Session, key_id: int) -> User | None:
+    """The confirmed user a registered key (by id) belongs to; None once it is removed."""
+    return session.scalar(
+        select(User)
+        .join(SshKey, SshKey.user_id == User.id)
+        .where(SshKey.id == key_id, User.confirmed_at.isnot(None))
+    )

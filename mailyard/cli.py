@@ -60,11 +60,19 @@ class MailyardGroup(click.Group):
     type=click.Path(file_okay=False),
     help="Where the embedded mode keeps everything (env MAILYARD_DATA_DIR).",
 )
-def cli(data_dir: str | None) -> None:
+@click.option(
+    "--config",
+    envvar="MAILYARD_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="The settings file (env MAILYARD_CONFIG; default: mailyard.toml in the data dir).",
+)
+def cli(data_dir: str | None, config: str | None) -> None:
     """Mailyard: mailing lists, archives and patch review driven by email."""
     env = dict(os.environ)
     if data_dir:
         env["MAILYARD_DATA_DIR"] = data_dir
+    if config:
+        env["MAILYARD_CONFIG"] = config
     try:
         use_settings(load_settings(env))
     except SettingsError as e:

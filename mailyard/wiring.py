@@ -36,6 +36,7 @@ from mailyard.commands import lists as list_commands
 from mailyard.commands import messages as message_commands
 from mailyard.commands import patches as patch_commands
 from mailyard.commands import repos as repo_commands
+from mailyard.commands import ssh as ssh_commands
 from mailyard.commands import trackers as tracker_commands
 from mailyard.commands import users as user_commands
 from patchsets import hooks as patchset_hooks
@@ -136,6 +137,7 @@ CLI_GROUPS: tuple[click.Group, ...] = (
     group_commands.group_group,
     group_commands.project_group,
     repo_commands.repo_group,
+    ssh_commands.ssh_group,
 )
 
 

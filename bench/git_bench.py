@@ -23,10 +23,13 @@ so no push is recorded). That one bare repository is then served three ways at o
 Clone: `git clone --bare` (the full history, no checkout: the transfer and the client's
 index-pack, not the writing of a work tree), --runs times each, median and min in
 seconds and the ratio of the median to git://'s; every clone is checked to end at the
-same main. Web: --requests sequential GETs on one keep-alive connection per page (after
-5 warm-up requests; 120 s cap a page), p50 and p99, of the summary, a tree, the 2,000-line
-file's page and its blame, a commit that changes it, and the log's first page and a
-deep one (`?after=` the commit half-way down main). There is no peer for the web part in
+same main. The ls-remote column is the median of --runs `git ls-remote URL HEAD`: what
+one connection costs before any pack is sent (SSH: sshd's AuthorizedKeysCommand and the
+forced command, each a `mailyard` process). Web: --requests sequential GETs on one
+keep-alive connection per page (after 5 warm-up requests; 120 s cap a page), p50 and
+p99, of the summary, a tree, the 2,000-line file's page and its blame, a commit that
+changes it, and the log's first page and a deep one (`?after=` the commit half-way down
+main). There is no peer for the web part in
 this run. A transport or page that is not there (404; no `mailyard ssh` command; not
 root, so sshd cannot log anyone in) is skipped with a line saying why.
 --quick: 300 commits, 1 run, 5 requests (what the test runs).
@@ -71,6 +74,7 @@ class Transport:
     skipped: str = ""  # why it was not measured
     env: dict[str, str] = field(default_factory=dict)
     seconds: list[float] = field(default_factory=list)
+    ls_remote: list[float] = field(default_factory=list)  # the cost of a connection alone
     protocol: str = ""
 
 
@@ -335,6 +339,10 @@ def protocol_of(t: Transport) -> str:
 
 def clone_runs(t: Transport, runs: int, scratch: Path, main_sha: str) -> None:
     t.protocol = protocol_of(t)
+    for _ in range(runs):
+        start_time = time.perf_counter()
+        git("ls-remote", t.url, "HEAD", env=t.env, timeout=120)
+        t.ls_remote.append(time.perf_counter() - start_time)
     for i in range(runs):
         dest = scratch / f"clone-{t.name}-{i}"
         start_time = time.perf_counter()
@@ -364,7 +372,10 @@ def measure_page(port: int, path: str, requests: int) -> dict:
     status, _, body = get(port, path)
     if status != 200:
         why = "no such page in this code yet (helper browse's, after the merge)"
-        return {"path": path, "skipped": f"answers {status}" + (f": {why}" if status == 404 else "")}
+        return {
+            "path": path,
+            "skipped": f"answers {status}" + (f": {why}" if status == 404 else ""),
+        }
     result = latency_round(port, path, requests)
     result["path"] = path
     return result
@@ -380,7 +391,10 @@ def print_table(transports: list[Transport], pages: dict[str, dict], made: dict,
         flush=True,
     )
     print(f"\ngit clone --bare (full history, no checkout), {args.runs} run(s):")
-    print(f"{'transport':<10} {'protocol':<9} {'median s':>9} {'min s':>8} {'x git://':>9}")
+    print(
+        f"{'transport':<10} {'protocol':<9} {'median s':>9} {'min s':>8} {'x git://':>9} "
+        f"{'ls-remote s':>12}"
+    )
     ceiling = None
     for t in transports:
         if t.skipped:
@@ -390,7 +404,7 @@ def print_table(transports: list[Transport], pages: dict[str, dict], made: dict,
         ceiling = ceiling or median
         print(
             f"{t.name:<10} {t.protocol:<9} {median:>9.2f} {min(t.seconds):>8.2f} "
-            f"{median / ceiling:>9.2f}"
+            f"{median / ceiling:>9.2f} {statistics.median(t.ls_remote):>12.3f}"
         )
     print(f"\nweb, {args.requests} sequential GETs a page (no peer in this run):")
     print(f"{'page':<24} {'p50 ms':>9} {'p99 ms':>9} {'bytes':>9}")
@@ -420,11 +434,8 @@ def main() -> None:
 
     recipe = git_history.Recipe(commits=args.commits)
     source, made = cached_history(recipe, args.rebuild)
-    print(
-        f"history: {made['commits']} commits, "
-        f"{'made in %.1f s' % made['seconds'] if made['made_now'] else 'from the cache'}",
-        flush=True,
-    )
+    how = f"made in {made['seconds']:.1f} s" if made["made_now"] else "from the cache"
+    print(f"history: {made['commits']} commits, {how}", flush=True)
     shutil.rmtree(DATA_DIR, ignore_errors=True)
     DATA_DIR.mkdir(parents=True)
     http_port = common.free_port()
@@ -478,8 +489,7 @@ def main() -> None:
             pages[name] = measure_page(http_port, path, args.requests)
             r = pages[name]
             print(
-                f"{name}: "
-                + (r["skipped"] if "skipped" in r else f"p50 {r['p50_ms']:.2f} ms"),
+                f"{name}: " + (r["skipped"] if "skipped" in r else f"p50 {r['p50_ms']:.2f} ms"),
                 flush=True,
             )
         if serve.poll() is not None:
@@ -496,6 +506,7 @@ def main() -> None:
                         "skipped": t.skipped,
                         "protocol": t.protocol,
                         "seconds": t.seconds and common.summary(t.seconds),
+                        "ls_remote_seconds": t.ls_remote and common.summary(t.ls_remote),
                     }
                     for t in transports
                 },

@@ -17,6 +17,7 @@ import random
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,6 +39,8 @@ WORDS = (
     "store cache limit scan split join match yield value count batch frame patch"
 ).split()
 START = 1_420_070_400  # 2015-01-01 UTC; commits an hour apart
+# ("M", path, content), ("R", old path, new path) or ("D", path, "")
+Change = tuple[str, str, bytes | str]
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class _Stream:
         when: int,
         author: tuple[str, str],
         message: str,
-        changes: list[tuple[str, str, bytes | str | None]],
+        changes: Sequence[Change],
         parents: list[int],
     ) -> int:
         self.mark += 1
@@ -115,6 +118,7 @@ class _Stream:
             elif op == "D":
                 self.write(f"D {path}\n")
             else:  # rename: content is the new path
+                assert isinstance(content, str)
                 self.write(f'R "{path}" "{content}"\n')
         self.write("\n")
         return self.mark
@@ -153,7 +157,7 @@ def write_stream(recipe: Recipe, out) -> dict:
     def text(path: str) -> str:
         return "\n".join(files[path]) + "\n"
 
-    first = [("M", p, text(p)) for p in files]
+    first: list[Change] = [("M", p, text(p)) for p in files]
     first.append(("M", "assets/logo.png", bytes(rng.randrange(256) for _ in range(3000))))
     head = s.commit(ref, tick(), AUTHORS[0], "Initial import\n", first, [])
     made["commits"] = 1
@@ -179,7 +183,7 @@ def write_stream(recipe: Recipe, out) -> dict:
                     [tip],
                 )
                 made["commits"] += 1
-            merged = [("M", p, text(p)) for p in topic_files]
+            merged: list[Change] = [("M", p, text(p)) for p in topic_files]
             head = s.commit(
                 ref,
                 tick(),
@@ -194,7 +198,7 @@ def write_stream(recipe: Recipe, out) -> dict:
             made["merges"] += 1
             continue
         n = made["commits"]
-        changes: list[tuple[str, str, bytes | str | None]] = []
+        changes: list[Change] = []
         if rng.random() < 0.002:
             old = rng.choice(paths)
             new = old.rsplit("/", 1)[0] + f"/renamed_{n}" + old[old.rfind(".") :]

@@ -20,6 +20,9 @@ so no push is recorded). That one bare repository is then served three ways at o
   ssh      a real sshd on a free loopback port whose AuthorizedKeysCommand is
            `mailyard ssh authorized-keys` (the README's sshd_config block, as root),
            ssh://root@127.0.0.1:P/~bench/big, with an ed25519 key registered to ~bench
+  plain ssh  the SSH ceiling: another sshd whose authorized_keys file holds the client's
+           key, ssh://root@127.0.0.1:P/<the repository's path> (git-upload-pack, no
+           Mailyard process)
 Clone: `git clone --bare` (the full history, no checkout: the transfer and the client's
 index-pack, not the writing of a work tree), --runs times each, median and min in
 seconds and the ratio of the median to git://'s; every clone is checked to end at the
@@ -29,9 +32,10 @@ forced command, each a `mailyard` process). Web: --requests sequential GETs on o
 keep-alive connection per page (after 5 warm-up requests; 120 s cap a page), p50 and
 p99, of the summary, a tree, the 2,000-line file's page and its blame, a commit that
 changes it, and the log's first page and a deep one (`?after=` the commit half-way down
-main). There is no peer for the web part in
-this run. A transport or page that is not there (404; no `mailyard ssh` command; not
-root, so sshd cannot log anyone in) is skipped with a line saying why.
+main). There is no peer for the web part in this run; under the table is what `git blame
+--porcelain` of the file alone takes (the blame page's floor). A transport or page that
+is not there (404; no `mailyard ssh` command; not root, so sshd cannot log anyone in) is
+skipped with a line saying why.
 --quick: 300 commits, 1 run, 5 requests (what the test runs).
 """
 
@@ -64,6 +68,7 @@ DATA_DIR = common.WORK / "mailyard-git"
 OWNER, NAME = "bench", "big"
 REPO_PATH = f"/~{OWNER}/{NAME}"
 SSHD = Path("/usr/sbin/sshd")
+BIG = git_history.BIG_FILE
 QUICK = {"commits": 300, "runs": 1, "requests": 5}
 
 
@@ -228,21 +233,23 @@ def register_key(env: dict[str, str], public_key: str) -> None:
         raise RuntimeError(f"registering the SSH key failed: {r.stderr.strip()}")
 
 
-def sshd_config(port: int, directory: Path, data_dir: Path) -> str:
+SSHD_COMMON = (
+    "ListenAddress 127.0.0.1\n"
+    "PidFile none\n"
+    "UsePAM no\n"
+    "PermitRootLogin prohibit-password\n"
+    "PasswordAuthentication no\n"
+    "KbdInteractiveAuthentication no\n"
+    "LogLevel VERBOSE\n"
+)
+
+
+def mailyard_sshd_config(data_dir: Path) -> str:
     """The README's `Match User git` block made this run's: root is the git user (an
     sshd run by root logs in root here), the venv's Python runs `mailyard`."""
     mailyard = f"{sys.executable} -m mailyard --data-dir {data_dir}"
     return (
-        f"Port {port}\n"
-        "ListenAddress 127.0.0.1\n"
-        f"HostKey {directory / 'host_key'}\n"
-        "PidFile none\n"
-        "UsePAM no\n"
-        "PermitRootLogin prohibit-password\n"
-        "PasswordAuthentication no\n"
-        "KbdInteractiveAuthentication no\n"
         "AuthorizedKeysFile none\n"
-        "LogLevel VERBOSE\n"
         "Match User root\n"
         f"    AuthorizedKeysCommand {mailyard} ssh authorized-keys %u %t %k\n"
         "    AuthorizedKeysCommandUser root\n"
@@ -250,6 +257,79 @@ def sshd_config(port: int, directory: Path, data_dir: Path) -> str:
         "    PasswordAuthentication no\n"
         "    AcceptEnv GIT_PROTOCOL\n"
     )
+
+
+def ssh_unavailable() -> str:
+    """Why no sshd can log anyone in here ('' when it can)."""
+    if not SSHD.exists() or not shutil.which("ssh") or not shutil.which("ssh-keygen"):
+        return "OpenSSH is missing (apt-get install openssh-server openssh-client)"
+    if os.geteuid() != 0:
+        return "sshd must run as root to log anyone in (this benchmark logs in as root)"
+    return ""
+
+
+def keygen(path: Path) -> str:
+    """A new ed25519 key pair at `path`; its public line."""
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    return path.with_name(path.name + ".pub").read_text().strip()
+
+
+def start_sshd(directory: Path, config_tail: str, procs: list) -> int:
+    """sshd in the foreground on a free loopback port with its own host key and
+    `config_tail` after the common lines; its port."""
+    keygen(directory / "host_key")
+    port = common.free_port()
+    config = directory / "sshd_config"
+    config.write_text(
+        f"Port {port}\nHostKey {directory / 'host_key'}\n" + SSHD_COMMON + config_tail
+    )
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # its privilege separation dir
+    checked = subprocess.run([str(SSHD), "-t", "-f", str(config)], capture_output=True, text=True)
+    if checked.returncode != 0:
+        raise RuntimeError(f"sshd -t: {checked.stderr.strip()}")
+    proc = start([str(SSHD), "-D", "-e", "-f", str(config)], directory / "sshd.log")
+    procs.append(proc)
+    common.wait_for_port(port, proc, timeout=30)
+    return port
+
+
+def ssh_client_env(home: Path, key: Path, port: int) -> dict[str, str]:
+    ssh = ["ssh", "-F", "/dev/null", "-i", str(key), "-p", str(port)]
+    for option in (
+        "StrictHostKeyChecking=no",
+        "UserKnownHostsFile=/dev/null",
+        "IdentitiesOnly=yes",
+        "BatchMode=yes",
+        "LogLevel=ERROR",
+    ):
+        ssh += ["-o", option]
+    return client_env(home, GIT_SSH_COMMAND=shlex.join(ssh))
+
+
+def plain_ssh_transport(repo: Path, data_dir: Path, home: Path, procs: list) -> Transport:
+    """The SSH ceiling: a plain sshd whose authorized_keys holds the client's key, and
+    git-upload-pack on the repository's path (no Mailyard process in the way)."""
+    t = Transport("plain ssh")
+    t.skipped = ssh_unavailable()
+    if t.skipped:
+        return t
+    directory = data_dir / "sshd-plain"
+    directory.mkdir()
+    (directory / "authorized_keys").write_text(keygen(directory / "client_key") + "\n")
+    port = start_sshd(
+        directory,
+        # not StrictModes: the file is in the temp directory, which everyone may write
+        f"StrictModes no\nAuthorizedKeysFile {directory / 'authorized_keys'}\n"
+        "AcceptEnv GIT_PROTOCOL\n",
+        procs,
+    )
+    t.url = f"ssh://root@127.0.0.1:{port}{repo}"
+    t.env = ssh_client_env(home, directory / "client_key", port)
+    return t
 
 
 def ssh_transport(
@@ -261,11 +341,8 @@ def ssh_transport(
     if not has_ssh_command(env):
         t.skipped = "no `mailyard ssh` command in this code yet (helper ssh's, after the merge)"
         return t
-    if not SSHD.exists() or not shutil.which("ssh") or not shutil.which("ssh-keygen"):
-        t.skipped = "OpenSSH is missing (apt-get install openssh-server openssh-client)"
-        return t
-    if os.geteuid() != 0:
-        t.skipped = "sshd must run as root to log anyone in (this benchmark logs in as root)"
+    t.skipped = ssh_unavailable()
+    if t.skipped:
         return t
     directory = data_dir / "sshd"
     directory.mkdir()
@@ -278,45 +355,10 @@ def ssh_transport(
     (data_dir / "mailyard.toml").write_text(
         "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items())
     )
-    for key in ("host_key", "client_key"):
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(directory / key)],
-            check=True,
-            capture_output=True,
-        )
-    register_key(env, (directory / "client_key.pub").read_text().strip())
-    port = common.free_port()
-    config = directory / "sshd_config"
-    config.write_text(sshd_config(port, directory, data_dir))
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # its privilege separation dir
-    checked = subprocess.run([str(SSHD), "-t", "-f", str(config)], capture_output=True, text=True)
-    if checked.returncode != 0:
-        raise RuntimeError(f"sshd -t: {checked.stderr.strip()}")
-    log = directory / "sshd.log"
-    proc = start([str(SSHD), "-D", "-e", "-f", str(config)], log)
-    procs.append(proc)
-    common.wait_for_port(port, proc, timeout=30)
-    ssh = [
-        "ssh",
-        "-F",
-        "/dev/null",
-        "-i",
-        str(directory / "client_key"),
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "LogLevel=ERROR",
-        "-p",
-        str(port),
-    ]
+    register_key(env, keygen(directory / "client_key"))
+    port = start_sshd(directory, mailyard_sshd_config(data_dir), procs)
     t.url = f"ssh://root@127.0.0.1:{port}{REPO_PATH}"
-    t.env = client_env(home, GIT_SSH_COMMAND=shlex.join(ssh))
+    t.env = ssh_client_env(home, directory / "client_key", port)
     return t
 
 
@@ -381,10 +423,23 @@ def measure_page(port: int, path: str, requests: int) -> dict:
     return result
 
 
+def blame_floor(repo: Path, runs: int) -> float:
+    """Milliseconds `git blame --porcelain` itself takes on the big file (median): the
+    work under the blame page, which no server does faster by running git."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        git("-C", str(repo), "blame", "--porcelain", git_history.BRANCH, "--", BIG)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
 # --- the report ------------------------------------------------------------------------
 
 
-def print_table(transports: list[Transport], pages: dict[str, dict], made: dict, args) -> None:
+def print_table(
+    transports: list[Transport], pages: dict[str, dict], made: dict, floor_ms: float, args
+) -> None:
     print(
         f"\n~{OWNER}/{NAME}: {made['commits']} commits ({made['merges']} merges, "
         f"{made['tags']} tags), pack {made['pack_bytes'] / 1048576:.1f} MiB",
@@ -413,6 +468,10 @@ def print_table(transports: list[Transport], pages: dict[str, dict], made: dict,
             print(f"{name:<24} skipped: {r['path']} {r['skipped']}")
         else:
             print(f"{name:<24} {r['p50_ms']:>9.2f} {r['p99_ms']:>9.2f} {r['bytes']:>9}")
+    print(
+        f"floor: `git blame --porcelain {git_history.BRANCH} -- {git_history.BIG_FILE}` "
+        f"alone takes {floor_ms:.2f} ms (median of {max(3, args.runs)})"
+    )
     print(flush=True)
 
 
@@ -477,6 +536,7 @@ def main() -> None:
                 env=client_env(home),
             ),
             http_transport(http_port, home),
+            plain_ssh_transport(target, DATA_DIR, home, procs),
             ssh_transport(env, DATA_DIR, http_port, home, procs),
         ]
         for t in transports:
@@ -494,7 +554,8 @@ def main() -> None:
             )
         if serve.poll() is not None:
             raise SystemExit(f"mailyard serve died\n{common.tail(serve_log)}")
-        print_table(transports, pages, made, args)
+        floor_ms = blame_floor(target, max(3, args.runs))
+        print_table(transports, pages, made, floor_ms, args)
         common.save(
             f"mailyard_git_{args.commits}.json",
             {
@@ -512,6 +573,7 @@ def main() -> None:
                 },
                 "clone_command": "git clone --bare -q URL",
                 "web": pages,
+                "git_blame_porcelain_ms": floor_ms,
                 "requests_per_page": args.requests,
                 "server": f"mailyard serve (gunicorn gthread, {args.workers} worker(s))",
                 "machine": common.machine(),

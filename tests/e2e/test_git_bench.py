@@ -52,7 +52,7 @@ def test_the_quick_git_benchmark_prints_its_table(tmp_path) -> None:
 
     assert re.search(r"^git://" + FIGURE, row("git://"), re.M)
     assert re.search(r" 1\.00 ", row("git://"))
-    for name in ("http", "ssh"):
+    for name in ("http", "plain ssh", "ssh"):
         # measured, or skipped with the reason
         assert re.search(rf"^{name}(\s+skipped: \S.*|{FIGURE})", row(name)), row(name)
     for page in PAGES:

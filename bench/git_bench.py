@@ -18,7 +18,7 @@ so no push is recorded). That one bare repository is then served three ways at o
            protocol's ceiling (no authentication, no HTTP)
   http     `mailyard serve` (gunicorn, --workers workers), http://127.0.0.1:P/~bench/big
   ssh      a real sshd on a free loopback port whose AuthorizedKeysCommand is
-           `mailyard ssh authorized-keys` (the README's sshd_config block, as root),
+           `mailyard ssh authorized-keys` (the README's sshd_config block, made root's),
            ssh://root@127.0.0.1:P/~bench/big, with an ed25519 key registered to ~bench
   plain ssh  the SSH ceiling: another sshd whose authorized_keys file holds the client's
            key, ssh://root@127.0.0.1:P/<the repository's path> (git-upload-pack, no
@@ -81,6 +81,7 @@ class Transport:
     seconds: list[float] = field(default_factory=list)
     ls_remote: list[float] = field(default_factory=list)  # the cost of a connection alone
     protocol: str = ""
+    config: str = ""  # where the server's configuration came from, when it matters
 
 
 def client_env(home: Path, **extra: str) -> dict[str, str]:
@@ -244,12 +245,25 @@ SSHD_COMMON = (
 )
 
 
-def mailyard_sshd_config(data_dir: Path) -> str:
-    """The README's `Match User git` block made this run's: root is the git user (an
-    sshd run by root logs in root here), the venv's Python runs `mailyard`."""
+def mailyard_sshd_config(data_dir: Path) -> tuple[str, str]:
+    """The `Match User git` block of the README (a built-in copy of it while the README
+    has none) made this run's, and where it came from: root is the git user (an sshd run
+    by root logs in only root here), the venv's Python runs `mailyard`."""
     mailyard = f"{sys.executable} -m mailyard --data-dir {data_dir}"
-    return (
-        "AuthorizedKeysFile none\n"
+    readme = common.REPO / "README.md"
+    text = readme.read_text() if readme.exists() else ""
+    blocks = re.findall(r"```sshd_config\n(.*?)```", text, re.S)
+    if len(blocks) == 1 and "Match User git" in blocks[0]:
+        block = (
+            blocks[0]
+            .replace("/opt/mailyard/venv/bin/mailyard --data-dir /var/lib/mailyard", mailyard)
+            .replace("/opt/mailyard/venv/bin/mailyard", mailyard)
+            .replace("/var/lib/mailyard", str(data_dir))
+            .replace("Match User git", "Match User root")
+            .replace("AuthorizedKeysCommandUser git", "AuthorizedKeysCommandUser root")
+        )
+        return "AuthorizedKeysFile none\n" + block, "the README's sshd_config block"
+    block = (
         "Match User root\n"
         f"    AuthorizedKeysCommand {mailyard} ssh authorized-keys %u %t %k\n"
         "    AuthorizedKeysCommandUser root\n"
@@ -257,6 +271,7 @@ def mailyard_sshd_config(data_dir: Path) -> str:
         "    PasswordAuthentication no\n"
         "    AcceptEnv GIT_PROTOCOL\n"
     )
+    return "AuthorizedKeysFile none\n" + block, "built in (the README has no sshd_config block)"
 
 
 def ssh_unavailable() -> str:
@@ -356,7 +371,9 @@ def ssh_transport(
         "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items())
     )
     register_key(env, keygen(directory / "client_key"))
-    port = start_sshd(directory, mailyard_sshd_config(data_dir), procs)
+    config, t.config = mailyard_sshd_config(data_dir)
+    port = start_sshd(directory, config, procs)
+    print(f"ssh: sshd_config from {t.config}", flush=True)
     t.url = f"ssh://root@127.0.0.1:{port}{REPO_PATH}"
     t.env = ssh_client_env(home, directory / "client_key", port)
     return t
@@ -566,6 +583,7 @@ def main() -> None:
                         "url": t.url,
                         "skipped": t.skipped,
                         "protocol": t.protocol,
+                        "config": t.config,
                         "seconds": t.seconds and common.summary(t.seconds),
                         "ls_remote_seconds": t.ls_remote and common.summary(t.ls_remote),
                     }

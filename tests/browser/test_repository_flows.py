@@ -56,14 +56,16 @@ def test_create_push_and_browse_a_repository(site, browser, shoot, tmp_path):
     assert "Widget: it turns." in main and "Add the turning code" in main
     assert page.locator("script").count() == 0  # the README is text, never markup
     shoot(page, "repo-summary")
-    page.get_by_role("link", name="src", exact=True).first.click()
+    page.get_by_role("link", name="tree", exact=True).first.click()
+    page.get_by_role("link", name="src/", exact=True).first.click()
     page.get_by_role("link", name="turn.py").first.click()
     assert "return -x" in page.inner_text("main")
     shoot(page, "repo-blob")
     page.goto("/~ada/widget/log/main")
-    assert page.inner_text("main").count("commit ") >= 2
-    page.get_by_role("link", name="Add the turning code").first.click()
-    assert head[:12] in page.url or head in page.url
+    log = page.inner_text("main")
+    assert "Add the turning code" in log and "commit 1" in log and "commit 0" in log
+    page.get_by_role("link", name=head[:12]).first.click()
+    assert page.url.endswith(f"/commit/{head}")
     assert "Signed-off-by" in page.inner_text("main")
     shoot(page, "repo-commit")
 

@@ -1,5 +1,6 @@
-"""`python -m mailyard`: what git hooks run (`repos.storage`), the same as `mailyard`."""
+"""`python -m mailyard`: what git hooks and sshd run (`repos.storage`, `mailyard ssh`),
+the same as `mailyard`."""
 
-from mailyard.cli import main
+from mailyard.entry import main
 
 main()

@@ -8,8 +8,6 @@ import time
 
 import click
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from archive.importer import (
     check_mbox_files,
@@ -21,62 +19,19 @@ from archive.importer import reindex as rebuild
 from archive.lists import get_list
 from archive.mbox import MboxFormat
 from core.db import new_session
-from core.errors import UserError
-from core.settings import SettingsError, get_settings, load_settings, secret_key, use_settings
+from core.settings import get_settings, secret_key
 from lists.manage import ListError
 from mailyard import wiring
 from mailyard.celery_app import app as celery_app  # noqa: F401  the app the tasks run on
 from mailyard.commands import ready_database
+from mailyard.root import root_group, safe_url
 from mailyard.serve import HTTP_LISTEN, check_can_listen, intake_listen_settings, serve_all
 from mailyard.worker import run_worker
 from mta.server import run_intake
 from web.auth import login_link
 from web.server import run_web
 
-
-class MailyardGroup(click.Group):
-    """Turns the errors a user can cause into one-line messages (the CLI's single place)."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except UserError as e:
-            raise click.ClickException(str(e)) from None
-        except OperationalError as e:
-            settings = get_settings()
-            reason = str(e.orig).strip().splitlines()[0]
-            raise click.ClickException(
-                f"database error at MAILYARD_DATABASE_URL={_safe_url(settings.database_url)}: "
-                f"{reason}"
-            ) from None
-        except FileNotFoundError as e:
-            raise click.ClickException(f"{e.filename}: no such file") from None
-
-
-@click.group(cls=MailyardGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--data-dir",
-    envvar="MAILYARD_DATA_DIR",
-    type=click.Path(file_okay=False),
-    help="Where the embedded mode keeps everything (env MAILYARD_DATA_DIR).",
-)
-@click.option(
-    "--config",
-    envvar="MAILYARD_CONFIG",
-    type=click.Path(dir_okay=False),
-    help="The settings file (env MAILYARD_CONFIG; default: mailyard.toml in the data dir).",
-)
-def cli(data_dir: str | None, config: str | None) -> None:
-    """Mailyard: mailing lists, archives and patch review driven by email."""
-    env = dict(os.environ)
-    if data_dir:
-        env["MAILYARD_DATA_DIR"] = data_dir
-    if config:
-        env["MAILYARD_CONFIG"] = config
-    try:
-        use_settings(load_settings(env))
-    except SettingsError as e:
-        raise click.ClickException(str(e)) from None
+cli = root_group("cli", "Mailyard: mailing lists, archives and patch review driven by email.")
 
 
 @cli.command()
@@ -85,7 +40,7 @@ def init() -> None:
     ready_database()
     settings = get_settings()
     secret_key(settings)  # made here once, so no two processes start by making it
-    click.echo(f"data in {settings.data_dir}, database {_safe_url(settings.database_url)}")
+    click.echo(f"data in {settings.data_dir}, database {safe_url(settings.database_url)}")
 
 
 @cli.command()
@@ -220,10 +175,6 @@ def login_link_command(address: str) -> None:
     except EmailNotValidError as e:
         raise click.ClickException(f"{address}: {e}") from None
     click.echo(login_link(get_settings(), address))
-
-
-def _safe_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
 
 
 for group in wiring.CLI_GROUPS:

@@ -31,12 +31,12 @@ from lists import hooks as list_hooks
 from mail.address_kinds import AddressKind
 from mail.delivery import OutboxKind, register_kind
 from mail.submission import AUTHENTICATE
+from mailyard import ssh_commands
 from mailyard.commands import groups as group_commands
 from mailyard.commands import lists as list_commands
 from mailyard.commands import messages as message_commands
 from mailyard.commands import patches as patch_commands
 from mailyard.commands import repos as repo_commands
-from mailyard.commands import ssh as ssh_commands
 from mailyard.commands import trackers as tracker_commands
 from mailyard.commands import users as user_commands
 from patchsets import hooks as patchset_hooks

@@ -13,7 +13,7 @@ SSH_ORIGINAL_COMMAND. git asks for one of
 quoted as git's `sq_quote` writes it. `parse_ssh_command` reads that into a `GitRequest`
 (which command, which repository, which right it needs) or refuses it with one line: an
 interactive login, any other program, a path with `..` or more than one argument. No
-I/O here: `mailyard/commands/ssh.py` looks the repository up and runs git.
+I/O here: `mailyard/ssh_commands.py` looks the repository up and runs git.
 """
 
 from __future__ import annotations

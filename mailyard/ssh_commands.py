@@ -25,8 +25,8 @@ import click
 from accounts.access import actor_for_user
 from accounts.ssh_keys import user_of_ssh_key, user_of_ssh_key_id
 from core.db import dispose_engines, session_scope
+from core.params import parse_id
 from core.settings import Settings, get_settings
-from mailyard.commands import ROW_ID
 from repos import storage
 from repos.access import repo_rights
 from repos.models import PushVia
@@ -71,10 +71,11 @@ def _shell_command(settings: Settings, key_id: int) -> list[str]:
 
 
 @ssh_group.command(name="shell")
-@click.argument("key_id", metavar="KEY-ID", type=ROW_ID)
-def shell(key_id: int) -> None:
+@click.argument("key_number", metavar="KEY-ID")
+def shell(key_number: str) -> None:
     """The forced command of a Mailyard key: run the git command SSH_ORIGINAL_COMMAND
     asks for, if the key's user may; otherwise one line saying why, and exit code 1."""
+    key_id = parse_id("KEY-ID", key_number)
     settings = get_settings()
     asked = os.environ.get("SSH_ORIGINAL_COMMAND")
     with session_scope() as session:

@@ -41,6 +41,14 @@ class Visibility(StrEnum):
 VISIBILITIES = tuple(v.value for v in Visibility)
 
 
+def parse_visibility(text: str) -> Visibility:
+    """'Private ' -> Visibility.private; ValueError naming the valid ones."""
+    word = text.strip().lower()
+    if word not in VISIBILITIES:
+        raise ValueError(f"unknown visibility {word!r}; use one of: {', '.join(VISIBILITIES)}")
+    return Visibility(word)
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who asks: a user (with their confirmed addresses and group roles), a bare address

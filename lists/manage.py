@@ -12,7 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from accounts.access import VISIBILITIES, parse_rights, remove_entry, set_entry
+from accounts.access import parse_rights, parse_visibility, remove_entry, set_entry
 from accounts.models import Group, User
 from archive.lists import get_list
 from archive.models import MailingList
@@ -106,10 +106,10 @@ def change_list_settings(
     setting as it is); ListError says what is wrong with a value. The caller commits.
     Who may change them is the caller's question (`lists.access.may_manage`)."""
     if visibility is not None:
-        visibility = visibility.strip().lower()
-        if visibility not in VISIBILITIES:
-            raise ListError(f"unknown visibility {visibility!r}; valid: {', '.join(VISIBILITIES)}")
-        mlist.visibility = visibility
+        try:
+            mlist.visibility = parse_visibility(visibility).value
+        except ValueError as e:
+            raise ListError(str(e)) from None
     if default_rights is not None:
         mlist.default_rights = format_list_rights(parse_list_rights(default_rights))
     if moderation is not None:

@@ -16,12 +16,12 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from accounts.access import (
-    VISIBILITIES,
     Actor,
     Resource,
     entries_of,
     format_rights,
     parse_rights,
+    parse_visibility,
     remove_entry,
     rights_on,
     set_entry,
@@ -78,12 +78,10 @@ def may(session: Session, repository: Repository, actor: Actor, right: RepoRight
 
 
 def set_visibility(repository: Repository, visibility: str) -> None:
-    visibility = visibility.strip().lower()
-    if visibility not in VISIBILITIES:
-        raise RepoAccessError(
-            f"unknown visibility {visibility!r}; use one of: {', '.join(VISIBILITIES)}"
-        )
-    repository.visibility = visibility
+    try:
+        repository.visibility = parse_visibility(visibility).value
+    except ValueError as e:
+        raise RepoAccessError(str(e)) from None
 
 
 def set_default_rights(repository: Repository, rights: str | Iterable[str]) -> frozenset[str]:

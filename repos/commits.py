@@ -65,9 +65,10 @@ def recent_commits(path: Path, branch: str, limit: int = 10) -> list[CommitInfo]
     if tip is None:
         return []
     found = []
-    # Topological first: commits made in the same second keep children before parents.
-    order = pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME
-    for commit in repo.walk(tip.id, order):
+    # git's own order (libgit2's default): newest first, children before parents even
+    # within one second, and incremental, where TIME and TOPOLOGICAL sorting walk the
+    # whole history before the first commit.
+    for commit in repo.walk(tip.id, pygit2.enums.SortMode.NONE):
         found.append(commit_info(commit))
         if len(found) == limit:
             break

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from accounts import access
 from accounts.access import (
-    VISIBILITIES,
     Actor,
     Resource,
     Visibility,
@@ -32,6 +31,7 @@ from accounts.access import (
     format_rights,
     is_privileged,
     parse_rights,
+    parse_visibility,
     remove_entry,
     rights_on,
     set_entry,
@@ -154,12 +154,10 @@ def readers_among(session: Session, tracker: Tracker, addresses: Iterable[str]) 
 
 
 def set_visibility(tracker: Tracker, visibility: str) -> None:
-    visibility = visibility.strip().lower()
-    if visibility not in VISIBILITIES:
-        raise AccessError(
-            f"unknown visibility {visibility!r}; use one of: {', '.join(VISIBILITIES)}"
-        )
-    tracker.visibility = visibility
+    try:
+        tracker.visibility = parse_visibility(visibility).value
+    except ValueError as e:
+        raise AccessError(str(e)) from None
 
 
 def set_default_rights(tracker: Tracker, rights: str | Iterable[str]) -> frozenset[str]:

@@ -3,6 +3,8 @@ git's own post-receive hook, whose hooks then run."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pygit2
 import pytest
 from sqlalchemy import select
@@ -93,3 +95,34 @@ def test_a_push_git_was_not_started_for_records_nothing(session, settings, ada, 
     tree = work_tree(tmp_path / "work", commits=1)
     git(tree, "push", str(storage.path_of(settings, repo)), "main")
     assert session.scalars(select(Push)).all() == []
+
+
+def test_a_push_of_a_thousand_commits_is_one_ref_update(session, settings, ada, tmp_path):
+    """What a push records is its ref updates, not its commits: 1,000 commits are one
+    row (hooks walk the commits with pygit2 when they need them)."""
+    repo = create_repository(session, settings, ada, "many")
+    session.commit()
+    tree = tmp_path / "many"
+    tree.mkdir()
+    git(tree, "init", "-q", "-b", "main")
+    stream = []
+    for i in range(1000):
+        data = f"{i}\n"
+        stream.append(
+            f"commit refs/heads/main\ncommitter Ada <ada@example.org> {1700000000 + i} +0000\n"
+            f"data {len(f'change {i}')}\nchange {i}\n"
+            f"M 100644 inline n.txt\ndata {len(data)}\n{data}\n"
+        )
+    subprocess.run(
+        ["git", "fast-import", "--quiet"], cwd=tree, input="".join(stream), text=True, check=True
+    )
+    env = storage.git_environment(settings, repo, pusher_id=ada.id, via=PushVia.http)
+    result = git(
+        tree, "push", str(storage.path_of(settings, repo)), "main", env={**env, **git_env()}
+    )
+    assert result.returncode == 0, result.stderr
+    session.expire_all()
+    push = session.scalars(select(Push)).one()
+    assert push.hooks_state == HooksState.done
+    assert len(session.scalars(select(RefUpdate)).all()) == 1
+    assert git(tree, "rev-list", "--count", "main").stdout.strip() == "1000"

@@ -246,3 +246,26 @@ def test_the_readme_says_what_the_default_subscription_does_the_author_gets_a_co
         what="the author's copy",
     )
     assert b"Subject: my own post" in copy.content
+
+
+def test_the_readme_git_over_http_lines_clone_and_push(served_readme, workdir, settings):
+    """The 'Git over HTTP' block, as printed, with a real token where it shows `my_...`:
+    the clone of a new repository, then the push of a commit made in it."""
+    clone, push = [line for line in readme_block("~ada/tool").splitlines() if line.strip()]
+    run(served_readme, workdir, ".venv/bin/mailyard user create ada ada@example.org")
+    run(served_readme, workdir, ".venv/bin/mailyard repo create ~ada/tool")
+    token = run(served_readme, workdir, ".venv/bin/mailyard user token ada --name git")
+    token = token.strip().splitlines()[-1]
+    assert "my_..." in push and token.startswith("my_")
+    run(served_readme, workdir, clone)
+    tool = workdir / "tool"
+    run(
+        served_readme,
+        tool,
+        "echo tool > tool.txt && git add tool.txt"
+        " && git -c user.name=You -c user.email=you@example.org commit -qm Tool",
+    )
+    run(served_readme, tool, push.replace("my_...", token))
+    head = run(served_readme, tool, "git rev-parse HEAD").strip()
+    remote = run(served_readme, workdir, f"git ls-remote {clone.split()[-1]} main")
+    assert remote.split()[0] == head

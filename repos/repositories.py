@@ -8,7 +8,8 @@ shared with the owner's projects: both are pages at /~OWNER/NAME.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import pygit2
 from sqlalchemy import select
@@ -89,8 +90,8 @@ def create_repository(
     visibility: str = Visibility.public,
     default_branch: str = "main",
 ) -> Repository:
-    """Make ~OWNER/NAME: its row (the caller commits) and its bare directory. When the
-    caller's commit fails, it should call `storage.remove_tree` on the new directory."""
+    """Make ~OWNER/NAME: its row and its bare directory. The caller commits inside
+    `committed_or_removed`, so that a failed commit takes the new directory along."""
     name = check_name(name)
     owner_name = owner_name_of(owner)
     if get_repository(session, owner_name, name) is not None:
@@ -116,6 +117,23 @@ def create_repository(
     session.flush()
     storage.create_bare(path, repository.default_branch)
     return repository
+
+
+@contextmanager
+def committed_or_removed(
+    session: Session, settings: Settings, repository: Repository
+) -> Iterator[None]:
+    """Commit what the block does with a repository `create_repository` just made; when
+    the block or the commit fails, roll back and remove the new directory (only this
+    one: a refusal before it was made may be about another repository's)."""
+    owner_name, name = repository.owner_name, repository.name
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        remove_directory(settings, owner_name, name)
+        raise
 
 
 def get_repository(session: Session, owner_name: str, name: str) -> Repository | None:

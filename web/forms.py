@@ -3,7 +3,7 @@ again, and the account pages' notices, links and error pages."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from flask import Blueprint, abort, render_template, request
@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from accounts.mail import LinkRefused
+from accounts.models import AccessEntry
 from accounts.names import NameRefused
 from accounts.passwords import PasswordRefused
 from accounts.ratelimit import RateLimited
@@ -54,6 +55,15 @@ class FieldRefused(UserError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+def entry_to_revoke(entries: Iterable[AccessEntry]) -> AccessEntry:
+    """The access entry a settings page's "remove" form names (its `entry` field)."""
+    wanted = request.form.get("entry")
+    entry = next((e for e in entries if str(e.id) == wanted), None)
+    if entry is None:
+        raise FieldRefused("entries", "there is no such access entry; reload the page")
+    return entry
 
 
 def form_error(template: str, error: Exception, *, field: str = "", **values):

@@ -38,6 +38,7 @@ from repos.bundles import EmptyRepository, bundle_chunks
 from repos.models import Repository
 from repos.repositories import (
     RepoError,
+    committed_or_removed,
     confirms_deletion,
     create_repository,
     delete_repository,
@@ -56,7 +57,7 @@ from web.context import (
     groups_offered,
     user_or_403,
 )
-from web.forms import NO_STORE, FieldRefused, form_error, form_text
+from web.forms import NO_STORE, FieldRefused, entry_to_revoke, form_error, form_text
 
 bp = Blueprint("repo_settings", __name__)
 
@@ -100,13 +101,8 @@ def new_repo():
     except REFUSALS as error:
         session.rollback()
         return form_error("repo_new.html", error, **_new_values(user, owner=owner_name))
-    owner_name, name = repository.owner_name, repository.name
-    try:
-        session.commit()
-    except BaseException:
-        session.rollback()
-        remove_directory(settings, owner_name, name)  # made for a row that is not there
-        raise
+    with committed_or_removed(session, settings, repository):
+        owner_name, name = repository.owner_name, repository.name
     return redirect(url_for("projects.project_page", owner=owner_name, project=name), 303)
 
 
@@ -179,10 +175,7 @@ def _grant(session, repository: Repository) -> None:
 
 
 def _revoke(session, repository: Repository) -> None:
-    wanted = request.form.get("entry")
-    entry = next((e for e in access_entries(session, repository) if str(e.id) == wanted), None)
-    if entry is None:
-        raise FieldRefused("entries", "there is no such access entry; reload the page")
+    entry = entry_to_revoke(access_entries(session, repository))
     remove_access(session, repository, user_id=entry.user_id, address=entry.address_key)
 
 

@@ -38,7 +38,7 @@ from web.context import (
     groups_offered,
     tracker_or_404,
 )
-from web.forms import FieldRefused, form_error
+from web.forms import FieldRefused, entry_to_revoke, form_error
 
 bp = Blueprint("tracker_settings", __name__)
 
@@ -93,10 +93,7 @@ def _grant(session, tracker: Tracker) -> None:
 
 
 def _revoke(session, tracker: Tracker) -> None:
-    wanted = request.form.get("entry")
-    entry = next((e for e in access_entries(session, tracker) if str(e.id) == wanted), None)
-    if entry is None:
-        raise FieldRefused("entries", "there is no such access entry; reload the page")
+    entry = entry_to_revoke(access_entries(session, tracker))
     remove_access(session, tracker, user_id=entry.user_id, address=entry.address_key)
 
 

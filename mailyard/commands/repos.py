@@ -25,6 +25,7 @@ from repos.models import PushVia, Repository
 from repos.pushes import PushInputError, parse_post_receive, record_push, ref_updates
 from repos.repositories import (
     all_repositories,
+    committed_or_removed,
     confirms_deletion,
     create_repository,
     delete_repository,
@@ -68,15 +69,8 @@ def repo_create(path: str, description: str, visibility: str, default_branch: st
             visibility=visibility,
             default_branch=default_branch,
         )
-        shown = repository.path_name
-        try:
-            session.commit()
-        except BaseException:
-            # Only a directory made here: a refusal above (or a race lost at the flush)
-            # may be about another repository's.
-            session.rollback()
-            remove_directory(settings, owner_name, name)
-            raise
+        with committed_or_removed(session, settings, repository):
+            shown = repository.path_name
     click.echo(f"created {shown} in {storage.repository_path(settings, owner_name, name)}")
 
 
@@ -217,16 +211,11 @@ def repo_import(path: str, source: str, description: str, visibility: str) -> No
             description=description,
             visibility=visibility,
         )
-        try:
+        with committed_or_removed(session, settings, repository):
             push = import_history(session, settings, repository, found)
             shown, branch = repository.path_name, repository.default_branch
             push_id = push.id if push is not None else None
             refs = len(ref_updates(session, push_id)) if push_id is not None else 0
-            session.commit()
-        except BaseException:
-            session.rollback()
-            remove_directory(settings, owner_name, name)  # the row was not committed
-            raise
     if push_id is not None:
         enqueue_hooks(push_id)
     click.echo(f"imported {shown}: {refs} branches and tags, default branch {branch}")

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+import repos.models  # noqa: F401  the repositories the link and match tables name
 from archive.models import MSGID_MAX, Message
 from core.db import UTC_DT, Base, utcnow
 from patchsets.classify import MailKind
@@ -205,3 +206,120 @@ class StatusRequest(Base):
     requested: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+
+
+class ListRepository(Base):
+    """A hosted repository a list's patches are for (`mailyard list set LIST --repo`).
+    A list may also reach repositories through a project that links both
+    (`patchsets.repositories.linked_repositories`)."""
+
+    __tablename__ = "list_repositories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), index=True
+    )
+    # Where patches go whose subject names no linked repository; one per list.
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("list_id", "repository_id", name="uq_list_repositories"),)
+
+
+class MatchMethod(enum.Enum):
+    """How a commit was found to be a patch (the order they are tried on a push)."""
+
+    applied = "applied"  # Mailyard applied the series itself (web or CLI)
+    message_id = "message_id"  # a `Link:` or `Message-Id:` trailer names the patch mail
+    patch_id = "patch_id"  # the same `git patch-id --stable`
+    similar = "similar"  # same author, subject and files, in an open patchset
+
+
+class PatchCommit(Base):
+    """A commit in a hosted repository that is the patch mail `message_pk` (every copy and
+    version of the patch gets its own row). Keyed on the message, not the patchset, so it
+    survives `reindex`."""
+
+    __tablename__ = "patch_commits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    commit_sha: Mapped[str] = mapped_column(String(64))
+    method: Mapped[MatchMethod] = mapped_column(Enum(MatchMethod, native_enum=False, length=16))
+    push_id: Mapped[int | None] = mapped_column(
+        ForeignKey("repo_pushes.id", ondelete="SET NULL"), nullable=True
+    )
+    at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("message_pk", "repository_id", "commit_sha", name="uq_patch_commits"),
+        Index("ix_patch_commits_repository_commit", "repository_id", "commit_sha"),
+    )
+
+
+class ApplyOutcome(enum.Enum):
+    pending = "pending"  # asked for; the worker has not tried yet
+    clean = "clean"  # a dry run: the series applies cleanly
+    conflict = "conflict"  # `git am -3` stopped at `failed_position`; nothing changed
+    failed = "failed"  # could not even try (no base, no patches...): `report` says why
+    busy = "busy"  # the branch moved while applying: try again
+    applied = "applied"  # the branch now holds the series: `old_sha..new_sha`
+
+
+class ApplyAttempt(Base):
+    """One try at applying a patchset to a repository: a dry run (`dry_run`, made in the
+    background when a patchset arrives, or by `--check`) or a real apply. The newest
+    attempt of a patchset is what its page shows. Keyed on the patchset's first message so
+    it survives `reindex`."""
+
+    __tablename__ = "apply_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patchset_first_message_id: Mapped[str] = mapped_column(String(MSGID_MAX))
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    branch: Mapped[str] = mapped_column(String(255), default="")  # the branch updated
+    base_sha: Mapped[str] = mapped_column(String(64), default="")  # what `git am` ran on
+    outcome: Mapped[ApplyOutcome] = mapped_column(
+        Enum(ApplyOutcome, native_enum=False, length=16), default=ApplyOutcome.pending
+    )
+    failed_position: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # What people are shown: {"message": git am's words, "files": [{"path", "hunks"}], ...}
+    report: Mapped[dict] = mapped_column(JSON, default=dict)
+    old_sha: Mapped[str] = mapped_column(String(64), default="")
+    new_sha: Mapped[str] = mapped_column(String(64), default="")
+    actor_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+
+    __table_args__ = (Index("ix_apply_attempts_patchset", "patchset_first_message_id", "id"),)
+
+
+class SentSeries(Base):
+    """A series a user sent from a repository's web pages (`git format-patch` of a range);
+    a later version answers the previous one (`previous_id`), as `b4 send` does."""
+
+    __tablename__ = "sent_series"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    branch: Mapped[str] = mapped_column(String(255), default="")
+    base_sha: Mapped[str] = mapped_column(String(64), default="")
+    tip_sha: Mapped[str] = mapped_column(String(64), default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    prefix: Mapped[str] = mapped_column(String(255), default="PATCH")
+    subject: Mapped[str] = mapped_column(Text, default="")  # the cover letter's, or the patch's
+    to_addrs: Mapped[list] = mapped_column(JSON, default=list)
+    cc_addrs: Mapped[list] = mapped_column(JSON, default=list)
+    # The Message-IDs sent, the cover letter (or the only patch) first.
+    message_ids: Mapped[list] = mapped_column(JSON, default=list)
+    previous_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sent_series.id", ondelete="SET NULL"), nullable=True
+    )
+    sent_at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+
+    __table_args__ = (Index("ix_sent_series_repository_user", "repository_id", "user_id", "id"),)

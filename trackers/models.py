@@ -171,3 +171,21 @@ class TicketSubscriber(Base):
     __table_args__ = (
         UniqueConstraint("tracker_id", "ticket_id", "address", name="uq_ticket_subscribers"),
     )
+
+
+class TicketCommit(Base):
+    """A pushed commit whose trailer names the ticket (`Fixes: bugs#12`): noted once per
+    commit per ticket, however many branches the commit is pushed to."""
+
+    __tablename__ = "ticket_commits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    commit_sha: Mapped[str] = mapped_column(String(64))
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ticket_events.id", ondelete="SET NULL"), nullable=True
+    )
+    at: Mapped[datetime] = mapped_column(UTC_DT, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("ticket_id", "commit_sha", name="uq_ticket_commits"),)

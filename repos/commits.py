@@ -73,3 +73,13 @@ def recent_commits(path: Path, branch: str, limit: int = 10) -> list[CommitInfo]
         if len(found) == limit:
             break
     return found
+
+
+def has_commit(path: Path, sha: str) -> bool:
+    """Whether the repository at `path` has the commit `sha` (a full or abbreviated id);
+    False for a missing directory or an id that is not a commit."""
+    try:
+        obj = open_repository(path).revparse_single(sha)
+    except (KeyError, ValueError, pygit2.GitError):
+        return False
+    return obj.peel(pygit2.Commit) is not None

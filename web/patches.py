@@ -29,6 +29,7 @@ from patchsets import queries
 from patchsets.diff import FileDiff, diff_files, diffstat, split_patch
 from patchsets.models import Patchset, PatchsetPatch, PatchsetStatus
 from patchsets.queries import CollectedTrailer, PatchTrailers, patchset_replies
+from patchsets.repositories import patchset_repository
 from patchsets.status import StatusRefused, allowed_statuses, change_status, parse_status
 from trackers.access import TrackerRight
 from trackers.access import may as may_on_tracker
@@ -135,6 +136,7 @@ def patchset_page(name: str, patchset_id: int):
         replies=replies[:REPLIES_SHOWN],
         more_replies=len(replies) > REPLIES_SHOWN,
         mbox_url=f"{base}{url_for('patches.mbox', name=mlist.name, patchset_id=patchset.id)}",
+        repository=patchset_repository(session, app_settings(), patchset, current_actor()),
     )
 
 

@@ -47,6 +47,7 @@ from lists.membership import SubscriptionError, members_page, read_unsubscribe_t
 from lists.reports import REPORT_ROWS, recent_bounces, undelivered_copies
 from mail.confirmation import is_pending
 from mail.models import RequestKind
+from patchsets.repositories import RepositoryLinkError, link_named, repository_links, unlink_named
 from web.context import (
     app_settings,
     check_csrf,
@@ -170,6 +171,13 @@ def list_settings(name: str):
             grant_list_access(session, mlist, request.form.get("who", ""), rights)
         elif action == "revoke":
             revoke_list_access(session, mlist, request.form.get("who", ""))
+        elif action == "link_repo":
+            default = request.form.get("default") == "yes"
+            link_named(
+                session, mlist, request.form.get("repo", ""), current_actor(), default=default
+            )
+        elif action == "unlink_repo":
+            unlink_named(session, mlist, request.form.get("repo", ""), current_actor())
         elif action == "save":
             change_list_settings(
                 session,
@@ -182,7 +190,7 @@ def list_settings(name: str):
             )
         else:
             abort(400, f"unknown action {action!r}")
-    except ListError as e:
+    except (ListError, RepositoryLinkError) as e:
         session.rollback()
         values = _settings_values(_managed_list(name))
         return form_error("list_settings.html", e, field=_SETTINGS_FIELDS[action], **values)
@@ -201,7 +209,13 @@ def _managed_list(name: str) -> MailingList:
 
 
 # Where each settings form's refusal is shown: beside the field it is about.
-_SETTINGS_FIELDS = {"save": "settings", "grant": "who", "revoke": "entries"}
+_SETTINGS_FIELDS = {
+    "save": "settings",
+    "grant": "who",
+    "revoke": "entries",
+    "link_repo": "repo",
+    "unlink_repo": "repos",
+}
 
 
 def _settings_page(mlist: MailingList) -> str:
@@ -219,6 +233,7 @@ def _settings_values(mlist: MailingList) -> dict:
         days_max=MODERATION_DAYS_MAX,
         groups=_group_choices(mlist),
         entries=list_access_entries(session, mlist),
+        repository_links=repository_links(session, mlist.id),
     )
 
 

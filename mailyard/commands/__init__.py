@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import click
 
+from accounts.access import Actor
 from archive.lists import get_list
 from core.params import parse_id
 from core.settings import get_settings
@@ -26,6 +27,9 @@ class RowId(click.ParamType):
 
 
 ROW_ID = RowId()
+
+# Who runs a command on this machine: the operator, who may do anything.
+OPERATOR_ACTOR = Actor(is_admin=True)
 
 
 def ready_database() -> None:

@@ -26,7 +26,13 @@ from lists.membership import list_delivery, members_page, subscribe, unsubscribe
 from lists.models import DeliveryMode
 from mail.addresses import list_addresses
 from mail.dkim_sign import dns_record, dns_record_name, generate_key
-from mailyard.commands import existing_list, ready_database
+from mailyard.commands import OPERATOR_ACTOR, existing_list, ready_database
+from patchsets.repositories import (
+    RepositoryLinkError,
+    link_named,
+    repository_links,
+    unlink_named,
+)
 
 
 @click.group(name="list")
@@ -154,11 +160,24 @@ def list_members(list_name: str) -> None:
 )
 @click.option("--moderation-days", metavar="DAYS", help="Held posts expire after DAYS (14).")
 @click.option("--group", metavar="GROUP|none", help="The group that owns the list, or none.")
+@click.option(
+    "--repo",
+    "repos",
+    multiple=True,
+    metavar="~OWNER/NAME",
+    help="Link a hosted repository: the list's patches are applied there (repeatable).",
+)
+@click.option("--default", "default_repo", is_flag=True, help="Make the --repo the default.")
+@click.option("--unlink-repo", multiple=True, metavar="~OWNER/NAME", help="Undo a --repo.")
 def list_set(list_name: str, **changes) -> None:
-    """Change how LIST sends mail and who may see and use it, and show the result."""
+    """Change how LIST sends mail, who may see and use it and which repositories its
+    patches are for, and show the result."""
     ready_database()
     with session_scope() as session:
         mlist = existing_list(session, list_name)
+        _change_repository_links(
+            session, mlist, changes["repos"], changes["unlink_repo"], changes["default_repo"]
+        )
         options = list_delivery(session, mlist.id)
         if changes["dmarc"] is not None:
             changes["dmarc_mode"] = changes["dmarc"]
@@ -188,6 +207,22 @@ def list_set(list_name: str, **changes) -> None:
         click.echo(f"group\t{('~' + owner_group.name) if owner_group else 'none'}")
         for entry in list_access_entries(session, mlist):
             click.echo(f"access\t{entry.who}\t{','.join(entry.rights) or '(none)'}")
+        for link in repository_links(session, mlist.id):
+            click.echo(f"repo\t{link.repository.path_name}\t{link.kind}")
+
+
+def _change_repository_links(
+    session, mlist, linked: tuple[str, ...], unlinked: tuple[str, ...], default: bool
+) -> None:
+    if default and len(linked) != 1:
+        raise click.UsageError("--default goes with exactly one --repo")
+    try:
+        for text in unlinked:
+            unlink_named(session, mlist, text, OPERATOR_ACTOR)
+        for text in linked:
+            link_named(session, mlist, text, OPERATOR_ACTOR, default=default)
+    except RepositoryLinkError as e:
+        raise click.ClickException(str(e)) from None
 
 
 def _group_named(session, name: str):

@@ -106,8 +106,9 @@ def reply_to(
     domain: str,
     subject: str | None = None,
     extra_headers: dict[str, str] | None = None,
+    cc: Sequence[str] = (),
 ) -> OutboxMessage:
-    """Answer `answered` with `body`, to `to`, from `from_addr`: queued in the caller's
+    """Answer `answered` with `body`, to `to` (and `cc`), from `from_addr`: queued in the caller's
     session and delivered once it commits. `subject` defaults to `Re:` the answered
     one's; `envelope_from` is where a bounce of the reply goes ('' for none). With
     `answered` None, the request being answered came some other way (a web form)."""
@@ -120,11 +121,15 @@ def reply_to(
         body=body,
         in_reply_to=answered.message_id if answered is not None else None,
         references=answered.references if answered is not None else (),
-        extra_headers={**AUTO_REPLIED, **(extra_headers or {})},
+        extra_headers={
+            **AUTO_REPLIED,
+            **({"Cc": ", ".join(cc)} if cc else {}),
+            **(extra_headers or {}),
+        },
         domain=domain,
     )
     return send_on_commit(
-        session, envelope_from=envelope_from, recipients=[to], raw=raw, purpose=purpose
+        session, envelope_from=envelope_from, recipients=[to, *cc], raw=raw, purpose=purpose
     )
 
 

@@ -91,6 +91,7 @@ TASK_MODULES = (
     "lists.tasks",
     "accounts.tasks",
     "repos.tasks",
+    "patchsets.tasks",
 )
 
 BEAT_SCHEDULE = {

@@ -318,9 +318,12 @@ def series_mbox(
     list_name: str,
     base_url: str,
     only_position: int | None = None,
+    *,
+    link: bool = True,
 ) -> list[bytes]:
     """The patchset's patches as mbox entries, in order, ready for `git am`: collected
-    trailers added and a `Link:` to the archive. `only_position` picks one patch."""
+    trailers added and (unless `link` is False) a `Link:` to the archive.
+    `only_position` picks one patch."""
     patches = current_patches(patchset)
     if only_position is not None:
         patches = [p for p in patches if p.position == only_position][:1]
@@ -330,8 +333,10 @@ def series_mbox(
     for patch in patches:
         raw, body = contents[patch.message_pk]
         collected = trailers.get(patch.message_pk, PatchTrailers())
-        link = Trailer("Link", archive_link(base_url, list_name, patch.message_id))
-        out.append(patch_mail(raw, body, [*collected.to_apply(), link]))
+        added = collected.to_apply()
+        if link:
+            added.append(Trailer("Link", archive_link(base_url, list_name, patch.message_id)))
+        out.append(patch_mail(raw, body, added))
     return out
 
 

@@ -107,6 +107,7 @@ def change_status(
     via: str,
     message_pk: int | None = None,
     label: str | None = None,
+    note: str = "",
 ) -> bool:
     """Set `status` if `actor` may; returns whether anything changed. Raises StatusRefused
     with the reason otherwise. The caller commits.
@@ -128,7 +129,7 @@ def change_status(
         )
     if patchset.status is status:
         return False
-    record_status(session, patchset, status, actor=label, via=via, message_pk=message_pk)
+    record_status(session, patchset, status, actor=label, via=via, message_pk=message_pk, note=note)
     return True
 
 

@@ -13,6 +13,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from archive.models import Message
+from core.db import after_commit
+from patchsets.apply import patchsets_to_check
 from patchsets.classify import Classification, MailKind, classify_message
 from patchsets.models import (
     ClassifiedMessage,
@@ -30,6 +32,7 @@ from patchsets.series import (
     summarize_patchset,
 )
 from patchsets.status_mail import handle_status_request
+from patchsets.tasks import enqueue_apply_checks
 from patchsets.trailers import followup_trailers
 from patchsets.versions import link_previous_version, link_versions_from_reply
 
@@ -77,6 +80,8 @@ def track_messages(session: Session, items: Sequence[tuple[Message, int]]) -> No
             if known[message.id].kind is MailKind.reply:
                 link_versions_from_reply(session, list_id, message, known[message.id])
         session.flush()
+        for patchset_id in patchsets_to_check(session, list(touched.values())):
+            after_commit(session, enqueue_apply_checks, patchset_id)
 
 
 def classify_and_store(session: Session, message: Message) -> ClassifiedMessage:

@@ -260,7 +260,7 @@ def stream_git(path: Path, args: list[str], chunk: int = 64 * 1024) -> Iterator[
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
-        env=_plain_git_env(),
+        env=plain_git_env(),
     )
     assert process.stdout is not None
     try:
@@ -279,7 +279,7 @@ def run_git(path: Path, args: list[str]) -> bytes:
         ["git", "--git-dir", str(path), *args],
         capture_output=True,
         stdin=subprocess.DEVNULL,
-        env=_plain_git_env(),
+        env=plain_git_env(),
         check=False,
     )
     if result.returncode != 0:
@@ -287,7 +287,7 @@ def run_git(path: Path, args: list[str]) -> bytes:
     return result.stdout
 
 
-def _plain_git_env() -> dict[str, str]:
+def plain_git_env() -> dict[str, str]:
     # Reading needs no identity nor Mailyard's settings; the system's git config must not
     # change what a page shows (a pager, colours, a rename limit).
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "MAILYARD_"))}

@@ -20,6 +20,10 @@ def ssh_clone_url(settings: Settings, repository: Repository) -> str:
     return f"{settings.ssh_user}@{host}:{repository.path_name}"
 
 
+def commit_url(settings: Settings, repository: Repository, sha: str) -> str:
+    return f"{https_clone_url(settings, repository)}/commit/{sha}"
+
+
 def clone_urls(settings: Settings, repository: Repository) -> tuple[str, str]:
     """(https, ssh)."""
     return https_clone_url(settings, repository), ssh_clone_url(settings, repository)

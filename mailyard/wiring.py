@@ -54,6 +54,7 @@ from web.auth import bp as auth_bp
 from web.git_http import bp as git_http_bp
 from web.groups import bp as groups_bp
 from web.moderation import bp as moderation_bp
+from web.patch_apply import bp as patch_apply_bp
 from web.patches import bp as patches_bp
 from web.projects import bp as projects_bp
 from web.repo_settings import bp as repo_settings_bp
@@ -122,6 +123,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     archive_bp,
     auth_bp,
     patches_bp,
+    patch_apply_bp,
     subscriptions_bp,
     tracker_settings_bp,
     trackers_bp,

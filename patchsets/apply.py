@@ -89,10 +89,7 @@ def apply_patchset(
     repository = _target_repository(session, settings, patchset, actor, options.repository)
     if not may_on_list(session, mlist, actor, ListRight.browse):
         raise ApplyRefused(f"no patchset {patchset.id} in {mlist.name}")
-    if not options.dry_run and not (
-        may_on_repo(session, repository, actor, RepoRight.write)
-        and may_on_list(session, mlist, actor, ListRight.moderate)
-    ):
+    if not options.dry_run and not may_apply(session, mlist, repository, actor):
         raise ApplyRefused(
             f"applying needs the right to write to {repository.path_name} and to "
             f"moderate {mlist.name}"
@@ -119,6 +116,13 @@ def apply_patchset(
     if result.status is ApplyStatus.applied:
         _after_apply(session, settings, mlist, patchset, repository, actor, result, options)
     return attempt
+
+
+def may_apply(session: Session, mlist: MailingList, repository: Repository, actor: Actor) -> bool:
+    """Applying takes `write` on the repository and `moderate` on the list."""
+    return may_on_repo(session, repository, actor, RepoRight.write) and may_on_list(
+        session, mlist, actor, ListRight.moderate
+    )
 
 
 def check_patchset(

@@ -48,6 +48,8 @@ from lists.access import ListRight
 from lists.access import may as may_on
 from lists.access import may_manage as may_manage_list
 from mail.addresses import ListAddresses, list_addresses
+from patchsets.models import Patchset
+from patchsets.queries import get_patchset
 from trackers.access import TrackerRight
 from trackers.access import may as may_on_tracker
 from trackers.access import may_manage as may_manage_tracker
@@ -227,6 +229,15 @@ def list_or_404(name: str, right: str = ListRight.browse) -> MailingList:
     if right != ListRight.browse and not may_on(db_session(), mlist, current_actor(), right):
         abort(403, f"You may not {right} on {name}.")
     return mlist
+
+
+def patchset_or_404(name: str, patchset_id: int) -> tuple[MailingList, Patchset]:
+    """The list (as `list_or_404`) and its patchset `patchset_id`, or a 404 naming both."""
+    mlist = list_or_404(name)
+    patchset = get_patchset(db_session(), patchset_id, mlist.name)
+    if patchset is None:
+        abort(404, f"There is no patchset {patchset_id} on the list {mlist.name}.")
+    return mlist, patchset
 
 
 def tracker_or_404(name: str) -> Tracker:

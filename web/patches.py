@@ -26,6 +26,7 @@ from sqlalchemy import select
 from archive import queries as archive_queries
 from archive.models import MailingList, Message
 from patchsets import queries
+from patchsets.apply import latest_attempt
 from patchsets.diff import FileDiff, diff_files, diffstat, split_patch
 from patchsets.models import Patchset, PatchsetPatch, PatchsetStatus
 from patchsets.queries import CollectedTrailer, PatchTrailers, patchset_replies
@@ -43,7 +44,9 @@ from web.context import (
     db_session,
     list_or_404,
     optional_int_arg,
+    patchset_or_404,
 )
+from web.patch_apply import apply_panel
 from web.render import highlight_diff, link_pieces, render_body, to_filename
 
 bp = Blueprint("patches", __name__)
@@ -102,7 +105,7 @@ def listing(name: str):
 
 @bp.get("/<name>/patches/<id('patchset'):patchset_id>/")
 def patchset_page(name: str, patchset_id: int):
-    mlist, patchset = _patchset(name, patchset_id)
+    mlist, patchset = patchset_or_404(name, patchset_id)
     session = db_session()
     current = queries.current_patches(patchset)
     cover = _get(Message, patchset.cover_message_pk)
@@ -137,12 +140,13 @@ def patchset_page(name: str, patchset_id: int):
         more_replies=len(replies) > REPLIES_SHOWN,
         mbox_url=f"{base}{url_for('patches.mbox', name=mlist.name, patchset_id=patchset.id)}",
         repository=patchset_repository(session, app_settings(), patchset, current_actor()),
+        **apply_panel(mlist, patchset, latest_attempt(session, patchset)),
     )
 
 
 @bp.get("/<name>/patches/<id('patchset'):patchset_id>/mbox")
 def mbox(name: str, patchset_id: int):
-    mlist, patchset = _patchset(name, patchset_id)
+    mlist, patchset = patchset_or_404(name, patchset_id)
     entries = queries.series_mbox(db_session(), patchset, mlist.name, app_settings().base_url)
     if not entries:
         abort(404, "This patchset has no patches yet.")
@@ -154,7 +158,7 @@ def mbox(name: str, patchset_id: int):
 
 @bp.get("/<name>/patches/<id('patchset'):patchset_id>/<id('patch'):position>.patch")
 def patch(name: str, patchset_id: int, position: int):
-    mlist, patchset = _patchset(name, patchset_id)
+    mlist, patchset = patchset_or_404(name, patchset_id)
     entries = queries.series_mbox(
         db_session(), patchset, mlist.name, app_settings().base_url, only_position=position
     )
@@ -171,7 +175,7 @@ def set_status(name: str, patchset_id: int):
     if actor.anonymous:
         abort(403, "Sign in to change the status of a patchset.")
     check_csrf()
-    mlist, patchset = _patchset(name, patchset_id)
+    mlist, patchset = patchset_or_404(name, patchset_id)
     try:
         status = parse_status(request.form.get("status", ""))
     except StatusRefused as e:
@@ -222,14 +226,6 @@ def patchset_of(message: Message, list_name: str) -> SeriesLink | None:
 
 
 # -- helpers -----------------------------------------------------------------------------
-
-
-def _patchset(name: str, patchset_id: int) -> tuple[MailingList, Patchset]:
-    mlist = list_or_404(name)
-    patchset = queries.get_patchset(db_session(), patchset_id, mlist.name)
-    if patchset is None:
-        abort(404, f"There is no patchset {patchset_id} on the list {mlist.name}.")
-    return mlist, patchset
 
 
 def _get(model, pk: int | None):

@@ -88,6 +88,7 @@ def apply_panel(mlist, patchset: Patchset, attempt: ApplyAttempt | None) -> dict
     actor = current_actor()
     chosen = patchset_repository(session, app_settings(), patchset, actor)
     attempt_repository = session.get(Repository, attempt.repository_id) if attempt else None
+    target = chosen.repository if chosen else None
     total = len(queries.current_patches(patchset))
     return {
         "attempt": attempt,
@@ -95,9 +96,9 @@ def apply_panel(mlist, patchset: Patchset, attempt: ApplyAttempt | None) -> dict
         if attempt and attempt_repository
         else "",
         "attempt_repository": attempt_repository,
-        "apply_repository": chosen.repository if chosen else None,
-        "may_apply": bool(chosen) and may_apply(session, mlist, chosen.repository, actor),
-        "may_check": bool(chosen) and not actor.anonymous,
+        "apply_repository": target,
+        "may_apply": target is not None and may_apply(session, mlist, target, actor),
+        "may_check": target is not None and not actor.anonymous,
     }
 
 

@@ -65,7 +65,8 @@ def test_apply_a_reviewed_series_from_the_web(site, browser, shoot, sink, settin
     (tree / "hello.txt").write_text(HELLO.replace("line 15\n", "line fifteen\n"))
     git(tree, "commit", "-q", "-am", "spell fifteen")
     out = tmp_path / "out"
-    git(tree, "format-patch", "-q", "--cover-letter", f"--base={base}", "--thread", "-o", str(out), "-2")
+    git(tree, "format-patch", "-q", "--cover-letter", "--thread", f"--base={base}",
+        "-o", str(out), "-2")  # fmt: skip
     cover = next(out.glob("0000-*"))
     cover.write_text(
         cover.read_text()

@@ -263,6 +263,7 @@ def argument_values(seeded: Seeded) -> dict[str, list[str]]:
         "project": ["lighthouse", "⟦R⟧"],  # a project, and a repository's summary
         "filename": ["style.css"],
         "held_id": ["1"],
+        "attempt_id": ["1"],  # an apply attempt's report
         "event_id": ["1", "2", "3"],  # a ticket event's mail, for its attachments
         "part": ["1-a.txt", "2-a.txt"],
         "repo": ["⟦R⟧"],

@@ -40,9 +40,11 @@ from mailyard.commands import repos as repo_commands
 from mailyard.commands import trackers as tracker_commands
 from mailyard.commands import users as user_commands
 from patchsets import hooks as patchset_hooks
+from patchsets.applied_on_push import mark_applied_on_push
 from patchsets.queries import messages_with_patch_id
 from patchsets.removal import forget_removed_message
 from patchsets.track import reset_patchsets, track_messages
+from repos import hooks as repo_hooks
 from repos.repositories import path_taken
 from trackers import addresses as tracker_addresses
 from trackers.patch_links import reference_tickets, resolve_fixed_tickets
@@ -153,6 +155,7 @@ def install() -> None:
     archive_hooks.RESET.connect(reset_patchsets)
     archive_hooks.MESSAGE_REMOVED.connect(forget_removed_message)
     archive_hooks.PATCH_ID_MESSAGES.connect(messages_with_patch_id)
+    repo_hooks.AFTER_PUSH.connect(mark_applied_on_push)
     list_hooks.NAME_TAKEN.connect(tracker_named)
     patchset_hooks.PATCHSET_APPLIED.connect(resolve_fixed_tickets)
     AUTHENTICATE.connect(authenticate_submitter)

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from archive import queries as archive_queries
 from archive.models import MailingList, Message
 from patchsets import queries
+from patchsets.applied_on_push import commits_of_patches
 from patchsets.apply import latest_attempt
 from patchsets.diff import FileDiff, diff_files, diffstat, split_patch
 from patchsets.models import Patchset, PatchsetPatch, PatchsetStatus
@@ -140,6 +141,7 @@ def patchset_page(name: str, patchset_id: int):
         more_replies=len(replies) > REPLIES_SHOWN,
         mbox_url=f"{base}{url_for('patches.mbox', name=mlist.name, patchset_id=patchset.id)}",
         repository=patchset_repository(session, app_settings(), patchset, current_actor()),
+        found_commits=commits_of_patches(session, patchset, current_actor()),
         **apply_panel(mlist, patchset, latest_attempt(session, patchset)),
     )
 

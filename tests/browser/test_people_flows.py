@@ -63,6 +63,7 @@ def test_sign_up_to_approving_a_held_post(site, sink, browser, shoot):
     page.get_by_label("Username or email address").fill("alice")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()  # content() is empty while the next page commits
     assert "~alice" in page.content()
 
     # Add an OpenPGP key; /~alice.pgp serves it.
@@ -70,6 +71,7 @@ def test_sign_up_to_approving_a_held_post(site, sink, browser, shoot):
     page.goto("/account")
     page.locator("form[action$='/account/pgp-keys'] textarea").fill(armored)
     page.get_by_role("button", name="Add the OpenPGP key").click()
+    page.wait_for_load_state()
     assert fingerprint in page.content().replace(" ", "")
     shoot(page, "account")
     status, headers, body = site.get("/~alice.pgp")
@@ -108,6 +110,7 @@ def test_sign_up_to_approving_a_held_post(site, sink, browser, shoot):
     page.locator("input[name=who]").fill("bob@example.net")
     page.locator("form:has(input[name=who][type=text]) input[name=rights][value=post]").check()
     page.get_by_role("button", name="Give access").click()
+    page.wait_for_load_state()
     assert "bob@example.net" in page.content()
     shoot(page, "list-settings")
     stranger = browser.new_context(base_url=site.base_url).new_page()
@@ -124,6 +127,7 @@ def test_sign_up_to_approving_a_held_post(site, sink, browser, shoot):
         client.sendmail("bob@example.net", [dev], post.encode())
     page.goto("/dev/")
     page.get_by_role("link", name="moderation queue").click()
+    page.wait_for_load_state()
     assert "a question about the thing" in page.content()
     shoot(page, "moderation")
     page.get_by_role("button", name="approve").click()
@@ -137,6 +141,7 @@ def test_sign_up_to_approving_a_held_post(site, sink, browser, shoot):
     page.goto("/bugs/tickets/new?title=It%20does%20two%20things&description=Traceback%3A%20...")
     assert page.locator("#title").input_value() == "It does two things"
     page.get_by_role("button", name="open ticket").click()
+    page.wait_for_load_state()
     assert "It does two things" in page.inner_text("main")
     shoot(page, "ticket")
     ticket = page.url

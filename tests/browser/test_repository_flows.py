@@ -59,6 +59,7 @@ def test_create_push_and_browse_a_repository(site, browser, shoot, tmp_path):
     page.get_by_role("link", name="tree", exact=True).first.click()
     page.get_by_role("link", name="src/", exact=True).first.click()
     page.get_by_role("link", name="turn.py").first.click()
+    page.wait_for_load_state()  # content() is empty while the next page commits
     assert "return -x" in page.inner_text("main")
     shoot(page, "repo-blob")
     page.goto("/~ada/widget/log/main")

@@ -32,6 +32,7 @@ class Proof(StrEnum):
     # Its sender signed in on the submission port: RFC 3848's "with ESMTPA", and short
     # enough for the columns that record how a ticket event was proven.
     submission = "esmtpa"
+    web = "web"  # Mailyard sent it for a user signed in on the web (a series from a repository)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,10 @@ class Settings:
     # empty means dkim.pem in the data directory.
     dkim_key_file: str = ""
     dkim_selector: str = "mailyard"
+    # Domains (comma-separated) whose mail this instance may send, besides its own: their
+    # SPF and DKIM name it. Mail sent for a user of another domain is From
+    # "Name via Mailyard" with Reply-To them (`mail.on_behalf`).
+    sender_domains: str = ""
     # An undeliverable copy is retried this long (seconds), then reported to the owner.
     delivery_give_up_after: int = 2 * 24 * 3600
     # A worker sending a row holds it this long past its last progress (seconds); the

@@ -15,8 +15,6 @@ import logging
 from collections.abc import Iterator
 from email.parser import BytesHeaderParser
 from email.utils import parseaddr
-from functools import lru_cache
-from pathlib import Path
 
 from sqlalchemy.orm import Session, undefer
 
@@ -30,7 +28,7 @@ from lists.list_copy import ListIdentity, add_unsubscribe_headers, list_copy
 from lists.membership import list_delivery, one_click_url
 from mail.addresses import list_addresses
 from mail.delivery import Envelope, OutboxKind
-from mail.dkim_sign import DkimSigner, load_signer, sign_message
+from mail.dkim_sign import DkimSigner, dkim_signer, sign_message
 from mail.models import OutboxMessage
 from mail.verp import verp_address
 
@@ -84,21 +82,6 @@ def _from_domain(raw: bytes) -> str:
     headers = BytesHeaderParser().parsebytes(raw)
     addr = parseaddr(str(headers.get("From", "")))[1]
     return addr.rpartition("@")[2].strip().lower()
-
-
-def dkim_signer(settings: Settings) -> DkimSigner | None:
-    """The list mail signer, when `settings.dkim_key_file` exists; read once per change."""
-    path = Path(settings.dkim_key_file)
-    try:
-        mtime = path.stat().st_mtime_ns
-    except OSError:
-        return None
-    return _load_signer(str(path), mtime, settings.dkim_selector, settings.domain.lower())
-
-
-@lru_cache(maxsize=4)
-def _load_signer(path: str, mtime: int, selector: str, domain: str) -> DkimSigner:
-    return load_signer(Path(path).read_bytes(), selector, domain)
 
 
 def record_refusal(session: Session, row: OutboxMessage, rcpt: str, reply: str) -> None:

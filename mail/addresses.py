@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, validate_email
 
 from core.errors import UserError
+from core.settings import Settings
 
 
 class AddressRefused(UserError):
@@ -73,3 +74,16 @@ class ListAddresses:
 def list_addresses(name: str, domain: str) -> ListAddresses:
     """The addresses of `name` at `domain` (the settings' domain, any case)."""
     return ListAddresses(name, domain.lower())
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """('local', 'domain') lower-cased; the domain is '' when there is no '@'."""
+    local, _, domain = address.strip().strip("<>").rpartition("@")
+    if not local:
+        return domain.lower(), ""
+    return local.lower(), domain.lower().rstrip(".")
+
+
+def is_local(settings: Settings, domain: str) -> bool:
+    """Whether `domain` (from `split_address`) is the one this server takes mail for."""
+    return domain == settings.domain.lower()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from dkim.canonicalization import Relaxed
 
 from core.errors import UserError
+from core.settings import Settings
 
 # What a list copy's signature covers (RFC 6376 5.4.1, plus the RFC 2369/8058 List-*
 # fields that a receiver shows as unsubscribe buttons and must not be forged).
@@ -141,6 +143,22 @@ def sign_message(
 
     value += _fold_base64(base64.b64encode(signature), column, linesep)
     return _HEADER_NAME + b":" + value + linesep + raw
+
+
+def dkim_signer(settings: Settings) -> DkimSigner | None:
+    """The instance's signer (list mail, mail sent for users), when
+    `settings.dkim_key_file` exists; read once per change."""
+    path = Path(settings.dkim_key_file)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _load_signer(str(path), mtime, settings.dkim_selector, settings.domain.lower())
+
+
+@lru_cache(maxsize=4)
+def _load_signer(path: str, mtime: int, selector: str, domain: str) -> DkimSigner:
+    return load_signer(Path(path).read_bytes(), selector, domain)
 
 
 def generate_key(bits: int = 2048) -> bytes:

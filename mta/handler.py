@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
+from sqlalchemy.orm import Session
 
 from archive.parse import ParsedMessage, parse_message
 from core.db import new_session
@@ -200,12 +201,7 @@ class IntakeHandler:
         """Rights for what the policies accepted (posting and moderation on lists, opening
         tickets on trackers). They need the database, so they come second."""
         with new_session(self.settings) as session:
-            return [
-                r.kind.judge_rights(session, self.settings, parsed, raw, r.target)
-                if d.accepted and r.kind.judge_rights is not None
-                else d
-                for r, d in zip(routes, decisions, strict=True)
-            ]
+            return judge_rights(session, self.settings, raw, parsed, routes, decisions)
 
     def _handle(self, raw: bytes, parsed: ParsedMessage, routes: list[Route]) -> bool:
         """Mail whose kind handles it (commands, bounces, tickets...), done and committed
@@ -243,6 +239,23 @@ class IntakeHandler:
         if result.dropped:
             log.info("duplicate <%s> dropped", label)
         return True
+
+
+def judge_rights(
+    session: Session,
+    settings: Settings,
+    raw: bytes,
+    parsed: ParsedMessage,
+    routes: Sequence[Route],
+    decisions: Sequence[Decision],
+) -> list[Decision]:
+    """The decisions after each accepted recipient's kind judged what the From may do."""
+    return [
+        r.kind.judge_rights(session, settings, parsed, raw, r.target)
+        if d.accepted and r.kind.judge_rights is not None
+        else d
+        for r, d in zip(routes, decisions, strict=True)
+    ]
 
 
 def _one_reply(replies: list[str]) -> str:

@@ -17,7 +17,10 @@ from sqlalchemy.orm import Session
 
 from core.settings import Settings
 from mail.address_kinds import AddressKind
+from mail.addresses import is_local, split_address
 from mail.policy import Decision, Reason, reject, unknown_address
+
+__all__ = ["Route", "is_local", "relay_refused", "route", "split_address"]
 
 
 @dataclass(frozen=True)
@@ -25,19 +28,6 @@ class Route:
     kind: AddressKind
     address: str  # as the client gave it in RCPT TO
     target: Any  # what the kind's `find_target` found
-
-
-def split_address(address: str) -> tuple[str, str]:
-    """('local', 'domain') lower-cased; the domain is '' when there is no '@'."""
-    local, _, domain = address.strip().strip("<>").rpartition("@")
-    if not local:
-        return domain.lower(), ""
-    return local.lower(), domain.lower().rstrip(".")
-
-
-def is_local(settings: Settings, domain: str) -> bool:
-    """Whether `domain` (from `split_address`) is the one this server takes mail for."""
-    return domain == settings.domain.lower()
 
 
 def relay_refused(settings: Settings, address: str) -> Decision:

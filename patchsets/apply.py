@@ -32,6 +32,7 @@ from lists.access import ListRight
 from lists.access import may as may_on_list
 from mail.addresses import list_addresses
 from mail.compose import reply_to
+from mail.on_behalf import on_behalf_of
 from patchsets.models import (
     ApplyAttempt,
     ApplyOutcome,
@@ -43,7 +44,6 @@ from patchsets.models import (
 from patchsets.queries import current_patches, series_mbox
 from patchsets.repositories import linked_repositories, patchset_repository
 from patchsets.status import change_status
-from patchsets.status_mail import mailer_address
 from patchsets.subject import parse_subject
 from repos.access import RepoRight
 from repos.access import may as may_on_repo
@@ -407,14 +407,14 @@ def _send_thanks(
         signature=who.name,
     )
     list_address = list_addresses(mlist.name, settings.domain).posting
+    sender = on_behalf_of(settings, who.name, who.email)  # the applier's, by the rule
     reply_to(
         session,
         answered,
         to=patchset.submitter_addr,
         cc=[list_address],
-        # On the applier's behalf, never as them: see mail.on_behalf for the rule.
-        from_addr=f'"{who.name} via Mailyard" <{mailer_address()}>',
-        extra_headers={"Reply-To": who.email},
+        from_addr=sender.from_header,
+        extra_headers={"Reply-To": sender.reply_to} if sender.reply_to else None,
         body=body,
         envelope_from="",
         purpose="patchset-applied-thanks",

@@ -30,6 +30,7 @@ from lists import delivery as list_delivery
 from lists import hooks as list_hooks
 from mail.address_kinds import AddressKind
 from mail.delivery import OutboxKind, register_kind
+from mail.local_intake import DELIVER_LOCALLY
 from mail.submission import AUTHENTICATE
 from mailyard import ssh_commands
 from mailyard.commands import groups as group_commands
@@ -39,6 +40,7 @@ from mailyard.commands import patches as patch_commands
 from mailyard.commands import repos as repo_commands
 from mailyard.commands import trackers as tracker_commands
 from mailyard.commands import users as user_commands
+from mta.local import local_intake
 from patchsets import hooks as patchset_hooks
 from patchsets.applied_on_push import mark_applied_on_push
 from patchsets.queries import messages_with_patch_id
@@ -59,6 +61,7 @@ from web.moderation import bp as moderation_bp
 from web.patch_apply import bp as patch_apply_bp
 from web.patches import bp as patches_bp
 from web.projects import bp as projects_bp
+from web.repo_send import bp as repo_send_bp
 from web.repo_settings import bp as repo_settings_bp
 from web.repos import bp as repos_bp
 from web.subscriptions import bp as subscriptions_bp
@@ -84,6 +87,9 @@ ADDRESS_KINDS: tuple[AddressKind, ...] = (
     *list_addresses.ADDRESS_KINDS,
     *tracker_addresses.ADDRESS_KINDS,
 )
+
+# What mail Mailyard sends to its own addresses goes through (a series sent from the web).
+LOCAL_INTAKE = local_intake(ADDRESS_KINDS)
 
 OUTBOX_KINDS: tuple[OutboxKind, ...] = (list_delivery.OUTBOX_KIND,)
 
@@ -121,6 +127,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     repos_bp,
     # After projects: its /~OWNER/NAME/settings is matched first and hands over here.
     repo_settings_bp,
+    repo_send_bp,
     moderation_bp,
     archive_bp,
     auth_bp,
@@ -159,6 +166,7 @@ def install() -> None:
     list_hooks.NAME_TAKEN.connect(tracker_named)
     patchset_hooks.PATCHSET_APPLIED.connect(resolve_fixed_tickets)
     AUTHENTICATE.connect(authenticate_submitter)
+    DELIVER_LOCALLY.connect(LOCAL_INTAKE)
     account_hooks.PATH_TAKEN.connect(path_taken)
     for kind in OUTBOX_KINDS:
         register_kind(kind)

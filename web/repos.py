@@ -53,6 +53,7 @@ from web.context import (
     db_session,
 )
 from web.render import HTML_FORMATTER, highlight_diff, render_body, visible_controls
+from web.repo_send import log_link
 
 bp = Blueprint("repos", __name__)
 
@@ -175,7 +176,14 @@ def log(owner: str, repo: str, ref: str):
     after = _text_arg("after") or None
     page = _found(lambda: browse.log_page(git_repo, commit, path=path, after=after))
     return render_template(
-        "repo_log.html", repo=found, ref=ref, path=browse.clean_path(path), page=page, after=after
+        "repo_log.html",
+        repo=found,
+        ref=ref,
+        path=browse.clean_path(path),
+        page=page,
+        after=after,
+        # A branch's log offers to send it; a tag or a commit is not a series to re-send.
+        send_url=log_link(found, ref) if f"refs/heads/{ref}" in git_repo.references else None,
     )
 
 

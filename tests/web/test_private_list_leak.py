@@ -264,6 +264,7 @@ def argument_values(seeded: Seeded) -> dict[str, list[str]]:
         "filename": ["style.css"],
         "held_id": ["1"],
         "attempt_id": ["1"],  # an apply attempt's report
+        "sent_id": ["1"],  # a series sent from a repository
         "event_id": ["1", "2", "3"],  # a ticket event's mail, for its attachments
         "part": ["1-a.txt", "2-a.txt"],
         "repo": ["⟦R⟧"],

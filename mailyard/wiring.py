@@ -49,6 +49,7 @@ from patchsets.track import reset_patchsets, track_messages
 from repos import hooks as repo_hooks
 from repos.repositories import path_taken
 from trackers import addresses as tracker_addresses
+from trackers.commit_refs import note_pushed_ticket_refs
 from trackers.patch_links import reference_tickets, resolve_fixed_tickets
 from trackers.tickets import tracker_named
 from web.account_settings import bp as account_settings_bp
@@ -163,6 +164,7 @@ def install() -> None:
     archive_hooks.MESSAGE_REMOVED.connect(forget_removed_message)
     archive_hooks.PATCH_ID_MESSAGES.connect(messages_with_patch_id)
     repo_hooks.AFTER_PUSH.connect(mark_applied_on_push)
+    repo_hooks.AFTER_PUSH.connect(note_pushed_ticket_refs)
     list_hooks.NAME_TAKEN.connect(tracker_named)
     patchset_hooks.PATCHSET_APPLIED.connect(resolve_fixed_tickets)
     AUTHENTICATE.connect(authenticate_submitter)

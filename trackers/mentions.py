@@ -24,12 +24,16 @@ __all__ = ["TicketRef", "closing_refs", "find_ticket_refs", "render_with_links"]
 _NAME = r"[a-z0-9][a-z0-9._-]{0,63}"
 # Up to nine digits: a longer number is not a ticket, and this keeps ints small.
 _NUMBER = r"[0-9]{1,9}"
+_OWNER = r"[a-z][a-z0-9_-]{1,31}"
 _REF = re.compile(
-    rf"(?<![\w.@/#&+-])(?:(?P<tracker>{_NAME}))?#(?P<number>{_NUMBER})(?![\w#]|[.,][0-9])"
+    rf"(?<![\w.@/#&+-])(?:~(?P<owner>{_OWNER})/)?(?:(?P<tracker>{_NAME}))?"
+    rf"#(?P<number>{_NUMBER})(?![\w#]|[.,][0-9])"
 )
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"']+")
 _URL_TAIL = ".,;:!?'\"]}>"
 _CLOSING = ("closes", "fixes", "resolves")
+# What a pushed commit's trailers say of a ticket; all but `references` resolve it.
+COMMIT_TRAILERS = ("closes", "fixes", "resolves", "implements", "references")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class TicketRef:
     number: int
     start: int
     end: int
+    owner: str | None = None  # `~OWNER/NAME#N`: the tracker's owner, as written
 
 
 def find_ticket_refs(text: str, *, base_url: str = "") -> list[TicketRef]:
@@ -54,7 +59,11 @@ def find_ticket_refs(text: str, *, base_url: str = "") -> list[TicketRef]:
     for found in _REF.finditer(text):
         number = int(found["number"])
         if number and not any(s < found.end() and found.start() < e for s, e in urls):
-            refs.append(TicketRef(found["tracker"], number, found.start(), found.end()))
+            if found["owner"] and not found["tracker"]:
+                continue  # `~owner/#12` names no tracker
+            refs.append(
+                TicketRef(found["tracker"], number, found.start(), found.end(), found["owner"])
+            )
     return sorted(refs, key=lambda ref: ref.start)
 
 
@@ -78,15 +87,18 @@ def _find_urls(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def closing_refs(commit_message: str, *, base_url: str = "") -> list[tuple[str, TicketRef]]:
-    """Tickets a commit closes: (`closes`|`fixes`|`resolves`, ref) from its trailer block.
+def closing_refs(
+    commit_message: str, *, base_url: str = "", kinds: tuple[str, ...] = _CLOSING
+) -> list[tuple[str, TicketRef]]:
+    """Tickets a commit closes: (`closes`|`fixes`|`resolves`, ref) from its trailer block
+    (or any of `kinds`, such as COMMIT_TRAILERS).
 
     Spans are offsets in the trailer's value, not in the commit message.
     """
     closing: list[tuple[str, TicketRef]] = []
     for trailer in commit_trailers(commit_message):
         kind = trailer.name.lower()
-        if kind not in _CLOSING:
+        if kind not in kinds:
             continue
         refs = find_ticket_refs(trailer.value, base_url=base_url)
         rest = trailer.value

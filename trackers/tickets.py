@@ -190,6 +190,14 @@ def add_reference(
     return _event(session, ticket, EventKind.reference, origin, data={"what": what, **data})
 
 
+def add_commit_reference(
+    session: Session, ticket: Ticket, what: str, origin: Origin, data: dict
+) -> TicketEvent:
+    """Note that a pushed commit refers to the ticket (the caller notes it once, in
+    `ticket_commits`)."""
+    return _event(session, ticket, EventKind.reference, origin, data={"what": what, **data})
+
+
 def resolve_ticket(
     session: Session, ticket: Ticket, resolution: Resolution, origin: Origin
 ) -> list[TicketEvent]:

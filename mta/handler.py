@@ -172,16 +172,9 @@ class IntakeHandler:
             # sender can fix beats silently archiving on some of the lists.
             return [reply_for(refusals[0])] * len(routes)
         done: dict[AddressKind, bool] = {}
-        for kind in dict.fromkeys(r.kind for r in routes):
-            mine = [(r, d) for r, d in zip(routes, decisions, strict=True) if r.kind is kind]
-            if kind.stored is not None:
-                routed = [
-                    Routed(r.address, r.target, d)
-                    for r, d in mine
-                    if d.outcome in (Outcome.ACCEPT, Outcome.HOLD)
-                ]
-                if routed:
-                    done[kind] = await self._store(kind.stored, raw, parsed, envelope, routed)
+        for kind, routed in to_store(routes, decisions).items():
+            assert kind.stored is not None
+            done[kind] = await self._store(kind.stored, raw, parsed, envelope, routed)
         handled = [
             r for r, d in zip(routes, decisions, strict=True) if d.accepted and r.kind.handle
         ]
@@ -256,6 +249,17 @@ def judge_rights(
         else d
         for r, d in zip(routes, decisions, strict=True)
     ]
+
+
+def to_store(
+    routes: Sequence[Route], decisions: Sequence[Decision]
+) -> dict[AddressKind, list[Routed]]:
+    """The recipients accepted or held, by the kind that stores their mail."""
+    stored: dict[AddressKind, list[Routed]] = {}
+    for r, d in zip(routes, decisions, strict=True):
+        if r.kind.stored is not None and d.outcome in (Outcome.ACCEPT, Outcome.HOLD):
+            stored.setdefault(r.kind, []).append(Routed(r.address, r.target, d))
+    return stored
 
 
 def _one_reply(replies: list[str]) -> str:

@@ -18,11 +18,11 @@ from archive.parse import parse_message
 from archive.tasks import enqueue_ingest
 from core.db import after_commit
 from core.settings import Settings
-from mail.address_kinds import AddressKind, Routed
+from mail.address_kinds import AddressKind
 from mail.local_intake import DeliverLocally
-from mail.policy import Decision, Outcome, check_size
+from mail.policy import Decision, check_size
 from mail.tasks import enqueue_delivery
-from mta.handler import judge_rights
+from mta.handler import judge_rights, to_store
 from mta.routing import Route, route
 
 
@@ -63,26 +63,18 @@ def deliver_here(
     judged = judge_rights(
         session, settings, raw, parsed, routes, [r.kind.judge(parsed, r.target) for r in routes]
     )
-    decision_of = dict(zip((id(r) for r in routes), judged, strict=True))
-    for kind in dict.fromkeys(r.kind for r in routes):
-        mine = [(r, decision_of[id(r)]) for r in routes if r.kind is kind]
-        if kind.stored is not None:
-            routed = [
-                Routed(r.address, r.target, d)
-                for r, d in mine
-                if d.outcome in (Outcome.ACCEPT, Outcome.HOLD)
-            ]
-            if routed:
-                payload = kind.stored.prepare(raw, parsed, sender, routed)
-                results, rows = kind.stored.store(session, settings, [payload])
-                session.flush()
-                for result in results:
-                    if result.message_pk is not None:
-                        after_commit(session, enqueue_ingest, result.message_pk)
-                for row in rows:
-                    after_commit(session, enqueue_delivery, row.id)
-        elif kind.handle is not None:
-            for r, d in mine:
-                if d.accepted:
-                    kind.handle(session, settings, parsed, raw, r.target)
-    return [decision_of[id(r)] if isinstance(r, Route) else r for r in found]
+    for kind, routed in to_store(routes, judged).items():
+        assert kind.stored is not None
+        payload = kind.stored.prepare(raw, parsed, sender, routed)
+        results, rows = kind.stored.store(session, settings, [payload])
+        session.flush()
+        for result in results:
+            if result.message_pk is not None:
+                after_commit(session, enqueue_ingest, result.message_pk)
+        for row in rows:
+            after_commit(session, enqueue_delivery, row.id)
+    for r, d in zip(routes, judged, strict=True):
+        if r.kind.handle is not None and d.accepted:
+            r.kind.handle(session, settings, parsed, raw, r.target)
+    answers = iter(judged)
+    return [next(answers) if isinstance(r, Route) else r for r in found]

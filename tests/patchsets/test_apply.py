@@ -44,6 +44,17 @@ def format_series(tree: Path, base: str, *extra: str) -> list[bytes]:
     return mails
 
 
+def hello_tree(tree: Path, bare: Path) -> tuple[Path, str]:
+    """A work tree whose main (hello.txt) is pushed to `bare`; (tree, main's sha)."""
+    tree.mkdir()
+    git(tree, "init", "-q", "-b", "main")
+    (tree / "hello.txt").write_text(HELLO)
+    git(tree, "add", ".")
+    git(tree, "commit", "-q", "-m", "hello")
+    git(tree, "push", "-q", str(bare), "main")
+    return tree, git(tree, "rev-parse", "HEAD").stdout.strip()
+
+
 @pytest.fixture
 def linked(session, settings, tmp_path):
     """The list `dev` linked to ~mia/tool (main: hello.txt); Mia owns both (her address
@@ -55,14 +66,7 @@ def linked(session, settings, tmp_path):
     link_repository(session, mlist, repository, default=True)
     session.commit()
     bare = storage.path_of(settings, repository)
-    tree = tmp_path / "tree"
-    tree.mkdir()
-    git(tree, "init", "-q", "-b", "main")
-    (tree / "hello.txt").write_text(HELLO)
-    git(tree, "add", ".")
-    git(tree, "commit", "-q", "-m", "hello")
-    git(tree, "push", "-q", str(bare), "main")
-    base = git(tree, "rev-parse", "HEAD").stdout.strip()
+    tree, base = hello_tree(tmp_path / "tree", bare)
     (tree / "new.txt").write_text("new\n")
     git(tree, "add", ".")
     git(tree, "commit", "-q", "-m", "add new.txt")

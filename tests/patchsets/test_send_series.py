@@ -33,9 +33,9 @@ from repos import storage
 from repos.format_patch import RangeRefused, fork_point, split_mbox
 from repos.repositories import create_repository
 from tests.accounts.helpers import make_user
+from tests.patchsets.test_apply import HELLO, hello_tree
 from tests.repos.helpers import git, git_env
 
-HELLO = "".join(f"line {i}\n" for i in range(1, 21))
 ANN = git_env(GIT_AUTHOR_NAME="Ann Åuthor", GIT_AUTHOR_EMAIL="ann@elsewhere.org")
 # Zoe runs format-patch in her tree: the cover letter is From her, as it is on the server.
 ZOE = git_env(GIT_COMMITTER_NAME="zoe", GIT_COMMITTER_EMAIL="zoe@outside.net")
@@ -52,13 +52,7 @@ def branch(session, settings, tmp_path):
     link_repository(session, mlist, repository, default=True)
     session.commit()
     bare = storage.path_of(settings, repository)
-    tree = tmp_path / "tree"
-    tree.mkdir()
-    git(tree, "init", "-q", "-b", "main")
-    (tree / "hello.txt").write_text(HELLO)
-    git(tree, "add", ".")
-    git(tree, "commit", "-q", "-m", "hello")
-    git(tree, "push", "-q", str(bare), "main")
+    tree, _ = hello_tree(tmp_path / "tree", bare)
     git(tree, "checkout", "-q", "-b", "spell")
     (tree / "new.txt").write_text("new\n")
     git(tree, "add", ".")

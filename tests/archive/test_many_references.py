@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from archive.headers import MAX_REFERENCES
 from archive.ingest import ingest_messages
@@ -14,21 +12,7 @@ from archive.thread_store import SqlNodeStore
 from archive.threading import MemoryStore, thread_message
 from lists.manage import create_list
 from tests.archive.test_ingest import make_mail
-
-
-@contextmanager
-def counted_statements(session):
-    statements: list[str] = []
-    engine = session.get_bind()
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+from tests.query_count import counted_statements
 
 
 def ingest_with_references(session, mlist, msgid: str, n: int) -> list[str]:
@@ -36,7 +20,7 @@ def ingest_with_references(session, mlist, msgid: str, n: int) -> list[str]:
     raw = make_mail(msgid, "Re: many", parents)
     result = store_message(session, raw, msgid, [mlist.id])
     session.commit()
-    with counted_statements(session) as statements:
+    with counted_statements(session.get_bind()) as statements:
         ingest_messages(session, [result.message_pk])
         session.commit()
     return statements
@@ -82,7 +66,7 @@ def test_sql_store_creates_missing_placeholders_in_one_go(session):
     mlist = create_list(session, "dev", "owner@example.com")
     session.commit()
     store = SqlNodeStore(session, mlist.id)
-    with counted_statements(session) as statements:
+    with counted_statements(session.get_bind()) as statements:
         store.prefetch({f"p{i}@x" for i in range(1200)}, create=True)
     assert len(statements) <= 10
     assert all(store.get(f"p{i}@x") is not None for i in range(1200))
@@ -103,7 +87,7 @@ def test_a_row_parsed_before_the_cap_is_threaded_with_the_bounded_tail(session):
     message.references = [f"o{i}@x" for i in range(5000)]  # as an old parse kept them
     session.commit()
     store_message(session, raw, "old@x", [beta.id])
-    with counted_statements(session) as statements:
+    with counted_statements(session.get_bind()) as statements:
         ingest_messages(session, [first.message_pk])
         session.commit()
     assert len(statements) < 60

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from archive.importer import import_messages
 from core.db import get_engine
@@ -29,7 +29,8 @@ from repos.repositories import create_repository
 from tests.accounts.helpers import make_user
 from tests.patchsets.patchwork_hash import patchwork_hash
 from tests.patchsets.test_apply import HELLO
-from tests.repos.helpers import git, git_env
+from tests.query_count import counted_statements, selects
+from tests.repos.helpers import fast_import_commits, git, git_env
 from web.app import create_app
 
 LOOP = "".join(f"step {i}\n" for i in range(1, 31))
@@ -218,33 +219,11 @@ def test_link_trailers_match_by_message_id_even_when_the_diff_was_edited(session
 def test_a_long_push_takes_a_flat_number_of_queries(session, world) -> None:
     am(world)
     tree = world["tree"]
-    stream = []
-    for i in range(400):
-        data = f"{i}\n"
-        stream.append(
-            f"commit refs/heads/main\nauthor Bo <bo@example.org> {1700000000 + i} +0000\n"
-            f"committer Bo <bo@example.org> {1700000000 + i} +0000\n"
-            f"data {len(f'change {i}')}\nchange {i}\n"
-            f"{'from refs/heads/main^0' + chr(10) if i == 0 else ''}"
-            f"M 100644 inline many.txt\ndata {len(data)}\n{data}\n"
-        )
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=tree, input="".join(stream),
-                   text=True, check=True, env=git_env())  # fmt: skip
-    git(tree, "reset", "-q", "--hard", "main")
-    selects: list[str] = []
-
-    def count(conn, cursor, statement, *args) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            selects.append(statement)
-
-    engine = get_engine(world["settings"])
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    fast_import_commits(tree, [f"change {i}" for i in range(400)])
+    with counted_statements(get_engine(world["settings"])) as statements:
         push(session, world, "main")
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert series(session).status is PatchsetStatus.applied
-    assert len(selects) < 40, len(selects)
+    assert len(selects(statements)) < 40, len(selects(statements))
 
 
 def test_commit_diffs_hash_like_git_patch_id(world) -> None:

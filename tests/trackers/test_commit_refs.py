@@ -9,13 +9,15 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
+from core.db import get_engine
 from repos import storage
 from repos import tasks as repo_tasks
 from repos.hooks import AFTER_PUSH
 from repos.models import Push, PushVia
 from repos.repositories import create_repository
 from tests.accounts.helpers import make_user
-from tests.repos.helpers import git, git_env
+from tests.query_count import counted_statements, selects
+from tests.repos.helpers import fast_import_commits, git, git_env
 from trackers.commands import Resolution, Status
 from trackers.commit_refs import note_pushed_ticket_refs
 from trackers.models import EventKind, Ticket, TicketCommit, TicketEvent
@@ -88,3 +90,17 @@ def test_without_triage_only_a_reference(session, world) -> None:
     push(session, world, bo, "main")
     assert _ticket(session, 1).status is Status.reported
     assert [t.ticket_id for t in session.scalars(select(TicketCommit))] == [_ticket(session, 1).id]
+
+
+def test_a_push_of_a_thousand_commits_takes_a_flat_number_of_queries(session, world) -> None:
+    messages = [f"change {i}" for i in range(1000)]
+    for i in range(0, 1000, 50):  # 20 commits name tickets, the rest nothing
+        messages[i] = f"change {i}\n\nReferences: bugs#{1 + i % 3}\nFixes: bugs#1"
+    fast_import_commits(world["tree"], messages)
+    with counted_statements(get_engine(world["settings"])) as statements:
+        push(session, world, world["mia"], "main")
+    noted = sum(len({1, 1 + i % 3}) for i in range(0, 1000, 50))  # once per commit and ticket
+    assert len(session.scalars(select(TicketCommit)).all()) == noted
+    assert _ticket(session, 1).status is Status.resolved
+    # A few per ticket event (its notification reads the subscribers), none per commit.
+    assert len(selects(statements)) <= 20 + 3 * noted, len(selects(statements))

@@ -65,6 +65,7 @@ from core.db import dispose_engines, new_session  # noqa: E402
 from core.settings import Settings, use_settings  # noqa: E402
 from lists.manage import create_list  # noqa: E402
 from mailyard.migrate import upgrade_database  # noqa: E402
+from mailyard.wiring import install  # noqa: E402
 from patchsets.classify import Classification, classify_message  # noqa: E402
 from patchsets.models import Patchset, PatchsetPatch  # noqa: E402
 from tests.corpus import generated_messages, truth  # noqa: E402
@@ -109,6 +110,7 @@ def classification_rates(messages: list[bytes], runs: int) -> dict:
 def open_archive(data_dir: Path, fresh: bool):
     """A session on the SQLite archive in `data_dir` (emptied first when `fresh`), with the
     list created: the same settings the web server is given in part 3."""
+    install()  # the domains' hooks, as every mailyard command has them
     dispose_engines()
     if fresh:
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -53,7 +53,7 @@ from repos.storage import path_of
 
 CHUNK = 500
 # What a push may still decide; the rest was decided by people (or by a later version).
-_UNDECIDED = (PatchsetStatus.proposed, PatchsetStatus.needs_revision, PatchsetStatus.approved)
+UNDECIDED = (PatchsetStatus.proposed, PatchsetStatus.needs_revision, PatchsetStatus.approved)
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def _candidates(
     for chunk in _chunks(patch_ids):
         _collect(rows, session.execute(base.where(ClassifiedMessage.patch_id.in_(chunk))))
     for chunk in _chunks(subjects):
-        query = base.where(ClassifiedMessage.name.in_(chunk), Patchset.status.in_(_UNDECIDED))
+        query = base.where(ClassifiedMessage.name.in_(chunk), Patchset.status.in_(UNDECIDED))
         _collect(rows, session.execute(query))
     # Every version of what was found: a matched patch marks its twins too.
     twins = sorted({c.patch_id for _, _, c in rows.values() if c.patch_id} - set(patch_ids))
@@ -133,7 +133,7 @@ def _candidates(
                 author_email=authors.get(patch.message_pk, ""),
                 name=classified.name,
                 files=frozenset(classified.files or ()),
-                is_open=status in _UNDECIDED,
+                is_open=status in UNDECIDED,
             ),
             patch.patchset_id,
         )
@@ -199,7 +199,7 @@ def _mark_complete_patchsets(
     ids = sorted(patchset_ids)
     patchsets: list[Patchset] = []
     for chunk in _chunks(ids):
-        query = select(Patchset).where(Patchset.id.in_(chunk), Patchset.status.in_(_UNDECIDED))
+        query = select(Patchset).where(Patchset.id.in_(chunk), Patchset.status.in_(UNDECIDED))
         patchsets.extend(session.scalars(query))
     if not patchsets:
         return

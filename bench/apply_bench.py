@@ -11,7 +11,7 @@ hosted repository ~bench/project whose main is the base commit, the 21 mails imp
 (gunicorn, 1 worker, as web_bench.py starts it) on a free port, and a browser session:
 ~bench signs in through /login like anyone.
 
-Per run:
+A dry run first warms the worker up (not timed). Per run:
 
 1. Mailyard: main is set back to the base commit and the patchset back to `proposed`
    (not timed); then the apply form's POST `/pytest-dev/patches/<id>/apply` with the
@@ -253,6 +253,7 @@ def main() -> None:
             mbox = fetch(port, f"/{common.LIST_NAME}/patches/{patchset_id}/mbox")
             browser = Browser(port)
             browser.sign_in()
+            web_apply(browser, patchset_id, "check")  # warm-up: the worker's first request
             for run in range(args.runs):
                 reset(data_dir, bare, series, patchset_id)
                 checked, _ = web_apply(browser, patchset_id, "check")

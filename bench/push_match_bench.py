@@ -178,14 +178,16 @@ def _eligible(messages: list[bytes], facts: list[dict], wanted: int) -> list[tup
     return out
 
 
-def _images(diff: str, rebased: bool) -> dict[str, tuple[str | None, str | None]]:
-    """For each file: (pre-image, post-image), None where the file does not exist."""
+def _images(diff: str, rebased: bool) -> tuple[dict[str, tuple[str | None, str | None]], bool]:
+    """For each file: (pre-image, post-image), None where the file does not exist; and
+    whether a context line was changed (`rebased`: the first non-blank one of the patch;
+    a patch that only adds files has none)."""
     images = {}
+    touched = False
     for patched in PatchSet(diff):
         before: list[str] = []
         after: list[str] = []
         filler = 0
-        touched = False
         for hunk in patched:
             while len(before) < hunk.source_start - 1:
                 filler += 1
@@ -208,7 +210,7 @@ def _images(diff: str, rebased: bool) -> dict[str, tuple[str | None, str | None]
             None if patched.is_added_file else "".join(before),
             None if patched.is_removed_file else "".join(after),
         )
-    return images
+    return images, touched
 
 
 def _stamp(date: str) -> str:
@@ -235,25 +237,52 @@ def _file_commands(images: dict[str, tuple[str | None, str | None]], which: int)
 
 
 def write_commits(source: Path, wanted: int) -> list[PatchCommitPlan]:
-    """The source repository (see the module); the plan of its patch commits. Cached."""
+    """The source repository (see the module); the plan of its patch commits. Cached.
+
+    git's diff of a rebuilt pre- and post-image can align a few hunks differently from
+    the original (blank lines, repeated lines), so a first pass writes a fifth more
+    candidates as sent and keeps those whose patch id is the corpus's."""
     plan_file = source / "bench-plan.json"
     if plan_file.exists():
         return [
             PatchCommitPlan(**{**p, "variant": Variant(p["variant"])})
             for p in json.loads(plan_file.read_text())
         ]
-    shutil.rmtree(source, ignore_errors=True)
-    source.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", "--bare", str(source)], check=True)
     facts = truth("medium")["messages"]
-    chosen = _eligible(generated_messages("medium"), facts, wanted)
+    candidates = _eligible(generated_messages("medium"), facts, wanted + wanted // 5)
+    trial = source.with_name(source.name + "-trial")
+    tried = _fast_import(trial, candidates, [Variant.AS_SENT] * len(candidates))
+    faithful = _same_patch_id(trial, tried)
+    shutil.rmtree(trial)
+    chosen = [c for c, p in zip(candidates, tried, strict=True) if p.mark in faithful]
     if len(chosen) < wanted:
         raise SystemExit(f"only {len(chosen)} patches of the corpus can be rebuilt")
+    cycle = (Variant.LINK, Variant.REBASED, *[Variant.AS_SENT] * 8)
+    plan = _fast_import(source, chosen[:wanted], [cycle[n % 10] for n in range(wanted)])
+    plan_file.write_text(json.dumps([{**p.__dict__, "variant": p.variant.value} for p in plan]))
+    return plan
+
+
+def _commit_text(subject: str, message: str) -> str:
+    """The commit message: the subject, then the mail's text above the `---` line."""
+    body = ("\n" + message).split("\n---\n", 1)[0].strip()
+    return f"{subject}\n\n{body}\n" if body else f"{subject}\n"
+
+
+def _fast_import(
+    repo: Path, chosen: list[tuple[dict, str, str]], variants: list[Variant]
+) -> list[PatchCommitPlan]:
+    """A fresh bare repository at `repo` with a pre-image commit and a patch commit for
+    each chosen patch, on main; the plan, with each patch commit's sha."""
+    shutil.rmtree(repo, ignore_errors=True)
+    repo.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
     stream, plan = [], []
     clock = 1_500_000_000
-    for n, (fact, message, diff) in enumerate(chosen):
-        variant = (Variant.LINK, Variant.REBASED, *[Variant.AS_SENT] * 8)[n % 10]
-        images = _images(diff, rebased=variant == Variant.REBASED)
+    for n, ((fact, message, diff), variant) in enumerate(zip(chosen, variants, strict=True)):
+        images, moved = _images(diff, rebased=variant == Variant.REBASED)
+        if variant == Variant.REBASED and not moved:
+            variant = Variant.AS_SENT  # nothing to rebase: it is the patch as sent
         mid = fact["message_id"].strip("<>")
         clock += 60
         stream.append(
@@ -263,11 +292,7 @@ def write_commits(source: Path, wanted: int) -> list[PatchCommitPlan]:
             f"{_file_commands(images, 0)}\n"
         )
         info = fact["mailinfo"]
-        text = (
-            f"{info['subject']}\n\n{message.strip()}\n"
-            if message.strip()
-            else f"{info['subject']}\n"
-        )
+        text = _commit_text(info["subject"], message)
         if variant == Variant.LINK:
             text += f"\nLink: https://{common.DOMAIN}/{common.LIST_NAME}/{mid}/\n"
         stream.append(
@@ -277,29 +302,28 @@ def write_commits(source: Path, wanted: int) -> list[PatchCommitPlan]:
             f"{_data(text)}{_file_commands(images, 1)}\n"
         )
         plan.append(PatchCommitPlan(mid, variant, fact["patch_id"], mark=f":{2 * n + 2}"))
-    marks = source / "bench-marks"
+    marks = repo / "bench-marks"
     subprocess.run(
         ["git", "fast-import", "--quiet", f"--export-marks={marks}"],
-        cwd=source, input="".join(stream).encode(), check=True,
+        cwd=repo, input="".join(stream).encode(), check=True,
     )  # fmt: skip
     shas = dict(line.split() for line in marks.read_text().splitlines())
     for p in plan:
         p.mark = shas[p.mark]  # from here on, the commit's sha
-    plan_file.write_text(json.dumps([{**p.__dict__, "variant": p.variant.value} for p in plan]))
     return plan
 
 
-def check_patch_ids(source: Path, plan: list[PatchCommitPlan]) -> int:
-    """How many as-sent commits have the patch id the corpus records (all should)."""
-    shas = [p.mark for p in plan if p.variant == Variant.AS_SENT]
+def _same_patch_id(repo: Path, plan: list[PatchCommitPlan]) -> set[str]:
+    """The commits of `plan` whose `git patch-id --stable` is the one the corpus records."""
     show = subprocess.run(
-        ["git", "show", "--format=commit %H", *shas], cwd=source, capture_output=True, check=True
-    ).stdout
+        ["git", "show", "--format=commit %H", *(p.mark for p in plan)],
+        cwd=repo, capture_output=True, check=True,
+    ).stdout  # fmt: skip
     ids = subprocess.run(
-        ["git", "patch-id", "--stable"], cwd=source, input=show, capture_output=True, check=True
+        ["git", "patch-id", "--stable"], cwd=repo, input=show, capture_output=True, check=True
     ).stdout.decode()
     found = {commit: pid for pid, commit in (line.split() for line in ids.splitlines())}
-    return sum(1 for p in plan if p.variant == Variant.AS_SENT and found.get(p.mark) == p.patch_id)
+    return {p.mark for p in plan if found.get(p.mark) == p.patch_id}
 
 
 # -- a run -------------------------------------------------------------------------------
@@ -346,7 +370,9 @@ def one_run(pristine: Path, scratch: Path, source: Path, plan: list[PatchCommitP
 
 def check_marks(session, plan: list[PatchCommitPlan]) -> dict:
     """Every patch commit marked with its own message, by the expected method (the
-    rebased ones only where their patchset was open); no other commit marked."""
+    rebased ones only where their patchset was open). A pre-image commit may be marked
+    only by patch id: it then does exactly what a corpus patch did (a later patch's
+    pre-image is often an earlier one's result, such as a changelog file it added)."""
     rows = session.execute(
         select(PatchCommit.commit_sha, PatchCommit.method, PatchCommit.message_pk)
     ).all()
@@ -355,7 +381,10 @@ def check_marks(session, plan: list[PatchCommitPlan]) -> dict:
     for sha, method, pk in rows:
         by_commit.setdefault(sha, {})[ids.get(pk, "").strip("<>")] = method
     planned = {p.mark for p in plan}
-    stray = sorted(set(by_commit) - planned)
+    others = {sha: marks for sha, marks in by_commit.items() if sha not in planned}
+    stray = sorted(
+        sha for sha, marks in others.items() if set(marks.values()) != {MatchMethod.patch_id}
+    )
     methods = Counter()
     misses = []
     for p in plan:
@@ -377,6 +406,7 @@ def check_marks(session, plan: list[PatchCommitPlan]) -> dict:
         "marked_rows": len(rows),
         "patches_marked": len({pk for _, _, pk in rows}),
         "methods": dict(methods),
+        "preimage_commits_equal_to_a_patch": len(others),
     }
 
 
@@ -411,6 +441,10 @@ def print_table(result: dict) -> None:
         ),
     ]
     rows += [(f"… {name}", str(count)) for name, count in sorted(last["methods"].items())]
+    rows.append(
+        ("… pre-image commits equal to a corpus patch: by patch id",
+         str(last["preimage_commits_equal_to_a_patch"]))
+    )  # fmt: skip
     width = max(len(name) for name, _ in rows)
     print(f"\n{result['commits']} commits pushed, {len(runs)} runs:")
     print(f"| {'measure':<{width}} | figure |")
@@ -438,7 +472,7 @@ def main() -> None:
         subprocess.run(["git", "rev-list", "--count", "main"], cwd=source, capture_output=True,
                        text=True, check=True).stdout
     )  # fmt: skip
-    same_id = check_patch_ids(source, plan)
+    same_id = len(_same_patch_id(source, [p for p in plan if p.variant == Variant.AS_SENT]))
     as_sent = sum(1 for p in plan if p.variant == Variant.AS_SENT)
     print(f"{commits} commits; {same_id} of {as_sent} as-sent commits have the corpus's patch id")
     if same_id != as_sent:

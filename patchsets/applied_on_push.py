@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from accounts.access import Actor
@@ -42,7 +42,7 @@ from patchsets.models import (
 from patchsets.patch_id import git_patch_id
 from patchsets.queries import inbody_author
 from patchsets.repositories import lists_of_repository
-from patchsets.status import record_status
+from patchsets.status import record_statuses
 from repos.access import RepoRight
 from repos.access import may as may_on_repo
 from repos.commit_diffs import commit_diffs
@@ -175,19 +175,22 @@ def _record(
             tuple_(PatchCommit.message_pk, PatchCommit.commit_sha).in_(chunk),
         )
         known.update((pk, sha) for pk, sha in session.execute(query))
+    rows = []
     for match in matches:
         if (match.message_pk, match.sha) in known:
             continue
         known.add((match.message_pk, match.sha))
-        session.add(
-            PatchCommit(
-                message_pk=match.message_pk,
-                repository_id=repository.id,
-                commit_sha=match.sha,
-                method=match.method,
-                push_id=push.id,
-            )
+        rows.append(
+            {
+                "message_pk": match.message_pk,
+                "repository_id": repository.id,
+                "commit_sha": match.sha,
+                "method": match.method,
+                "push_id": push.id,
+            }
         )
+    if rows:  # one multi-row insert: the ORM would insert them one by one on SQLite
+        session.execute(insert(PatchCommit), rows)
     session.flush()
     _mark_complete_patchsets(session, repository, push, {c.patchset_id for c in candidates})
 
@@ -217,14 +220,15 @@ def _mark_complete_patchsets(
             PatchCommit.repository_id == repository.id, PatchCommit.message_pk.in_(chunk)
         )
         committed.update(session.scalars(found))
-    who = _pusher_label(session, push)
-    for patchset in patchsets:
-        pks = wanted.get(patchset.id, set())
-        if pks and pks <= committed:
-            record_status(
-                session, patchset, PatchsetStatus.applied, actor=who, via="push",
-                note=f"pushed to {repository.path_name}",
-            )  # fmt: skip
+    complete = [
+        patchset
+        for patchset in patchsets
+        if wanted.get(patchset.id) and wanted[patchset.id] <= committed
+    ]
+    record_statuses(
+        session, complete, PatchsetStatus.applied, actor=_pusher_label(session, push),
+        via="push", note=f"pushed to {repository.path_name}",
+    )  # fmt: skip
 
 
 def _pusher_label(session: Session, push: Push) -> str:

@@ -1,12 +1,12 @@
 """What the patchsets domain tells domains above it (connected in `mailyard/wiring.py`).
 
-- `PATCHSET_APPLIED(session, patchset, actor)`: a patchset's status became `applied`
-  (the tickets its patches close are resolved).
+- `PATCHSET_APPLIED(session, patchsets, actor)`: these patchsets' status became
+  `applied`, all by one act (the tickets their patches close are resolved).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,4 +14,5 @@ from sqlalchemy.orm import Session
 from core.registry import Hook
 from patchsets.models import Patchset
 
-PATCHSET_APPLIED: Hook[Callable[[Session, Patchset, Any], None]] = Hook("patchset_applied")
+PatchsetsApplied = Callable[[Session, Sequence[Patchset], Any], None]
+PATCHSET_APPLIED: Hook[PatchsetsApplied] = Hook("patchset_applied")

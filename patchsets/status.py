@@ -13,8 +13,10 @@ address of a mail; a bare address stands for whoever confirmed it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from accounts.access import Actor, actor_for_address
@@ -76,25 +78,48 @@ def record_status(
     at: datetime | None = None,
 ) -> None:
     """Change a patchset's status and keep the change as an event."""
-    at = at or utcnow()
-    session.add(
-        PatchsetEvent(
-            patchset_first_message_id=patchset.first_message_id,
-            at=at,
-            actor=actor,
-            via=via,
-            old_status=patchset.status.value,
-            new_status=status.value,
-            message_pk=message_pk,
-            note=note,
-        )
+    record_statuses(
+        session, [patchset], status, actor=actor, via=via, message_pk=message_pk, note=note, at=at
     )
-    patchset.status = status
-    patchset.status_by = actor
-    patchset.status_at = at
+
+
+def record_statuses(
+    session: Session,
+    patchsets: Sequence[Patchset],
+    status: PatchsetStatus,
+    *,
+    actor: str,
+    via: str,
+    message_pk: int | None = None,
+    note: str = "",
+    at: datetime | None = None,
+) -> None:
+    """record_status for many patchsets at once (a push applies hundreds): the events
+    are one multi-row insert, and the hooks hear of them all in one call."""
+    if not patchsets:
+        return
+    at = at or utcnow()
+    events = [
+        {
+            "patchset_first_message_id": patchset.first_message_id,
+            "at": at,
+            "actor": actor,
+            "via": via,
+            "old_status": patchset.status.value,
+            "new_status": status.value,
+            "message_pk": message_pk,
+            "note": note,
+        }
+        for patchset in patchsets
+    ]
+    session.execute(insert(PatchsetEvent), events)
+    for patchset in patchsets:
+        patchset.status = status
+        patchset.status_by = actor
+        patchset.status_at = at
     if status is PatchsetStatus.applied:
         for hook in PATCHSET_APPLIED:
-            hook(session, patchset, actor)
+            hook(session, list(patchsets), actor)
 
 
 def change_status(

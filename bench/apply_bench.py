@@ -218,12 +218,8 @@ def print_table(result: dict) -> None:
             f"{max(result['ratios']):.2f})",
         ),
     ]
-    width = max(len(name) for name, _ in rows)
     print(f"\n{result['patches']}-patch series, {result['runs']} runs:")
-    print(f"| {'measure':<{width}} | figure |")
-    print(f"|{'-' * (width + 2)}|---|")
-    for name, figure in rows:
-        print(f"| {name:<{width}} | {figure} |")
+    common.print_rows(rows)
 
 
 def main() -> None:

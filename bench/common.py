@@ -119,6 +119,15 @@ def fmt_summary(s: dict, fmt: str = "%.0f") -> str:
     return f"{fmt % s['median']} ({fmt % s['min']}–{fmt % s['max']})"
 
 
+def print_rows(rows: list[tuple[str, str]]) -> None:
+    """The (measure, figure) rows as a Markdown table, ready for a README."""
+    width = max(len(name) for name, _ in rows)
+    print(f"| {'measure':<{width}} | figure |")
+    print(f"|{'-' * (width + 2)}|---|")
+    for name, figure in rows:
+        print(f"| {name:<{width}} | {figure} |")
+
+
 def save(name: str, obj: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / name

@@ -498,11 +498,7 @@ def print_table(result: dict) -> None:
         f"{c['runs']} passes, import median (min–max) of {len(imp['runs'])}, mbox median "
         f"(min–max) of {result['runs']} rounds of {result['requests']} GETs\n"
     )
-    width = max(len(name) for name, _ in rows)
-    print(f"| {'measure':<{width}} | figure |")
-    print(f"|{'-' * (width + 2)}|---|")
-    for name, figure in rows:
-        print(f"| {name:<{width}} | {figure} |")
+    common.print_rows(rows)
 
 
 def main() -> None:

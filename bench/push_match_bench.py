@@ -445,12 +445,8 @@ def print_table(result: dict) -> None:
         ("… pre-image commits equal to a corpus patch: by patch id",
          str(last["preimage_commits_equal_to_a_patch"]))
     )  # fmt: skip
-    width = max(len(name) for name, _ in rows)
     print(f"\n{result['commits']} commits pushed, {len(runs)} runs:")
-    print(f"| {'measure':<{width}} | figure |")
-    print(f"|{'-' * (width + 2)}|---|")
-    for name, figure in rows:
-        print(f"| {name:<{width}} | {figure} |")
+    common.print_rows(rows)
 
 
 def main() -> None:
